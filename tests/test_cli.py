@@ -1,0 +1,73 @@
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from xlsr_helpers.cli import main
+from xlsr_helpers.demo import make_demo_corpus
+
+
+def test_demo_corpus_is_deterministic(tmp_path):
+    a = make_demo_corpus(tmp_path / "a", seed=7, size="tiny")
+    b = make_demo_corpus(tmp_path / "b", seed=7, size="tiny")
+    pa = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert pa == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    assert all((a / p).read_bytes() == (b / p).read_bytes() for p in pa)
+
+
+def test_cli_manifest_prints_counts(demo_root, tmp_path, capsys):
+    assert main(["manifest", "--dataset", "asvspoof2019-la", "--root", str(demo_root), "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "A07" in out and "bonafide" in out
+    assert {"train.csv", "dev.csv", "eval.csv", "counts.csv", "validation.yaml"} <= {p.name for p in tmp_path.iterdir()}
+
+
+def test_cli_manifest_error_exit_code(tmp_path, capsys):
+    assert main(["manifest", "--dataset", "asvspoof2019-la", "--root", str(tmp_path), "--out", str(tmp_path)]) == 2
+    assert "protocol" in capsys.readouterr().err
+
+
+@pytest.fixture
+def scored(demo_root, tmp_path):
+    proto = demo_root / "ASVspoof2019_LA_cm_protocols" / "ASVspoof2019.LA.cm.eval.trl.txt"
+    rows = [ln.split() for ln in proto.read_text().splitlines()]
+    rng = np.random.default_rng(0)
+    scores = [(r[1], rng.normal(2 if r[4] == "bonafide" else 0)) for r in rows]
+    return proto, scores
+
+
+def write_scores(path, scores):
+    path.write_text("".join(f"{u} {s:.5f}\n" for u, s in scores))
+    return path
+
+
+def test_cli_eer_reports_eer_tdcf_and_attacks(scored, demo_root, tmp_path, capsys):
+    proto, scores = scored
+    asv = demo_root / "ASVspoof2019_LA_asv_scores" / "ASVspoof2019.LA.asv.eval.gi.trl.scores.txt"
+    f = write_scores(tmp_path / "s.txt", scores)
+    assert main(["eer", str(f), "--protocol", str(proto), "--asv-scores", str(asv)]) == 0
+    out = capsys.readouterr().out
+    assert "EER:" in out and "min t-DCF (2019 legacy)" in out and "A09" in out and "pooled" in out
+
+
+@pytest.mark.parametrize("mutate,message", [
+    (lambda s: s + [("LA_E_0000000", 1.0)], "are not in the"),
+    (lambda s: s[1:], "have no score"),
+    (lambda s: s + [s[0]], "duplicate id"),
+    (lambda s: [(s[0][0], float("nan"))] + s[1:], "NaN"),
+])
+def test_cli_eer_never_ignores_mismatches(scored, tmp_path, capsys, mutate, message):
+    proto, scores = scored
+    f = write_scores(tmp_path / "s.txt", mutate(list(scores)))
+    assert main(["eer", str(f), "--protocol", str(proto)]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_console_script_and_module_entry_point(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "xlsr_helpers", "demo-data", str(tmp_path), "--size", "tiny"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "LA" in out
+    df = pd.read_csv(tmp_path / "LA/ASVspoof2019_LA_cm_protocols/ASVspoof2019.LA.cm.dev.trl.txt", sep=" ", header=None)
+    assert df.shape[1] == 5

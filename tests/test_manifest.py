@@ -1,0 +1,152 @@
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from xlsr_helpers.manifest import BASE_COLUMNS, ManifestError, build_manifest, find_root, read_manifest
+
+# Verbatim lines of the official ASVspoof 2019 LA CM protocols.
+TRAIN_LINES = """LA_0079 LA_T_1138215 - - bonafide
+LA_0079 LA_T_1271820 - - bonafide
+LA_0079 LA_T_1272637 - A01 spoof
+LA_0079 LA_T_1276960 - A02 spoof
+"""
+DEV_LINES = "LA_0069 LA_D_1047731 - - bonafide\nLA_0069 LA_D_1105538 - A05 spoof\n"
+EVAL_LINES = "LA_0039 LA_E_2834763 - A11 spoof\nLA_0014 LA_E_8877452 - - bonafide\nLA_0040 LA_E_6828287 - A16 spoof\n"
+
+
+def write_audio(path, seconds=0.2):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, np.random.default_rng(0).normal(0, 0.1, int(16000 * seconds)).astype(np.float32), 16000)
+
+
+def make_2019(root, train=TRAIN_LINES, dev=DEV_LINES, ev=EVAL_LINES, skip_audio=()):
+    proto = root / "ASVspoof2019_LA_cm_protocols"
+    proto.mkdir(parents=True)
+    for split, text, name in [("train", train, "train.trn"), ("dev", dev, "dev.trl"), ("eval", ev, "eval.trl")]:
+        (proto / f"ASVspoof2019.LA.cm.{name}.txt").write_text(text)
+        for line in text.splitlines():
+            parts = line.split()
+            if len(parts) == 5 and parts[1] not in skip_audio:
+                write_audio(root / f"ASVspoof2019_LA_{split}" / "flac" / f"{parts[1]}.flac")
+    return root
+
+
+def test_2019_protocol_excerpts(tmp_path):
+    res = build_manifest("asvspoof2019-la", make_2019(tmp_path))
+    train = res.splits["train"]
+    assert list(train.columns[:7]) == BASE_COLUMNS
+    assert train.label.tolist() == ["bonafide", "bonafide", "spoof", "spoof"]
+    assert train.attack.tolist() == ["-", "-", "A01", "A02"]
+    assert train.speaker.unique().tolist() == ["LA_0079"]
+    assert train.path[0].endswith("ASVspoof2019_LA_train/flac/LA_T_1138215.flac")
+    counts = res.counts()
+    assert counts.lines.sum() == 9 and counts.kept.sum() == 9
+    assert set(counts[counts.split == "eval"].attack) == {"-", "A11", "A16"}
+
+
+def test_written_manifest_round_trips(tmp_path):
+    res = build_manifest("asvspoof2019-la", make_2019(tmp_path / "LA"))
+    res.write(tmp_path / "out")
+    df = read_manifest(tmp_path / "out" / "dev.csv")
+    pd.testing.assert_frame_equal(df, res.splits["dev"].astype(str))
+    assert (tmp_path / "out" / "validation.yaml").exists()
+
+
+def test_malformed_line_names_file_and_line(tmp_path):
+    bad = TRAIN_LINES + "LA_0079 LA_T_9999999 - A01\n"
+    with pytest.raises(ManifestError, match=r"train\.trn\.txt:5: expected 5 columns, found 4"):
+        build_manifest("asvspoof2019-la", make_2019(tmp_path, train=bad))
+
+
+def test_unknown_label_names_file_and_line(tmp_path):
+    bad = TRAIN_LINES.replace("A02 spoof", "A02 fake")
+    with pytest.raises(ManifestError, match=r"train\.trn\.txt:4: unknown label 'fake'"):
+        build_manifest("asvspoof2019-la", make_2019(tmp_path, train=bad))
+
+
+def test_duplicate_id_names_both_lines(tmp_path):
+    bad = TRAIN_LINES + "LA_0079 LA_T_1138215 - - bonafide\n"
+    with pytest.raises(ManifestError, match=r"train\.trn\.txt:5: duplicate id LA_T_1138215 \(first on line 1\)"):
+        build_manifest("asvspoof2019-la", make_2019(tmp_path, train=bad))
+
+
+def test_missing_audio_is_an_error_unless_allowed(tmp_path):
+    root = make_2019(tmp_path / "LA", skip_audio={"LA_T_1272637"})
+    with pytest.raises(ManifestError, match="1 of 4 audio files .* missing"):
+        build_manifest("asvspoof2019-la", root)
+    res = build_manifest("asvspoof2019-la", root, allow_missing=True)
+    rep = res.reports["train"]
+    assert (rep.lines, rep.kept, rep.missing_skipped) == (4, 3, 1)
+    assert "LA_T_1272637" not in res.splits["train"].utt_id.tolist()
+    res.write(tmp_path / "out")
+    skipped = pd.read_csv(tmp_path / "out" / "skipped_missing_train.csv")
+    assert skipped.utt_id.tolist() == ["LA_T_1272637"]
+    counts = pd.read_csv(tmp_path / "out" / "counts.csv")
+    row = counts[(counts.split == "train") & (counts.attack == "A01")].iloc[0]
+    assert (row.lines, row.missing, row.kept) == (1, 1, 0)
+
+
+def test_2021_la_and_df_keys_keep_metadata(tmp_path):
+    la = tmp_path / "la"
+    (la / "keys/LA/CM").mkdir(parents=True)
+    (la / "keys/LA/CM/trial_metadata.txt").write_text(
+        "LA_0009 LA_E_9332881 alaw ita_tx A07 spoof notrim eval\n"
+        "LA_0013 LA_E_7294390 none - - bonafide notrim progress\n")
+    for u in ("LA_E_9332881", "LA_E_7294390"):
+        write_audio(la / "ASVspoof2021_LA_eval/flac" / f"{u}.flac")
+    m = build_manifest("asvspoof2021-la", la).splits["eval"]
+    assert m.label.tolist() == ["spoof", "bonafide"]
+    assert m.codec.tolist() == ["alaw", "none"] and m.phase.tolist() == ["eval", "progress"]
+
+    df = tmp_path / "df"
+    (df / "keys/DF/CM").mkdir(parents=True)
+    (df / "keys/DF/CM/trial_metadata.txt").write_text(
+        "LA_0043 DF_E_2000026 mp3m4a asvspoof A09 spoof notrim eval traditional_vocoder - - - -\n"
+        "VCC2SF3 DF_E_2000011 nocodec vcc2018 bonafide bonafide notrim progress bonafide - - - -\n")
+    for u in ("DF_E_2000026", "DF_E_2000011"):
+        write_audio(df / "ASVspoof2021_DF_eval/flac" / f"{u}.flac")
+    m = build_manifest("asvspoof2021-df", df).splits["eval"]
+    assert m.label.tolist() == ["spoof", "bonafide"]
+    assert m.source.tolist() == ["asvspoof", "vcc2018"] and m.vocoder[0] == "traditional_vocoder"
+
+
+def test_in_the_wild_meta_csv(tmp_path):
+    (tmp_path / "meta.csv").write_text("file,speaker,label\n0.wav,Alec Guinness,spoof\n1.wav,Alec Guinness,bona-fide\n")
+    for f in ("0.wav", "1.wav"):
+        write_audio(tmp_path / f)
+    m = build_manifest("in-the-wild", tmp_path).splits["eval"]
+    assert m.utt_id.tolist() == ["0", "1"] and m.label.tolist() == ["spoof", "bonafide"]
+    assert m.speaker[0] == "Alec Guinness"
+    (tmp_path / "meta.csv").write_text("file,speaker,label\n0.wav,A,spoof\n1.wav,B,maybe\n")
+    with pytest.raises(ManifestError, match=r"meta\.csv:3: unknown label 'maybe'"):
+        build_manifest("in-the-wild", tmp_path)
+
+
+def test_own_data_folders_and_csv(tmp_path):
+    write_audio(tmp_path / "real" / "spk1" / "a.wav")
+    write_audio(tmp_path / "fake" / "b.flac")
+    (tmp_path / "fake" / "notes.txt").write_text("ignored: not audio")
+    m = build_manifest("folder", tmp_path).splits["all"]
+    assert sorted(zip(m.utt_id, m.label, strict=True)) == [("fake/b", "spoof"), ("real/spk1/a", "bonafide")]
+    (tmp_path / "labels.csv").write_text("path,label\nreal/spk1/a.wav,bonafide\nfake/b.flac,spoof\n")
+    m = build_manifest("folder", tmp_path).splits["all"]
+    assert m.label.tolist() == ["bonafide", "spoof"]
+
+
+def test_demo_corpus_is_readable_by_the_2019_builder(demo_root):
+    res = build_manifest("asvspoof2019-la", demo_root)
+    s = res.summary().set_index("split")
+    assert (s.missing_skipped == 0).all() and (s.lines == s.kept).all()
+    train_attacks = set(res.splits["train"].attack) - {"-"}
+    eval_attacks = set(res.splits["eval"].attack) - {"-"}
+    assert train_attacks and eval_attacks and not train_attacks & eval_attacks
+
+
+def test_root_errors(tmp_path):
+    with pytest.raises(ManifestError, match="does not exist"):
+        find_root("asvspoof2019-la", tmp_path / "nope")
+    with pytest.raises(ManifestError, match="unknown dataset"):
+        build_manifest("asvspoof2030", tmp_path)
+    with pytest.raises(ManifestError, match="protocol: none of these files exist"):
+        build_manifest("asvspoof2019-la", tmp_path)

@@ -1,0 +1,126 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from xlsr_helpers.metrics import (
+    AsvRates,
+    MetricError,
+    compute_det_curve,
+    compute_eer,
+    min_tdcf,
+    per_attack_eer,
+    tdcf_curve_2019,
+)
+
+
+def official_eer(target, nontarget):
+    """Verbatim logic of the ASVspoof 2019/2021 evaluation package's compute_det_curve/compute_eer."""
+    n = target.size + nontarget.size
+    scores = np.concatenate((target, nontarget))
+    labels = np.concatenate((np.ones(target.size), np.zeros(nontarget.size)))
+    idx = np.argsort(scores, kind="mergesort")
+    labels = labels[idx]
+    tar_sums = np.cumsum(labels)
+    non_sums = nontarget.size - (np.arange(1, n + 1) - tar_sums)
+    frr = np.concatenate((np.atleast_1d(0), tar_sums / target.size))
+    far = np.concatenate((np.atleast_1d(1), non_sums / nontarget.size))
+    thr = np.concatenate((np.atleast_1d(scores[idx[0]] - 0.001), scores[idx]))
+    i = np.argmin(np.abs(frr - far))
+    return np.mean((frr[i], far[i])), thr[i]
+
+
+def brute_force_eer(bona, spoof):
+    """Sweep every distinct threshold (reject score <= t) and the accept-all point."""
+    cands = np.concatenate([[np.min(np.concatenate([bona, spoof])) - 0.001], np.unique(np.concatenate([bona, spoof]))])
+    best = None
+    for t in cands:
+        miss, fa = np.mean(bona <= t), np.mean(spoof > t)
+        if best is None or abs(miss - fa) < best[0]:
+            best = (abs(miss - fa), (miss + fa) / 2, t)
+    return best[1], best[2]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_eer_matches_official_on_continuous_scores(seed):
+    rng = np.random.default_rng(seed)
+    bona, spoof = rng.normal(1, 1, 300), rng.normal(-1, 1.3, 2000)
+    eer, thr = compute_eer(bona, spoof)
+    ref_eer, ref_thr = official_eer(bona, spoof)
+    assert eer == pytest.approx(ref_eer) and thr == pytest.approx(ref_thr)
+    assert 0.05 < eer < 0.4
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_eer_matches_brute_force_on_random_and_tie_heavy_scores(seed):
+    rng = np.random.default_rng(seed)
+    for bona, spoof in [(rng.normal(0.5, 1, 97), rng.normal(0, 1, 211)),
+                        (rng.integers(0, 6, 150).astype(float), rng.integers(0, 4, 400).astype(float))]:
+        eer, thr = compute_eer(bona, spoof)
+        ref = brute_force_eer(bona, spoof)
+        assert eer == pytest.approx(ref[0]) and thr == pytest.approx(ref[1])
+
+
+def test_ties_do_not_depend_on_input_order():
+    bona = np.array([1.0, 1.0, 1.0, 2.0])
+    spoof = np.array([1.0, 1.0, 0.0, 0.0])
+    assert compute_eer(bona, spoof) == compute_eer(bona[::-1], spoof[::-1])
+    # A threshold cannot split the tie at 1.0: either all six are rejected or none are.
+    miss, fa, thr = compute_det_curve(bona, spoof)
+    assert list(thr) == pytest.approx([-0.001, 0.0, 1.0, 2.0])
+
+
+def test_perfect_separation_gives_zero_eer():
+    eer, thr = compute_eer([3, 4, 5], [0, 1, 2])
+    assert eer == 0.0 and 2 <= thr < 3
+
+
+@pytest.mark.parametrize("bona,spoof,match", [([], [1.0], "empty"), ([1.0], [], "empty"),
+                                               ([1.0, np.nan], [0.0], "NaN"), ([1.0], [np.inf], "NaN")])
+def test_bad_scores_raise(bona, spoof, match):
+    with pytest.raises(MetricError, match=match):
+        compute_eer(bona, spoof)
+
+
+def test_min_tdcf_hand_checked():
+    asv = AsvRates(threshold=0.0, p_fa=0.1, p_miss=0.05, p_miss_spoof=0.4)
+    bona, spoof = [1.0, 2.0], [0.0, 1.5]
+    # 2019: C1 = .9405*(1-.05) - .0095*10*.1 = .883975, C2 = 10*.05*(1-.4) = .3; best point miss 0, fa .5
+    assert min_tdcf(bona, spoof, asv, "2019") == pytest.approx((0.15 / 0.3, 0.0))
+    # 2021: C0 = .9405*.05 + .0095*10*.1 = .056525, C1 = .9405 - C0, C2 = .3, default = C0 + .3
+    assert min_tdcf(bona, spoof, asv, "2021")[0] == pytest.approx((0.056525 + 0.15) / 0.356525)
+    curve, _ = tdcf_curve_2019(bona, spoof, asv)
+    assert curve[0] == pytest.approx(1.0)  # accept-all CM costs exactly the normaliser
+
+
+def test_asv_rates_use_asv_eer_threshold():
+    rates = AsvRates.from_scores([2.0, 3.0, 4.0], [-1.0, 0.0, 1.0], [0.5, 2.5, 3.5])
+    assert rates.threshold == pytest.approx(1.0)
+    assert rates.p_miss == 0.0 and rates.p_fa == pytest.approx(1 / 3) and rates.p_miss_spoof == pytest.approx(1 / 3)
+
+
+def test_tdcf_rejects_degenerate_asv():
+    asv = AsvRates(threshold=0.0, p_fa=0.0, p_miss=0.0, p_miss_spoof=1.0)  # ASV rejects every spoof
+    with pytest.raises(MetricError, match="normaliser"):
+        min_tdcf([1.0], [0.0], asv, "2019")
+    with pytest.raises(MetricError, match="version"):
+        min_tdcf([1.0], [0.0], asv, "2020")
+
+
+def test_per_attack_eer_uses_all_bonafide():
+    df = pd.DataFrame({"score": [5, 6, 7, 0, 1, 6.5, 8],
+                       "label": ["bonafide"] * 3 + ["spoof"] * 4,
+                       "attack": ["-"] * 3 + ["A01", "A01", "A02", "A02"]})
+    table = per_attack_eer(df).set_index("attack")
+    assert table.loc["A01", "eer"] == 0.0
+    assert table.loc["A02", "eer"] > 0.3
+    assert (table["n_bonafide"] == 3).all()
+    assert table.loc["pooled", "n_spoof"] == 4
+
+
+def test_single_class_or_unknown_label_raises():
+    df = pd.DataFrame({"score": [1.0, 2.0], "label": ["bonafide", "bonafide"], "attack": ["-", "-"]})
+    with pytest.raises(MetricError, match="empty"):
+        per_attack_eer(df)
+    df.loc[1, "label"] = "fake"
+    with pytest.raises(MetricError, match="unknown label"):
+        per_attack_eer(df)

@@ -1,0 +1,104 @@
+"""The ``xlsr`` command line (also ``python -m xlsr_helpers``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+
+def _cmd_demo_data(a: argparse.Namespace) -> int:
+    from .demo import make_demo_corpus
+    root = make_demo_corpus(a.out_dir, seed=a.seed, size=a.size)
+    print(f"demo corpus ({a.size}, seed {a.seed}) written to {root}")
+    return 0
+
+
+def _cmd_manifest(a: argparse.Namespace) -> int:
+    from .manifest import build_manifest
+    res = build_manifest(a.dataset, a.root, splits=a.split, allow_missing=a.allow_missing)
+    written = res.write(a.out)
+    with pd.option_context("display.width", 200, "display.max_rows", 500):
+        print(res.summary().drop(columns="protocol").to_string(index=False))
+        print()
+        print(res.counts().to_string(index=False))
+    print(f"\nwrote {len(written)} files to {a.out}")
+    for split, rep in res.reports.items():
+        if rep.missing:
+            print(f"WARNING: {split}: {rep.missing_skipped} trial(s) skipped, audio missing "
+                  f"(listed in skipped_missing_{split}.csv)")
+    return 0
+
+
+def _cmd_eer(a: argparse.Namespace) -> int:
+    from .scorefile import evaluate, join_scores, read_asv_scores, read_protocol, read_score_file
+    df = join_scores(read_score_file(a.score_file), read_protocol(a.protocol),
+                     score_name=str(a.score_file), protocol_name=str(a.protocol))
+    asv = read_asv_scores(a.asv_scores) if a.asv_scores else None
+    res = evaluate(df, asv)
+    print(f"trials: {res['n_bonafide']} bonafide, {res['n_spoof']} spoof")
+    print(f"EER: {100 * res['eer']:.3f} %  (threshold {res['threshold']:.6g})")
+    if asv is not None:
+        print(f"min t-DCF (2019 legacy): {res['min_tdcf_2019']:.5f}")
+        print(f"min t-DCF (2021 revised): {res['min_tdcf_2021']:.5f}")
+    table = res["per_attack"].assign(eer_pct=lambda d: (100 * d.eer).round(3))
+    print(table.drop(columns=["eer"]).to_string(index=False))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="xlsr", description="Audio deepfake detection with XLS-R.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("demo-data", help="generate the synthetic demo corpus (ASVspoof 2019 LA layout)")
+    d.add_argument("out_dir", type=Path)
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--size", choices=["tiny", "small"], default="small")
+    d.set_defaults(func=_cmd_demo_data)
+
+    m = sub.add_parser("manifest", help="build validated manifests from a corpus' official files")
+    m.add_argument("--dataset", required=True,
+                   choices=["asvspoof2019-la", "asvspoof2021-la", "asvspoof2021-df", "in-the-wild", "folder"])
+    m.add_argument("--root", type=Path, default=None, help="corpus root (default: auto-detect Kaggle mounts)")
+    m.add_argument("--out", type=Path, required=True, help="folder for <split>.csv, counts.csv, validation.yaml")
+    m.add_argument("--split", action="append", help="only this split (repeatable)")
+    m.add_argument("--allow-missing", action="store_true",
+                   help="skip trials whose audio is missing (written to skipped_missing_<split>.csv)")
+    m.set_defaults(func=_cmd_manifest)
+
+    e = sub.add_parser("eer", help="EER, min t-DCF and per-attack EER of a score file")
+    e.add_argument("score_file", type=Path, help="lines 'utt_id score' (higher = more bonafide)")
+    e.add_argument("--protocol", type=Path, required=True, help="ASVspoof CM protocol / trial_metadata.txt")
+    e.add_argument("--asv-scores", type=Path, default=None, help="organisers' ASV score file (for min t-DCF)")
+    e.set_defaults(func=_cmd_eer)
+
+    _add_later_commands(sub)
+    return p
+
+
+def _add_later_commands(sub) -> None:
+    """Model/training/notebook commands (imported lazily: they pull in torch/transformers)."""
+    try:
+        from . import cli_model
+    except ImportError:  # pragma: no cover - only while those modules are absent
+        return
+    cli_model.add_commands(sub)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .audio import AudioError
+    from .manifest import ManifestError
+    from .metrics import MetricError
+    from .scorefile import ScoreFileError
+    try:
+        return int(args.func(args) or 0)
+    except (ManifestError, ScoreFileError, MetricError, AudioError, FileNotFoundError) as exc:
+        print(f"xlsr {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,80 @@
+"""Datasets and batch collation: waveforms -> ``Wav2Vec2FeatureExtractor`` inputs.
+
+The collator delegates normalisation (zero mean, unit variance per utterance), padding and the
+attention mask to the Hugging Face feature extractor, so batches are exactly what the
+pretrained XLS-R expects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import Dataset
+from transformers import Wav2Vec2FeatureExtractor
+
+from .audio import SAMPLE_RATE, SEGMENT_SAMPLES, fix_length, load_audio
+
+LABEL2ID = {"bonafide": 0, "spoof": 1}
+ID2LABEL = {v: k for k, v in LABEL2ID.items()}
+
+
+@dataclass(frozen=True)
+class SegmentConfig:
+    """How each utterance becomes a fixed-length training segment."""
+
+    samples: int = SEGMENT_SAMPLES
+    pad: str = "repeat"
+    crop: str = "start"  # 'random' for augmentation; 'start'/'center' are deterministic (cacheable)
+
+    @property
+    def deterministic(self) -> bool:
+        return self.crop != "random"
+
+
+class SegmentDataset(Dataset):
+    """Manifest rows -> ``{"input_values": float32 segment, "labels": 0|1}``.
+
+    Random crops draw from ``seed + epoch + index`` so a resumed run sees the same crops.
+    """
+
+    def __init__(self, manifest: pd.DataFrame, segment: SegmentConfig = SegmentConfig(), seed: int = 0):
+        self.paths = manifest["path"].tolist()
+        self.labels = manifest["label"].map(LABEL2ID).to_numpy()
+        self.segment, self.seed, self.epoch = segment, seed, 0
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __getitem__(self, i: int) -> dict:
+        wave = load_audio(self.paths[i])
+        rng = np.random.default_rng([self.seed, self.epoch, i]) if self.segment.crop == "random" else None
+        seg = fix_length(wave, self.segment.samples, self.segment.pad, self.segment.crop, rng)
+        return {"input_values": seg, "labels": int(self.labels[i])}
+
+
+class AudioCollator:
+    """Batch a list of ``{"input_values", "labels"}`` items with the HF feature extractor."""
+
+    def __init__(self, feature_extractor: Wav2Vec2FeatureExtractor):
+        self.feature_extractor = feature_extractor
+
+    def __call__(self, items: list[dict]) -> dict[str, torch.Tensor]:
+        batch = self.feature_extractor(
+            [it["input_values"] for it in items], sampling_rate=SAMPLE_RATE, padding=True,
+            return_attention_mask=True, return_tensors="pt")
+        out = {"input_values": batch["input_values"], "attention_mask": batch["attention_mask"]}
+        if "labels" in items[0]:
+            out["labels"] = torch.tensor([it["labels"] for it in items], dtype=torch.long)
+        return out
+
+
+def default_feature_extractor() -> Wav2Vec2FeatureExtractor:
+    """The XLS-R feature-extractor settings (16 kHz, normalised, attention mask)."""
+    return Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=SAMPLE_RATE, padding_value=0.0,
+                                    do_normalize=True, return_attention_mask=True)

@@ -1,0 +1,309 @@
+"""Validated manifests (one tidy table per split) from the official files of each corpus.
+
+The descriptors in ``data_manifest/`` say where the protocol and audio files sit under a root
+and how labels map; this module parses, validates and counts. Nothing is silently dropped:
+``lines == kept + missing_skipped`` for every split, and every problem names its file and line.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+DESCRIPTOR_DIR = Path(__file__).resolve().parent.parent / "data_manifest"
+BASE_COLUMNS = ["utt_id", "path", "label", "attack", "speaker", "split", "dataset"]
+LABELS = ("bonafide", "spoof")
+MAX_LISTED = 20  # problems quoted in an error message; the rest are counted
+
+
+class ManifestError(ValueError):
+    """Bad protocol/key input; the message names the file and line of each problem."""
+
+
+@dataclass
+class SplitReport:
+    """What building one split found; ``lines == kept + missing_skipped``."""
+
+    split: str
+    protocol: str
+    lines: int = 0
+    kept: int = 0
+    missing: list[str] = field(default_factory=list)
+
+    @property
+    def missing_skipped(self) -> int:
+        return len(self.missing)
+
+
+@dataclass
+class ManifestResult:
+    """Manifests per split, the validation reports and the count table."""
+
+    dataset: str
+    root: Path
+    splits: dict[str, pd.DataFrame]
+    reports: dict[str, SplitReport]
+    protocol_rows: dict[str, pd.DataFrame]  # every parsed trial, present on disk or not
+
+    def counts(self) -> pd.DataFrame:
+        """split x label x attack table of protocol lines, missing files and kept trials."""
+        frames = []
+        for split, rows in self.protocol_rows.items():
+            missing = set(self.reports[split].missing)
+            df = rows[["split", "label", "attack"]].copy()
+            df["missing"] = rows["utt_id"].isin(missing).astype(int)
+            frames.append(df)
+        df = pd.concat(frames, ignore_index=True)
+        table = df.groupby(["split", "label", "attack"], sort=False).agg(
+            lines=("missing", "size"), missing=("missing", "sum")).reset_index()
+        table["kept"] = table["lines"] - table["missing"]
+        order = {s: i for i, s in enumerate(["train", "dev", "eval", "all"])}
+        table = table.sort_values(["split", "label", "attack"], key=lambda c: c.map(order) if c.name == "split" else c)
+        return table.reset_index(drop=True)
+
+    def summary(self) -> pd.DataFrame:
+        """One row per split: lines, kept, missing, bonafide/spoof."""
+        rows = []
+        for split, rep in self.reports.items():
+            df = self.protocol_rows[split]
+            rows.append({"split": split, "lines": rep.lines, "bonafide": int((df.label == "bonafide").sum()),
+                         "spoof": int((df.label == "spoof").sum()), "missing_skipped": rep.missing_skipped,
+                         "kept": rep.kept, "protocol": rep.protocol})
+        return pd.DataFrame(rows)
+
+    def write(self, out_dir: str | Path) -> list[Path]:
+        """Write ``<split>.csv``, ``counts.csv``, ``validation.yaml`` and skipped lists."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        for split, df in self.splits.items():
+            p = out / f"{split}.csv"
+            df.to_csv(p, index=False)
+            written.append(p)
+            rep = self.reports[split]
+            if rep.missing:
+                skipped = self.protocol_rows[split]
+                skipped = skipped[skipped.utt_id.isin(set(rep.missing))]
+                sp = out / f"skipped_missing_{split}.csv"
+                skipped.to_csv(sp, index=False)
+                written.append(sp)
+        self.counts().to_csv(out / "counts.csv", index=False)
+        report = {"dataset": self.dataset, "root": str(self.root),
+                  "splits": {s: {"protocol": r.protocol, "lines": r.lines, "kept": r.kept,
+                                 "missing_skipped": r.missing_skipped} for s, r in self.reports.items()}}
+        (out / "validation.yaml").write_text(yaml.safe_dump(report, sort_keys=False))
+        return written + [out / "counts.csv", out / "validation.yaml"]
+
+
+# --------------------------------------------------------------------------- descriptors
+
+def available_datasets() -> list[str]:
+    return sorted(p.stem for p in DESCRIPTOR_DIR.glob("*.yaml"))
+
+
+def load_descriptor(name_or_path: str | Path) -> dict:
+    """Read a descriptor by dataset name (``asvspoof2019-la``) or by YAML path."""
+    p = Path(name_or_path)
+    if not p.suffix:
+        p = DESCRIPTOR_DIR / f"{name_or_path}.yaml"
+    if not p.exists():
+        raise ManifestError(f"unknown dataset {name_or_path!r}: choose one of {available_datasets()}")
+    return yaml.safe_load(p.read_text())
+
+
+def find_root(dataset: str, root: str | Path | None = None) -> Path:
+    """The given root, or the first existing default root of the dataset (Kaggle mounts)."""
+    if root is not None:
+        r = Path(root).expanduser()
+        if not r.is_dir():
+            raise ManifestError(f"data root {r} does not exist or is not a folder")
+        return r.resolve()
+    candidates = load_descriptor(dataset).get("roots", [])
+    for c in candidates:
+        if Path(c).is_dir():
+            return Path(c)
+    raise ManifestError(f"no data root given for {dataset} and none of the default roots exist: {candidates}")
+
+
+def _first_existing(root: Path, candidates: list[str], what: str) -> Path:
+    for c in candidates:
+        if (root / c).is_file():
+            return root / c
+    raise ManifestError(f"{what}: none of these files exist under {root}: {candidates}")
+
+
+# --------------------------------------------------------------------------- parsing
+
+def _raise_problems(problems: list[str], what: str) -> None:
+    if problems:
+        shown = "\n  ".join(problems[:MAX_LISTED])
+        more = f"\n  ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
+        raise ManifestError(f"{len(problems)} {what}:\n  {shown}{more}")
+
+
+def _parse_whitespace(path: Path, columns: list[str]) -> tuple[list[dict], list[str], list[int]]:
+    rows, problems, line_numbers = [], [], []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            parts = line.split()
+            if not parts:
+                continue  # blank lines are not trials
+            if len(parts) != len(columns):
+                problems.append(f"{path}:{lineno}: expected {len(columns)} columns, found {len(parts)}: {line.strip()[:80]!r}")
+                continue
+            rows.append(dict(zip(columns, parts, strict=True)))
+            line_numbers.append(lineno)
+    return rows, problems, line_numbers
+
+
+def _parse_csv(path: Path, colmap: dict[str, str]) -> tuple[list[dict], list[str], list[int]]:
+    rows, problems, line_numbers = [], [], []
+    with open(path, encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        header = reader.fieldnames or []
+        absent = [c for c in colmap if c not in header]
+        if absent:
+            raise ManifestError(f"{path}:1: header {header} lacks column(s) {absent}")
+        for rec in reader:
+            lineno = reader.line_num
+            if None in rec or any(rec[c] is None for c in colmap):
+                problems.append(f"{path}:{lineno}: wrong number of fields: {rec}")
+                continue
+            rows.append({colmap[c]: rec[c].strip() for c in colmap})
+            line_numbers.append(lineno)
+    return rows, problems, line_numbers
+
+
+def _existing_files(paths: list[str]) -> set[str]:
+    """Which paths exist, listing each folder once (fast for 100k files)."""
+    by_dir: dict[str, set[str]] = {}
+    found = set()
+    for p in paths:
+        d = os.path.dirname(p)
+        if d not in by_dir:
+            try:
+                by_dir[d] = set(os.listdir(d))
+            except (FileNotFoundError, NotADirectoryError):
+                by_dir[d] = set()
+        if os.path.basename(p) in by_dir[d]:
+            found.add(p)
+    return found
+
+
+def _finish_split(rows: list[dict], line_numbers: list[int], protocol: Path, desc: dict, split: str,
+                  root: Path, audio_template: str | None) -> pd.DataFrame:
+    """Map labels, check duplicates, build paths; raise naming file:line on bad input."""
+    label_map = desc["label_map"]
+    label_col = desc.get("label_column", "label")
+    problems = []
+    seen: dict[str, int] = {}
+    for row, lineno in zip(rows, line_numbers, strict=True):
+        raw = row.get(label_col)
+        if raw not in label_map:
+            problems.append(f"{protocol}:{lineno}: unknown label {raw!r} (expected one of {sorted(label_map)})")
+        if "utt_id" not in row:
+            row["utt_id"] = Path(row["utt_file"]).stem
+        if row["utt_id"] in seen:
+            problems.append(f"{protocol}:{lineno}: duplicate id {row['utt_id']} (first on line {seen[row['utt_id']]})")
+        else:
+            seen[row["utt_id"]] = lineno
+    _raise_problems(problems, f"bad line(s) in {protocol.name}")
+    df = pd.DataFrame(rows)
+    df["label"] = df[label_col].map(label_map)
+    if audio_template is not None:
+        df["path"] = [str(root / audio_template.format(**r)) for r in rows]
+    if "attack" not in df:
+        df["attack"] = df["label"].map({"bonafide": desc.get("attack_bonafide", "-"), "spoof": "spoof"})
+    if "speaker" not in df:
+        df["speaker"] = "-"
+    df["split"], df["dataset"] = split, desc["name"]
+    extra = [c for c in df.columns if c not in BASE_COLUMNS and not c.startswith("_")
+             and c not in (label_col, "utt_file")]
+    return df[BASE_COLUMNS + extra]
+
+
+def _folder_rows(root: Path, desc: dict) -> tuple[list[dict], list[int], Path]:
+    """Rows of a user's own data: labels.csv (path,label) or bonafide/spoof folders."""
+    label_map = desc["label_map"]
+    csv_path = root / desc.get("csv_name", "labels.csv")
+    if csv_path.is_file():
+        rows, problems, lines = _parse_csv(csv_path, {"path": "rel_path", "label": "label"})
+        _raise_problems(problems, f"bad line(s) in {csv_path.name}")
+        for r in rows:
+            r["utt_file"] = r["rel_path"]
+            r["utt_id"] = Path(r["rel_path"]).with_suffix("").as_posix()
+        return rows, lines, csv_path
+    exts = {e.lower() for e in desc.get("extensions", [".wav", ".flac"])}
+    rows = []
+    label_dirs = [d for d in sorted(root.iterdir()) if d.is_dir() and d.name.lower() in label_map]
+    if not label_dirs:
+        raise ManifestError(f"{root}: no {csv_path.name} and no label folders ({sorted(label_map)})")
+    for d in label_dirs:
+        for f in sorted(d.rglob("*")):
+            if f.is_file() and f.suffix.lower() in exts:
+                rel = f.relative_to(root).as_posix()
+                rows.append({"rel_path": rel, "utt_file": rel, "label": d.name.lower(),
+                             "utt_id": Path(rel).with_suffix("").as_posix()})
+    return rows, list(range(1, len(rows) + 1)), root
+
+
+def build_manifest(dataset: str, root: str | Path | None = None, splits: list[str] | None = None,
+                   allow_missing: bool = False) -> ManifestResult:
+    """Parse, validate and count a corpus; missing audio is an error unless ``allow_missing``."""
+    desc = load_descriptor(dataset)
+    root = find_root(dataset, root)
+    out, reports, protocol_rows = {}, {}, {}
+    wanted = splits or list(desc["splits"])
+    for split in wanted:
+        if split not in desc["splits"]:
+            raise ManifestError(f"{desc['name']} has no split {split!r}; it has {list(desc['splits'])}")
+        spec = desc["splits"][split]
+        audio_root = root
+        if desc["format"] == "folder":
+            rows, lines, protocol = _folder_rows(root, desc)
+            template = "{rel_path}"
+        else:
+            protocol = _first_existing(root, spec["protocol"], f"{desc['name']} {split} protocol")
+            if desc["format"] == "whitespace":
+                rows, problems, lines = _parse_whitespace(protocol, desc["columns"])
+            else:
+                rows, problems, lines = _parse_csv(protocol, desc["columns"])
+            _raise_problems(problems, f"malformed line(s) in {protocol.name}")
+            template = spec["audio"]
+            if desc["format"] == "csv":  # paths in a csv are relative to the csv itself
+                audio_root = protocol.parent
+        if not rows:
+            raise ManifestError(f"{protocol}: no trials found")
+        df = _finish_split(rows, lines, protocol, desc, split, audio_root, template)
+        present = _existing_files(df["path"].tolist())
+        is_missing = ~df["path"].isin(present)
+        report = SplitReport(split=split, protocol=str(protocol), lines=len(df),
+                             missing=df.loc[is_missing, "utt_id"].tolist())
+        if report.missing and not allow_missing:
+            examples = df.loc[is_missing, "path"].head(5).tolist()
+            raise ManifestError(
+                f"{report.missing_skipped} of {report.lines} audio files listed in {protocol} are missing "
+                f"(e.g. {examples}); fix the root or pass allow_missing=True / --allow-missing to skip them")
+        kept = df[~is_missing].reset_index(drop=True)
+        report.kept = len(kept)
+        assert report.lines == report.kept + report.missing_skipped
+        out[split], reports[split], protocol_rows[split] = kept, report, df
+    return ManifestResult(desc["name"], root, out, reports, protocol_rows)
+
+
+def read_manifest(path: str | Path) -> pd.DataFrame:
+    """Load a manifest CSV written by ``ManifestResult.write`` and check its schema."""
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    absent = [c for c in BASE_COLUMNS if c not in df.columns]
+    if absent:
+        raise ManifestError(f"{path}: not a manifest, missing column(s) {absent}")
+    bad = ~df["label"].isin(LABELS)
+    if bad.any():
+        i = int(bad.idxmax())
+        raise ManifestError(f"{path}:{i + 2}: unknown label {df.label[i]!r}")
+    return df

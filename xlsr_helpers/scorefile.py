@@ -1,0 +1,136 @@
+"""Score files (``utt_id score`` per line), protocols and ASV scores for ``xlsr eer``.
+
+Joining scores with a protocol never ignores anything: unknown ids, trials without a score and
+duplicate ids are each listed in the error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .manifest import ManifestError, _parse_whitespace, _raise_problems, load_descriptor
+from .metrics import AsvRates, eer_from_frame, min_tdcf, per_attack_eer
+
+# Column count of an ASVspoof key file -> descriptor that documents its columns.
+PROTOCOL_LAYOUTS = {5: "asvspoof2019-la", 8: "asvspoof2021-la", 13: "asvspoof2021-df"}
+
+
+class ScoreFileError(ValueError):
+    """A score file that does not match its protocol, with every mismatch named."""
+
+
+def read_score_file(path: str | Path) -> pd.DataFrame:
+    """Read ``utt_id score`` lines (extra middle columns allowed; the score is last)."""
+    path = Path(path)
+    ids, scores, problems, lines = [], [], [], {}
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) < 2:
+                problems.append(f"{path}:{lineno}: expected 'utt_id score', found {line.strip()!r}")
+                continue
+            try:
+                s = float(parts[-1])
+            except ValueError:
+                problems.append(f"{path}:{lineno}: score {parts[-1]!r} is not a number")
+                continue
+            if not np.isfinite(s):
+                problems.append(f"{path}:{lineno}: score is {parts[-1]} (NaN/Inf)")
+                continue
+            if parts[0] in lines:
+                problems.append(f"{path}:{lineno}: duplicate id {parts[0]} (first on line {lines[parts[0]]})")
+                continue
+            lines[parts[0]] = lineno
+            ids.append(parts[0])
+            scores.append(s)
+    if problems:
+        _raise_as(ScoreFileError, problems, f"bad line(s) in score file {path.name}")
+    if not ids:
+        raise ScoreFileError(f"{path}: no scores found")
+    return pd.DataFrame({"utt_id": ids, "score": scores})
+
+
+def _raise_as(exc: type, problems: list[str], what: str) -> None:
+    try:
+        _raise_problems(problems, what)
+    except ManifestError as e:
+        raise exc(str(e)) from None
+
+
+def read_protocol(path: str | Path) -> pd.DataFrame:
+    """Read an ASVspoof 2019 (5-col) or 2021 LA/DF (8/13-col) key file: utt_id, label, attack."""
+    path = Path(path)
+    with open(path, encoding="utf-8") as fh:
+        first = next((ln for ln in fh if ln.strip()), "")
+    n = len(first.split())
+    if n not in PROTOCOL_LAYOUTS:
+        raise ManifestError(f"{path}:1: {n} columns; expected an ASVspoof key file with {sorted(PROTOCOL_LAYOUTS)} columns")
+    desc = load_descriptor(PROTOCOL_LAYOUTS[n])
+    rows, problems, linenos = _parse_whitespace(path, desc["columns"])
+    for r, ln in zip(rows, linenos, strict=True):
+        if r["key"] not in desc["label_map"]:
+            problems.append(f"{path}:{ln}: unknown label {r['key']!r}")
+    _raise_problems(problems, f"malformed line(s) in {path.name}")
+    df = pd.DataFrame(rows).rename(columns={"key": "label"})
+    dup = df["utt_id"].duplicated()
+    if dup.any():
+        raise ManifestError(f"{path}: {int(dup.sum())} duplicate id(s), e.g. {df.utt_id[dup].head(3).tolist()}")
+    keep = ["utt_id", "label", "attack"] + [c for c in ("phase", "codec") if c in df]
+    return df[keep]
+
+
+def join_scores(scores: pd.DataFrame, protocol: pd.DataFrame, score_name: str = "score file",
+                protocol_name: str = "protocol") -> pd.DataFrame:
+    """Scores with their labels; raise listing unknown ids and trials without a score."""
+    merged = protocol.merge(scores, on="utt_id", how="outer", indicator=True)
+    unknown = merged.loc[merged._merge == "right_only", "utt_id"].tolist()
+    unscored = merged.loc[merged._merge == "left_only", "utt_id"].tolist()
+    problems = []
+    if unknown:
+        problems.append(f"{len(unknown)} id(s) in the {score_name} are not in the {protocol_name}: {unknown[:5]}")
+    if unscored:
+        problems.append(f"{len(unscored)} trial(s) of the {protocol_name} have no score: {unscored[:5]}")
+    if problems:
+        raise ScoreFileError("; ".join(problems))
+    return merged.drop(columns="_merge")
+
+
+def read_asv_scores(path: str | Path) -> AsvRates:
+    """Organisers' ASV scores (``[speaker] source key score``) -> ASV rates at the ASV EER threshold."""
+    path = Path(path)
+    keys, scores, problems = [], [], []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) < 3 or parts[-2] not in ("target", "nontarget", "spoof"):
+                problems.append(f"{path}:{lineno}: expected '[speaker] source target|nontarget|spoof score'")
+                continue
+            try:
+                scores.append(float(parts[-1]))
+            except ValueError:
+                problems.append(f"{path}:{lineno}: score {parts[-1]!r} is not a number")
+                continue
+            keys.append(parts[-2])
+    _raise_as(ScoreFileError, problems, f"bad line(s) in ASV score file {path.name}")
+    keys, scores = np.array(keys), np.array(scores)
+    return AsvRates.from_scores(scores[keys == "target"], scores[keys == "nontarget"], scores[keys == "spoof"])
+
+
+def evaluate(df: pd.DataFrame, asv: AsvRates | None = None) -> dict:
+    """EER, min t-DCF (2019 and 2021, when ASV rates are given) and per-attack EER of a scored table."""
+    eer, thr = eer_from_frame(df)
+    out = {"eer": eer, "threshold": thr, "n_bonafide": int((df.label == "bonafide").sum()),
+           "n_spoof": int((df.label == "spoof").sum())}
+    if asv is not None:
+        bona, spf = df.score[df.label == "bonafide"], df.score[df.label == "spoof"]
+        out["min_tdcf_2019"] = min_tdcf(bona, spf, asv, "2019")[0]
+        out["min_tdcf_2021"] = min_tdcf(bona, spf, asv, "2021")[0]
+    out["per_attack"] = per_attack_eer(df)
+    return out
