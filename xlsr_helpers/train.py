@@ -1,0 +1,307 @@
+"""Two-stage training with the Hugging Face ``Trainer``: fast (embedding caches), resumable, standard.
+
+``train_stage(config, train_manifest, dev_manifest, out_dir)`` trains one stage and saves the best
+detector (chosen on dev EER, never on eval) with ``save_pretrained`` to ``out_dir/detector``.
+Running the same call again after a kill resumes from the last *complete* checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+import yaml
+from torch import nn
+from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+from .audio import SEGMENT_SAMPLES
+from .cache import CachedFeatures, build_cache, collate_features, model_fingerprint
+from .device import preflight
+from .features import LABEL2ID, AudioCollator, SegmentConfig, SegmentDataset
+from .manifest import read_manifest
+from .metrics import compute_eer
+from .model import (XLSR_300M, forward_top, freeze_for_stage, frozen_prefix_layers, head_from_pooled, load_detector,
+                    load_feature_extractor)
+
+log = logging.getLogger(__name__)
+COMPLETE_MARKER = ".complete"
+
+
+@dataclass
+class TrainConfig:
+    """Everything one stage needs; notebooks pass their parameters cell straight into it."""
+
+    stage: int = 1  # 1: head only on a frozen encoder; 2: also the top `top_layers` transformer layers
+    model: str = XLSR_300M  # hub id or folder; for stage 2 usually the stage-1 detector folder
+    top_layers: int = 4  # stage 2: transformer layers unfrozen (plus the final layer norm)
+    epochs: int = 10
+    batch_size: int = 32
+    eval_batch_size: int = 64
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup_ratio: float = 0.1
+    lr_scheduler: str = "cosine"
+    grad_accum: int = 1
+    grad_checkpointing: bool = False
+    class_weights: str = "balanced"  # 'balanced' (inverse class frequency) or 'none'
+    early_stopping_patience: int = 3  # epochs without dev-EER improvement; 0 disables
+    seed: int = 42
+    segment_samples: int = SEGMENT_SAMPLES
+    pad: str = "repeat"
+    crop: str = "start"  # 'random' disables caching (segments differ every epoch)
+    cache: str = "auto"  # 'auto' (cache when segments are deterministic), 'on', 'off'
+    cache_dtype: str = "float16"
+    precision: str = "auto"  # 'auto', 'fp32', 'fp16', 'bf16'
+    device: str = "auto"  # 'auto', 'cuda', 'cpu'
+    num_workers: int = 2
+    save_total_limit: int = 2
+    logging_steps: int = 50
+    extra: dict = field(default_factory=dict)  # more TrainingArguments, passed through
+
+    @classmethod
+    def from_mapping(cls, params: dict) -> TrainConfig:
+        """Build from a flat mapping (a notebook's parameters); unknown keys are an error."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(params) - names)
+        if unknown:
+            raise ValueError(f"unknown training parameter(s) {unknown}; known: {sorted(names)}")
+        return cls(**params)
+
+
+@dataclass
+class StageResult:
+    detector_dir: Path
+    history: pd.DataFrame
+    best_dev_eer: float
+    parameter_counts: dict
+    cached: bool
+    seconds: float
+
+
+class StageModule(nn.Module):
+    """What the Trainer trains: the detector seen from its input (waveform, pooled cache or
+    prefix cache), with class-weighted cross-entropy. Frozen parts stay in eval mode (no dropout)."""
+
+    def __init__(self, detector: nn.Module, mode: str, n_prefix: int, class_weights: torch.Tensor | None):
+        super().__init__()
+        self.detector, self.mode, self.n_prefix = detector, mode, n_prefix
+        self.register_buffer("class_weights", class_weights, persistent=False)
+        # Checkpoints hold only what trains; the frozen backbone comes from the model folder.
+        self._keys_to_ignore_on_save = [k for k, p in self.named_parameters() if not p.requires_grad]
+
+    def tie_weights(self) -> None:  # the Trainer calls this after loading a checkpoint
+        pass
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if mode:
+            w = self.detector.wav2vec2
+            for m in (w.feature_extractor, w.feature_projection, w.encoder.pos_conv_embed, w.encoder.dropout,
+                      *w.encoder.layers[:self.n_prefix]):
+                m.eval()
+        return self
+
+    def forward(self, input_values=None, attention_mask=None, features=None, labels=None):
+        if self.mode == "pooled":
+            logits = head_from_pooled(self.detector, features)
+        elif self.mode == "prefix":
+            mask = torch.ones(features.shape[:2], dtype=torch.bool, device=features.device)
+            logits = forward_top(self.detector, features, mask, self.n_prefix)
+        else:
+            logits = self.detector(input_values, attention_mask=attention_mask).logits
+        loss = None
+        if labels is not None:
+            w = None if self.class_weights is None else self.class_weights.to(logits.dtype)
+            loss = F.cross_entropy(logits.float(), labels, weight=None if w is None else w.float())
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+
+class DetectorTrainer(Trainer):
+    """Trainer that saves only trainable weights and logs cumulative wall seconds."""
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        if state_dict is None:
+            ignore = set(getattr(self.model, "_keys_to_ignore_on_save", []))
+            state_dict = {k: v for k, v in self.model.state_dict().items() if k not in ignore}
+        super()._save(output_dir, state_dict=state_dict)
+
+    def log(self, logs: dict, *args, **kwargs) -> None:
+        if not hasattr(self, "_t_start"):
+            prior = [h.get("seconds", 0.0) for h in self.state.log_history]
+            self._t_offset, self._t_start = max(prior, default=0.0), time.time()
+        logs["seconds"] = round(self._t_offset + time.time() - self._t_start, 2)
+        super().log(logs, *args, **kwargs)
+
+
+class CompleteMarker(TrainerCallback):
+    """Mark a checkpoint folder complete once the Trainer has written all of it (atomic rename)."""
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if ckpt.is_dir():
+                tmp = ckpt / (COMPLETE_MARKER + ".tmp")
+                tmp.write_text(str(state.global_step))
+                os.replace(tmp, ckpt / COMPLETE_MARKER)
+
+
+class EpochSeed(TrainerCallback):
+    """Tell the dataset the epoch so that random crops differ per epoch yet replay on resume."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        if hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(int(state.epoch or 0))
+
+
+def last_complete_checkpoint(ckpt_dir: Path) -> str | None:
+    """Newest checkpoint with the completion marker; incomplete ones (killed mid-write) are removed."""
+    if not ckpt_dir.is_dir():
+        return None
+    found = []
+    for d in ckpt_dir.glob("checkpoint-*"):
+        if (d / COMPLETE_MARKER).exists():
+            found.append((int(d.name.split("-")[1]), d))
+        elif d.is_dir() and int(os.environ.get("LOCAL_RANK", "0")) == 0:
+            log.warning("removing incomplete checkpoint %s (the run was killed while writing it)", d)
+            shutil.rmtree(d, ignore_errors=True)
+    return str(max(found)[1]) if found else None
+
+
+def class_weight_tensor(labels: np.ndarray, how: str) -> torch.Tensor | None:
+    if how == "none":
+        return None
+    if how != "balanced":
+        raise ValueError(f"class_weights must be 'balanced' or 'none', got {how!r}")
+    counts = np.bincount(labels, minlength=2).astype(np.float64)
+    if (counts == 0).any():
+        raise ValueError(f"training data lacks a class: {dict(zip(LABEL2ID, counts.astype(int), strict=True))}")
+    return torch.tensor(counts.sum() / (2 * counts), dtype=torch.float32)
+
+
+def eer_metrics(eval_pred) -> dict:
+    logits, labels = eval_pred.predictions, eval_pred.label_ids
+    logits = logits[0] if isinstance(logits, tuple) else logits
+    scores = logits[:, LABEL2ID["bonafide"]] - logits[:, LABEL2ID["spoof"]]
+    eer, thr = compute_eer(scores[labels == LABEL2ID["bonafide"]], scores[labels == LABEL2ID["spoof"]])
+    return {"eer": eer, "eer_threshold": thr}
+
+
+def history_table(log_history: list[dict]) -> pd.DataFrame:
+    """One row per epoch: epoch, train loss, dev loss, dev EER, lr, seconds."""
+    train = {round(h["epoch"]): h for h in log_history if "loss" in h and "epoch" in h}
+    rows = []
+    for h in log_history:
+        if "eval_eer" in h:
+            e = round(h["epoch"])
+            t = train.get(e, {})
+            rows.append({"epoch": e, "train_loss": t.get("loss", np.nan), "dev_loss": h.get("eval_loss", np.nan),
+                         "dev_eer": h["eval_eer"], "lr": t.get("learning_rate", np.nan), "seconds": h.get("seconds")})
+    return pd.DataFrame(rows, columns=["epoch", "train_loss", "dev_loss", "dev_eer", "lr", "seconds"])
+
+
+def _as_frame(m) -> pd.DataFrame:
+    return m if isinstance(m, pd.DataFrame) else read_manifest(m)
+
+
+def _save_detector_atomically(detector, feature_extractor, out: Path) -> None:
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    detector.save_pretrained(tmp)
+    feature_extractor.save_pretrained(tmp)
+    old = out.with_name(out.name + ".old")
+    if out.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(out, old)
+    os.replace(tmp, out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def train_stage(config: TrainConfig | dict, train_manifest, dev_manifest, out_dir: str | Path) -> StageResult:
+    """Train one stage; returns the saved detector folder, the history table and the best dev EER."""
+    cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_mapping(config)
+    t0 = time.time()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    train_df, dev_df = _as_frame(train_manifest), _as_frame(dev_manifest)
+    report = preflight(None if cfg.device == "auto" else cfg.device, cfg.precision)
+    set_seed(cfg.seed)
+
+    detector = load_detector(cfg.model)
+    feature_extractor = load_feature_extractor(cfg.model)
+    counts = freeze_for_stage(detector, cfg.stage, cfg.top_layers)
+    n_prefix = frozen_prefix_layers(detector, cfg.stage, cfg.top_layers)
+    if cfg.grad_checkpointing:
+        detector.gradient_checkpointing_enable()
+
+    segment = SegmentConfig(cfg.segment_samples, cfg.pad, cfg.crop)
+    if cfg.cache not in ("auto", "on", "off"):
+        raise ValueError(f"cache must be 'auto', 'on' or 'off', got {cfg.cache!r}")
+    if cfg.cache == "on" and not segment.deterministic:
+        raise ValueError("cache='on' needs deterministic segments: set crop='start' or 'center'")
+    cached = cfg.cache == "on" or (cfg.cache == "auto" and segment.deterministic)
+    dev_segment = SegmentConfig(cfg.segment_samples, cfg.pad, "start" if cfg.crop == "random" else cfg.crop)
+    train_labels = train_df["label"].map(LABEL2ID).to_numpy()
+    dev_labels = dev_df["label"].map(LABEL2ID).to_numpy()
+    autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(report.precision)
+
+    if cached:
+        kind = "pooled" if cfg.stage == 1 else "prefix"
+        fp = model_fingerprint(cfg.model, detector.config)
+        common = dict(kind=kind, n_prefix=n_prefix, cache_dir=out / "cache", fingerprint=fp,
+                      batch_size=cfg.eval_batch_size, dtype=cfg.cache_dtype, device=report.device,
+                      num_workers=cfg.num_workers, autocast_dtype=autocast)
+        train_ds = CachedFeatures(build_cache(detector, feature_extractor, train_df, segment, split="train",
+                                              **common), train_labels)
+        dev_ds = CachedFeatures(build_cache(detector, feature_extractor, dev_df, dev_segment, split="dev",
+                                            **common), dev_labels)
+        collator, mode = collate_features, kind
+    else:
+        train_ds = SegmentDataset(train_df, segment, seed=cfg.seed)
+        dev_ds = SegmentDataset(dev_df, dev_segment, seed=cfg.seed)
+        collator, mode = AudioCollator(feature_extractor), "full"
+
+    module = StageModule(detector, mode, n_prefix, class_weight_tensor(train_labels, cfg.class_weights))
+    args = TrainingArguments(
+        output_dir=str(out / "checkpoints"), num_train_epochs=cfg.epochs,
+        per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=cfg.eval_batch_size,
+        gradient_accumulation_steps=cfg.grad_accum, learning_rate=cfg.learning_rate,
+        weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_ratio, lr_scheduler_type=cfg.lr_scheduler,
+        eval_strategy="epoch", save_strategy="epoch", logging_strategy="epoch",
+        load_best_model_at_end=True, metric_for_best_model="eer", greater_is_better=False,
+        save_total_limit=cfg.save_total_limit, seed=cfg.seed, data_seed=cfg.seed,
+        bf16=report.precision == "bf16", fp16=report.precision == "fp16", use_cpu=report.device == "cpu",
+        dataloader_num_workers=0 if cached else cfg.num_workers, remove_unused_columns=False,
+        report_to="none", disable_tqdm=False, label_names=["labels"], **cfg.extra)
+    callbacks = [CompleteMarker(), EpochSeed(train_ds)]
+    if cfg.early_stopping_patience > 0:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
+    trainer = DetectorTrainer(model=module, args=args, train_dataset=train_ds, eval_dataset=dev_ds,
+                              data_collator=collator, compute_metrics=eer_metrics, callbacks=callbacks)
+    resume = last_complete_checkpoint(Path(args.output_dir))
+    if resume:
+        log.info("resuming from %s", resume)
+    trainer.train(resume_from_checkpoint=resume)
+
+    history = history_table(trainer.state.log_history)
+    best = float(trainer.state.best_metric) if trainer.state.best_metric is not None else float("nan")
+    if trainer.is_world_process_zero():
+        detector_dir = out / "detector"
+        _save_detector_atomically(detector, feature_extractor, detector_dir)
+        history.to_csv(out / "history.csv", index=False)
+        summary = {"stage": cfg.stage, "best_dev_eer": best, "cached": cached, "parameters": counts,
+                   "device": report.as_dict(), "config": dataclasses.asdict(cfg), "seconds": time.time() - t0}
+        (out / "summary.yaml").write_text(yaml.safe_dump(summary, sort_keys=False))
+    return StageResult(out / "detector", history, best, counts, cached, time.time() - t0)
