@@ -23,3 +23,36 @@ def demo_manifests(demo_root, tmp_path_factory):
     out = tmp_path_factory.mktemp("manifests")
     res.write(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_backbone(tmp_path_factory):
+    """A random-initialised wav2vec2 encoder saved like a hub checkpoint (from_pretrained path)."""
+    from xlsr_helpers.model import save_random_backbone
+    return save_random_backbone(tmp_path_factory.mktemp("backbone") / "tiny-wav2vec2")
+
+
+@pytest.fixture(scope="session")
+def small_manifests(tmp_path_factory):
+    """The 'small' demo corpus (what `make demo` uses) as manifests."""
+    from xlsr_helpers.demo import make_demo_corpus
+    from xlsr_helpers.manifest import build_manifest
+    root = make_demo_corpus(tmp_path_factory.mktemp("demo_small"), seed=0, size="small")
+    out = tmp_path_factory.mktemp("manifests_small")
+    build_manifest("asvspoof2019-la", root).write(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def trained(small_manifests, tiny_backbone, tmp_path_factory):
+    """Stage 1 then stage 2 on the small demo corpus (tiny model, CPU, cached)."""
+    from xlsr_helpers.train import train_stage
+    out = tmp_path_factory.mktemp("train")
+    common = dict(segment_samples=32000, batch_size=16, eval_batch_size=32, num_workers=0,
+                  early_stopping_patience=10, device="cpu")
+    s1 = train_stage(dict(stage=1, model=str(tiny_backbone), epochs=30, learning_rate=0.05,
+                          **common), small_manifests / "train.csv", small_manifests / "dev.csv", out / "stage1")
+    s2 = train_stage(dict(stage=2, model=str(s1.detector_dir), top_layers=2, epochs=8, learning_rate=3e-3, **common),
+                     small_manifests / "train.csv", small_manifests / "dev.csv", out / "stage2")
+    return s1, s2
+

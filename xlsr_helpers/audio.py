@@ -14,13 +14,15 @@ import soundfile as sf
 import torch
 import torchaudio
 
+from .errors import XlsrError
+
 SAMPLE_RATE = 16_000
 SEGMENT_SAMPLES = 80_000  # 5 s at 16 kHz
 PAD_MODES = ("repeat", "zero")
 CROP_MODES = ("start", "center", "random")
 
 
-class AudioError(RuntimeError):
+class AudioError(XlsrError, RuntimeError):
     """An audio file that cannot be used, with the file and the reason."""
 
     def __init__(self, path: str | Path, reason: str):

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
 import pandas as pd
+
+from . import cli_model
+from .errors import XlsrError
 
 
 def _cmd_demo_data(a: argparse.Namespace) -> int:
@@ -74,28 +78,21 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--asv-scores", type=Path, default=None, help="organisers' ASV score file (for min t-DCF)")
     e.set_defaults(func=_cmd_eer)
 
-    _add_later_commands(sub)
+    cli_model.add_commands(sub)  # preflight, train, score, run (they import torch lazily)
     return p
-
-
-def _add_later_commands(sub) -> None:
-    """Model/training/notebook commands (imported lazily: they pull in torch/transformers)."""
-    try:
-        from . import cli_model
-    except ImportError:  # pragma: no cover - only while those modules are absent
-        return
-    cli_model.add_commands(sub)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .audio import AudioError
-    from .manifest import ManifestError
-    from .metrics import MetricError
-    from .scorefile import ScoreFileError
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("[xlsr] %(message)s"))
+    pkg_log = logging.getLogger("xlsr_helpers")
+    if not pkg_log.handlers:
+        pkg_log.addHandler(handler)
+    pkg_log.setLevel(logging.INFO)
     try:
         return int(args.func(args) or 0)
-    except (ManifestError, ScoreFileError, MetricError, AudioError, FileNotFoundError) as exc:
+    except (XlsrError, FileNotFoundError) as exc:
         print(f"xlsr {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

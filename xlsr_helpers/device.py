@@ -13,10 +13,12 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from .errors import XlsrError
+
 log = logging.getLogger(__name__)
 
 
-class UnsupportedGPUError(RuntimeError):
+class UnsupportedGPUError(XlsrError, RuntimeError):
     """The installed torch has no kernels for this GPU."""
 
 

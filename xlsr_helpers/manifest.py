@@ -15,13 +15,15 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from .errors import XlsrError
+
 DESCRIPTOR_DIR = Path(__file__).resolve().parent.parent / "data_manifest"
 BASE_COLUMNS = ["utt_id", "path", "label", "attack", "speaker", "split", "dataset"]
 LABELS = ("bonafide", "spoof")
 MAX_LISTED = 20  # problems quoted in an error message; the rest are counted
 
 
-class ManifestError(ValueError):
+class ManifestError(XlsrError, ValueError):
     """Bad protocol/key input; the message names the file and line of each problem."""
 
 

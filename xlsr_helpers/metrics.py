@@ -16,8 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .errors import XlsrError
 
-class MetricError(ValueError):
+
+class MetricError(XlsrError, ValueError):
     """Raised for inputs on which a metric is undefined (empty, NaN, one class)."""
 
 

@@ -15,8 +15,13 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from transformers import (AutoFeatureExtractor, AutoModelForAudioClassification, Wav2Vec2Config,
-                          Wav2Vec2FeatureExtractor, Wav2Vec2Model)
+from transformers import (
+    AutoFeatureExtractor,
+    AutoModelForAudioClassification,
+    Wav2Vec2Config,
+    Wav2Vec2FeatureExtractor,
+    Wav2Vec2Model,
+)
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.models.wav2vec2.modeling_wav2vec2 import Wav2Vec2EncoderStableLayerNorm
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .errors import XlsrError
 from .manifest import ManifestError, _parse_whitespace, _raise_problems, load_descriptor
 from .metrics import AsvRates, eer_from_frame, min_tdcf, per_attack_eer
 
@@ -18,7 +19,7 @@ from .metrics import AsvRates, eer_from_frame, min_tdcf, per_attack_eer
 PROTOCOL_LAYOUTS = {5: "asvspoof2019-la", 8: "asvspoof2021-la", 13: "asvspoof2021-df"}
 
 
-class ScoreFileError(ValueError):
+class ScoreFileError(XlsrError, ValueError):
     """A score file that does not match its protocol, with every mismatch named."""
 
 

@@ -27,11 +27,19 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from .audio import SEGMENT_SAMPLES
 from .cache import CachedFeatures, build_cache, collate_features, model_fingerprint
 from .device import preflight
+from .errors import ConfigError
 from .features import LABEL2ID, AudioCollator, SegmentConfig, SegmentDataset
 from .manifest import read_manifest
 from .metrics import compute_eer
-from .model import (XLSR_300M, forward_top, freeze_for_stage, frozen_prefix_layers, head_from_pooled, load_detector,
-                    load_feature_extractor)
+from .model import (
+    XLSR_300M,
+    forward_top,
+    freeze_for_stage,
+    frozen_prefix_layers,
+    head_from_pooled,
+    load_detector,
+    load_feature_extractor,
+)
 
 log = logging.getLogger(__name__)
 COMPLETE_MARKER = ".complete"
@@ -68,13 +76,22 @@ class TrainConfig:
     logging_steps: int = 50
     extra: dict = field(default_factory=dict)  # more TrainingArguments, passed through
 
+    def __post_init__(self) -> None:
+        # YAML (and `--set cache=off`) reads on/off as booleans
+        if isinstance(self.cache, bool):
+            self.cache = "on" if self.cache else "off"
+        if self.cache not in ("auto", "on", "off"):
+            raise ConfigError(f"cache must be 'auto', 'on' or 'off', got {self.cache!r}")
+        if self.stage not in (1, 2):
+            raise ConfigError(f"stage must be 1 or 2, got {self.stage!r}")
+
     @classmethod
     def from_mapping(cls, params: dict) -> TrainConfig:
         """Build from a flat mapping (a notebook's parameters); unknown keys are an error."""
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(params) - names)
         if unknown:
-            raise ValueError(f"unknown training parameter(s) {unknown}; known: {sorted(names)}")
+            raise ConfigError(f"unknown training parameter(s) {unknown}; known: {sorted(names)}")
         return cls(**params)
 
 
@@ -247,10 +264,8 @@ def train_stage(config: TrainConfig | dict, train_manifest, dev_manifest, out_di
         detector.gradient_checkpointing_enable()
 
     segment = SegmentConfig(cfg.segment_samples, cfg.pad, cfg.crop)
-    if cfg.cache not in ("auto", "on", "off"):
-        raise ValueError(f"cache must be 'auto', 'on' or 'off', got {cfg.cache!r}")
     if cfg.cache == "on" and not segment.deterministic:
-        raise ValueError("cache='on' needs deterministic segments: set crop='start' or 'center'")
+        raise ConfigError("cache='on' needs deterministic segments: set crop='start' or 'center'")
     cached = cfg.cache == "on" or (cfg.cache == "auto" and segment.deterministic)
     dev_segment = SegmentConfig(cfg.segment_samples, cfg.pad, "start" if cfg.crop == "random" else cfg.crop)
     train_labels = train_df["label"].map(LABEL2ID).to_numpy()

@@ -1,0 +1,116 @@
+import numpy as np
+import pytest
+import torch
+from transformers import Wav2Vec2ForSequenceClassification
+
+from xlsr_helpers.cache import CachedFeatures, build_cache, collate_features, model_fingerprint
+from xlsr_helpers.device import UnsupportedGPUError, check_capability, choose_precision
+from xlsr_helpers.features import AudioCollator, SegmentConfig, SegmentDataset
+from xlsr_helpers.manifest import read_manifest
+from xlsr_helpers.model import (
+    encode_prefix,
+    forward_top,
+    freeze_for_stage,
+    load_detector,
+    load_feature_extractor,
+    scores_from_logits,
+)
+from xlsr_helpers.train import StageModule, class_weight_tensor
+
+KAGGLE_CU128_ARCHS = ["sm_70", "sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120"]
+
+
+def test_tiny_backbone_loads_as_detector(tiny_backbone):
+    model = load_detector(tiny_backbone)
+    assert isinstance(model, Wav2Vec2ForSequenceClassification)
+    assert model.config.id2label == {0: "bonafide", 1: "spoof"}
+    assert model.config.do_stable_layer_norm  # XLS-R family: pre-LN encoder
+    assert load_feature_extractor(tiny_backbone).do_normalize
+
+
+def test_trainable_parameters_match_stage(tiny_backbone):
+    model = load_detector(tiny_backbone)
+    head = sum(p.numel() for m in (model.projector, model.classifier) for p in m.parameters())
+    assert freeze_for_stage(model, 1)["trainable"] == head
+    top2 = sum(p.numel() for layer in model.wav2vec2.encoder.layers[-2:] for p in layer.parameters())
+    final_ln = sum(p.numel() for p in model.wav2vec2.encoder.layer_norm.parameters())
+    counts = freeze_for_stage(model, 2, top_layers=2)
+    assert counts["trainable"] == head + top2 + final_ln
+    assert not any(p.requires_grad for p in model.wav2vec2.feature_extractor.parameters())
+    assert not any(p.requires_grad for p in model.wav2vec2.encoder.layers[0].parameters())
+    with pytest.raises(ValueError, match="top_layers"):
+        freeze_for_stage(model, 2, top_layers=99)
+
+
+@pytest.mark.parametrize("n_prefix", [0, 2, 4])
+def test_split_forward_equals_full_forward(tiny_backbone, n_prefix):
+    model = load_detector(tiny_backbone).eval()
+    x = torch.randn(3, 12000)
+    mask = torch.ones(3, 12000, dtype=torch.long)
+    mask[1, 7000:] = 0
+    with torch.no_grad():
+        ref = model(x, attention_mask=mask).logits
+        hidden, fmask = encode_prefix(model, x, mask, n_prefix)
+        torch.testing.assert_close(forward_top(model, hidden, fmask, n_prefix), ref, rtol=1e-4, atol=1e-5)
+    assert scores_from_logits(ref).shape == (3,)
+
+
+@pytest.mark.parametrize("stage,kind", [(1, "pooled"), (2, "prefix")])
+def test_cached_and_uncached_losses_agree(tiny_backbone, demo_manifests, tmp_path, stage, kind):
+    df = read_manifest(demo_manifests / "dev.csv")
+    seg = SegmentConfig(samples=16000)
+    model = load_detector(tiny_backbone)
+    freeze_for_stage(model, stage, top_layers=2)
+    n_prefix = 4 if stage == 1 else 2
+    fe = load_feature_extractor(tiny_backbone)
+    labels = df.label.map({"bonafide": 0, "spoof": 1}).to_numpy()
+    weights = class_weight_tensor(labels, "balanced")
+    path = build_cache(model, fe, df, seg, kind, n_prefix, tmp_path, model_fingerprint(tiny_backbone, model.config),
+                       "dev", batch_size=8)
+    cached = StageModule(model, kind, n_prefix, weights).eval()
+    full = StageModule(model, "full", n_prefix, weights).eval()
+    ds_c = CachedFeatures(path, labels)
+    ds_f = SegmentDataset(df, seg)
+    idx = list(range(len(df)))
+    with torch.no_grad():
+        loss_c = cached(**collate_features([ds_c[i] for i in idx])).loss
+        loss_f = full(**AudioCollator(fe)([ds_f[i] for i in idx])).loss
+    assert loss_c.item() == pytest.approx(loss_f.item(), rel=2e-3)
+    # the cache is reused when nothing changed, and rebuilt when the segment changes
+    again = build_cache(model, fe, df, seg, kind, n_prefix, tmp_path,
+                        model_fingerprint(tiny_backbone, model.config), "dev")
+    assert again == path
+    other = build_cache(model, fe, df, SegmentConfig(samples=8000), kind, n_prefix, tmp_path,
+                        model_fingerprint(tiny_backbone, model.config), "dev")
+    assert other != path and not list(tmp_path.glob("*.tmp*"))
+
+
+def test_cache_refuses_random_crops(tiny_backbone, demo_manifests, tmp_path):
+    df = read_manifest(demo_manifests / "dev.csv")
+    model = load_detector(tiny_backbone)
+    with pytest.raises(ValueError, match="deterministic"):
+        build_cache(model, load_feature_extractor(tiny_backbone), df, SegmentConfig(crop="random"), "pooled", 4,
+                    tmp_path, {}, "dev")
+
+
+def test_class_weights_balance_the_classes():
+    w = class_weight_tensor(np.array([0] * 10 + [1] * 90), "balanced")
+    assert w[0] * 10 == pytest.approx(w[1] * 90)
+    assert class_weight_tensor(np.array([0, 1]), "none") is None
+    with pytest.raises(ValueError, match="lacks a class"):
+        class_weight_tensor(np.array([1, 1]), "balanced")
+
+
+def test_preflight_refuses_pascal_on_a_cu128_torch():
+    with pytest.raises(UnsupportedGPUError, match="sm_60") as info:
+        check_capability((6, 0), KAGGLE_CU128_ARCHS, "Tesla P100-PCIE-16GB")
+    assert "T4" in str(info.value) and "L4" in str(info.value)
+    check_capability((7, 5), KAGGLE_CU128_ARCHS)  # T4 is fine
+    check_capability((8, 9), KAGGLE_CU128_ARCHS + ["compute_80"])  # L4 via PTX JIT
+    check_capability((6, 0), ["sm_60", "sm_70"])  # an older torch build with Pascal kernels
+
+
+def test_precision_choice():
+    assert choose_precision("cpu", False) == "fp32"
+    assert choose_precision("cuda", False) == "fp16"  # T4, P100
+    assert choose_precision("cuda", True) == "bf16"  # A100, L4, H100

@@ -1,0 +1,106 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from transformers import pipeline
+
+from xlsr_helpers.manifest import read_manifest
+from xlsr_helpers.scoring import Scorer, ScoringConfig
+from xlsr_helpers.train import COMPLETE_MARKER, TrainConfig
+
+
+def test_two_stages_train_and_dev_eer_drops_below_chance(trained):
+    s1, s2 = trained
+    assert s1.cached and s2.cached
+    assert s1.best_dev_eer < 0.35 and s2.best_dev_eer < 0.35
+    assert s2.parameter_counts["trainable"] > s1.parameter_counts["trainable"]
+    h = s1.history
+    assert list(h.columns) == ["epoch", "train_loss", "dev_loss", "dev_eer", "lr", "seconds"]
+    assert h.epoch.tolist() == list(range(1, len(h) + 1)) and h.dev_eer.min() == pytest.approx(s1.best_dev_eer)
+    assert h.train_loss.notna().all() and (h.seconds.diff().dropna() >= 0).all()
+    for s in (s1, s2):
+        files = {p.name for p in s.detector_dir.iterdir()}
+        assert {"config.json", "model.safetensors", "preprocessor_config.json"} <= files
+        assert not any(f.endswith((".bin", ".pt", ".pkl")) for f in files)
+        assert (s.detector_dir.parent / "history.csv").exists()
+
+
+def test_saved_detector_works_in_the_transformers_pipeline(trained, small_manifests):
+    detector = trained[1].detector_dir
+    df = read_manifest(small_manifests / "eval.csv").head(6)
+    ours = Scorer(detector, ScoringConfig(window=80000, device="cpu")).score_manifest(df, progress=False)
+    clf = pipeline("audio-classification", model=str(detector), device="cpu")
+    from xlsr_helpers.audio import load_audio
+    for (_, row), path in zip(ours.iterrows(), df.path, strict=True):
+        out = {d["label"]: d["score"] for d in clf(load_audio(path), top_k=2)}
+        assert set(out) == {"bonafide", "spoof"}
+        assert np.log(out["bonafide"] / out["spoof"]) == pytest.approx(row.score, abs=1e-3)
+        assert row.p_spoof == pytest.approx(out["spoof"], abs=1e-4)
+
+
+def test_xlsr_score_cli_lists_unreadable_files(trained, small_manifests, tmp_path):
+    detector = trained[1].detector_dir
+    df = read_manifest(small_manifests / "eval.csv").head(4)
+    bad = tmp_path / "broken.flac"
+    bad.write_bytes(b"\x00garbage")
+    out = tmp_path / "scores.csv"
+    asv = tmp_path / "scores.txt"
+    r = subprocess.run([sys.executable, "-m", "xlsr_helpers", "score", str(detector), *df.path, str(bad),
+                        "--out", str(out), "--asvspoof-out", str(asv), "--window", "16000"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    res = pd.read_csv(out, keep_default_na=False)
+    assert len(res) == 5 and (res.error != "").sum() == 1 and "broken.flac" in r.stdout
+    assert len(asv.read_text().splitlines()) == 4
+    assert set(res.label_pred[res.error == ""]) <= {"bonafide", "spoof"}
+
+
+def test_length_sorted_batches_score_like_fixed_padding(trained, small_manifests):
+    df = read_manifest(small_manifests / "eval.csv").head(10)
+    a = Scorer(trained[1].detector_dir, ScoringConfig(window=24000, hop=12000, batch_size=4)).score_manifest(
+        df, progress=False)
+    b = Scorer(trained[1].detector_dir, ScoringConfig(window=24000, hop=12000, batch_size=4,
+                                                      sort_by_length=False)).score_manifest(df, progress=False)
+    np.testing.assert_allclose(a.score, b.score, rtol=1e-4, atol=1e-4)
+    assert (a.n_windows > 1).any()  # some files were long enough for sliding windows
+
+
+def test_unknown_training_parameter_is_an_error():
+    with pytest.raises(ValueError, match="unknown training parameter"):
+        TrainConfig.from_mapping({"epochs": 2, "learning_rat": 0.1})
+
+
+def test_killed_run_resumes_and_finishes(small_manifests, tiny_backbone, tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "xlsr_helpers", "train", "--stage", "1", "--model", str(tiny_backbone),
+           "--train", str(small_manifests / "train.csv"), "--dev", str(small_manifests / "dev.csv"),
+           "--out", str(out), "--set", "cache=off", "--set", "epochs=6", "--set", "segment_samples=16000",
+           "--set", "batch_size=8", "--set", "num_workers=0", "--set", "early_stopping_patience=0",
+           "--set", "device=cpu", "--set", "save_total_limit=3"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    ckpts = out / "checkpoints"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if any((d / COMPLETE_MARKER).exists() for d in ckpts.glob("checkpoint-*")):
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "training finished before it could be killed"
+    time.sleep(1.0)  # now somewhere inside epoch 2 (or writing its checkpoint)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "detector").exists()
+    # a checkpoint folder left half-written by a kill must be ignored and removed
+    (ckpts / "checkpoint-99999").mkdir(parents=True)
+    (ckpts / "checkpoint-99999" / "model.safetensors").write_bytes(b"partial")
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "resuming from" in r.stderr
+    assert not (ckpts / "checkpoint-99999").exists()
+    history = pd.read_csv(out / "history.csv")
+    assert history.epoch.tolist() == [1, 2, 3, 4, 5, 6]
+    assert (out / "detector" / "model.safetensors").exists()

@@ -1,0 +1,104 @@
+"""``xlsr preflight | train | score | run``: the commands that need torch/transformers."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import yaml
+
+
+def parse_assignments(items: list[str] | None) -> dict:
+    """``key=value`` pairs; values are parsed as YAML scalars (numbers, booleans, null, lists)."""
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise SystemExit(f"--set expects key=value, got {item!r}")
+        key, value = item.split("=", 1)
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def _cmd_preflight(a: argparse.Namespace) -> int:
+    from .device import preflight
+    print(preflight(a.device if a.device != "auto" else None))
+    return 0
+
+
+def _cmd_train(a: argparse.Namespace) -> int:
+    from .train import TrainConfig, train_stage
+    params = yaml.safe_load(Path(a.config).read_text()) if a.config else {}
+    params.update(parse_assignments(a.set))
+    params["stage"] = a.stage
+    if a.model:
+        params["model"] = a.model
+    res = train_stage(TrainConfig.from_mapping(params), a.train, a.dev, a.out)
+    print(res.history.to_string(index=False))
+    print(f"\nbest dev EER {100 * res.best_dev_eer:.3f} %; detector saved to {res.detector_dir}")
+    return 0
+
+
+def _cmd_score(a: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .manifest import read_manifest
+    from .scoring import Scorer, ScoringConfig, expand_inputs, write_scores
+    cfg = ScoringConfig(batch_size=a.batch_size, aggregation=a.aggregation, threshold=a.threshold)
+    if a.window:
+        cfg.window, cfg.hop = a.window, a.hop or a.window // 2
+    scorer = Scorer(a.model_dir, cfg)
+    frames = []
+    plain = [p for p in a.paths if not str(p).endswith(".csv")]
+    for m in (p for p in a.paths if str(p).endswith(".csv")):
+        frames.append(scorer.score_manifest(read_manifest(m)))
+    if plain:
+        frames.append(scorer.score_files(expand_inputs(plain)))
+    df = pd.concat(frames, ignore_index=True)
+    write_scores(df, a.out, a.asvspoof_out)
+    failed = df[df.error != ""]
+    print(f"scored {len(df) - len(failed)} of {len(df)} files -> {a.out}")
+    for _, r in failed.iterrows():
+        print(f"  not scored: {r.path}: {r.error}")
+    return 0
+
+
+def _cmd_run(a: argparse.Namespace) -> int:
+    from .runner import run_pipeline
+    return run_pipeline(preset=a.preset, overrides=parse_assignments(a.set), run_dir=a.run_dir,
+                        start_from=a.from_stage, kernel_name=a.kernel)
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser("preflight", help="report device, torch/CUDA versions and precision; refuse unusable GPUs")
+    p.add_argument("--device", choices=["auto", "cuda", "cpu"], default="auto")
+    p.set_defaults(func=_cmd_preflight)
+
+    t = sub.add_parser("train", help="train one stage from manifests (stage 1: head, stage 2: top layers)")
+    t.add_argument("--stage", type=int, choices=[1, 2], required=True)
+    t.add_argument("--train", required=True, help="train manifest CSV")
+    t.add_argument("--dev", required=True, help="dev manifest CSV (model selection and early stopping)")
+    t.add_argument("--out", required=True, type=Path, help="run folder (checkpoints, cache, detector/)")
+    t.add_argument("--model", help="hub id or folder (default facebook/wav2vec2-xls-r-300m)")
+    t.add_argument("--config", help="YAML mapping of training parameters")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one parameter (repeatable)")
+    t.set_defaults(func=_cmd_train)
+
+    s = sub.add_parser("score", help="score files, folders or manifest CSVs with a saved detector")
+    s.add_argument("model_dir")
+    s.add_argument("paths", nargs="+", help="audio files, folders, or manifest .csv files")
+    s.add_argument("--out", required=True, type=Path, help="CSV: utt_id, path, score, p_spoof, label_pred, error")
+    s.add_argument("--asvspoof-out", type=Path, help="also write an ASVspoof score file 'utt_id score'")
+    s.add_argument("--threshold", type=float, default=0.0, help="score > T is predicted bonafide")
+    s.add_argument("--batch-size", type=int, default=16)
+    s.add_argument("--aggregation", choices=["mean", "max", "min", "median"], default="mean")
+    s.add_argument("--window", type=int, help="window length in samples (default 80000 = 5 s)")
+    s.add_argument("--hop", type=int, help="window hop in samples (default window/2)")
+    s.set_defaults(func=_cmd_score)
+
+    r = sub.add_parser("run", help="execute the notebooks in order with papermill")
+    r.add_argument("--preset", default="demo", help="presets/<name>.yaml: demo, cpu-smoke, kaggle-t4, kaggle-p100")
+    r.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one notebook parameter")
+    r.add_argument("--run-dir", type=Path, help="output folder (default runs/<preset>)")
+    r.add_argument("--from", dest="from_stage", default=None, help="start at notebook 01..04 (reuses earlier outputs)")
+    r.add_argument("--kernel", default="python3")
+    r.set_defaults(func=_cmd_run)

@@ -1,0 +1,124 @@
+"""Score audio with a saved detector: length-sorted batches, sliding windows, nothing dropped.
+
+Files up to ``window`` samples are scored whole (no padding to a fixed length); longer files are
+cut into windows of ``window`` samples every ``hop`` samples and the window scores aggregated
+(mean by default). Windows are sorted by length before batching, so a batch pads only to its own
+longest member, and the attention mask hides the padding. Files that cannot be read are listed
+in the output with their error instead of being dropped or aborting the batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from .audio import SAMPLE_RATE, SEGMENT_SAMPLES, AudioError, load_audio, window_starts
+from .model import load_detector, load_feature_extractor, scores_from_logits
+
+AGGREGATIONS = {"mean": np.mean, "max": np.max, "min": np.min, "median": np.median}
+AUDIO_EXTENSIONS = (".flac", ".wav", ".ogg", ".mp3")
+
+
+@dataclass
+class ScoringConfig:
+    window: int = SEGMENT_SAMPLES  # samples per window (the training segment length)
+    hop: int = SEGMENT_SAMPLES // 2  # window step for long files
+    batch_size: int = 16
+    aggregation: str = "mean"
+    threshold: float = 0.0  # score > threshold -> bonafide (0 = argmax of the two logits)
+    sort_by_length: bool = True  # False pads every window to `window` (the naive baseline)
+    device: str = "auto"
+
+
+def expand_inputs(paths: list[str | Path]) -> list[Path]:
+    """Files as given; folders expand to the audio files below them (sorted)."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out += sorted(f for f in p.rglob("*") if f.suffix.lower() in AUDIO_EXTENSIONS)
+        else:
+            out.append(p)
+    return out
+
+
+def _windows(wave: np.ndarray, cfg: ScoringConfig) -> list[np.ndarray]:
+    return [wave[s:s + cfg.window] for s in window_starts(wave.size, cfg.window, cfg.hop)]
+
+
+class Scorer:
+    """A loaded detector + feature extractor that turns waveforms into ASVspoof scores."""
+
+    def __init__(self, model_dir: str | Path, config: ScoringConfig = ScoringConfig()):
+        self.cfg = config
+        if config.aggregation not in AGGREGATIONS:
+            raise ValueError(f"aggregation must be one of {sorted(AGGREGATIONS)}, got {config.aggregation!r}")
+        dev = config.device if config.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = torch.device(dev)
+        self.model = load_detector(model_dir).eval().to(self.device)
+        self.feature_extractor = load_feature_extractor(model_dir)
+
+    @torch.no_grad()
+    def score_windows(self, windows: list[np.ndarray]) -> np.ndarray:
+        """Scores of windows, batched in length order (or padded to the window length)."""
+        order = np.argsort([-w.size for w in windows], kind="stable") if self.cfg.sort_by_length \
+            else np.arange(len(windows))
+        out = np.empty(len(windows), dtype=np.float64)
+        for i in range(0, len(order), self.cfg.batch_size):
+            idx = order[i:i + self.cfg.batch_size]
+            batch = self.feature_extractor(
+                [windows[j] for j in idx], sampling_rate=SAMPLE_RATE, return_attention_mask=True,
+                return_tensors="pt", padding="longest" if self.cfg.sort_by_length else "max_length",
+                max_length=None if self.cfg.sort_by_length else self.cfg.window)
+            logits = self.model(batch["input_values"].to(self.device),
+                                attention_mask=batch["attention_mask"].to(self.device)).logits
+            out[idx] = scores_from_logits(logits.float()).cpu().numpy()
+        return out
+
+    def score_files(self, files: list[str | Path], ids: list[str] | None = None, progress: bool = True) -> pd.DataFrame:
+        """One row per input file: utt_id, path, score, p_spoof, label_pred, n_windows, error."""
+        files = [Path(f) for f in files]
+        ids = ids or [f.stem for f in files]
+        windows, owner, errors, n_windows = [], [], {}, np.zeros(len(files), dtype=int)
+        for k, f in enumerate(tqdm(files, desc="loading", disable=not progress, leave=False)):
+            try:
+                ws = _windows(load_audio(f), self.cfg)
+            except AudioError as exc:
+                errors[k] = exc.reason
+                continue
+            windows += ws
+            owner += [k] * len(ws)
+            n_windows[k] = len(ws)
+        win_scores = self.score_windows(windows) if windows else np.empty(0)
+        agg = AGGREGATIONS[self.cfg.aggregation]
+        owner = np.asarray(owner)
+        scores = np.full(len(files), np.nan)
+        for k in np.unique(owner):
+            scores[k] = agg(win_scores[owner == k])
+        df = pd.DataFrame({"utt_id": ids, "path": [str(f) for f in files], "score": scores})
+        # score = log p(bonafide) - log p(spoof)  =>  p(spoof) = sigmoid(-score)
+        df["p_spoof"] = 1 / (1 + np.exp(np.clip(df.score, -500, 500)))
+        df["label_pred"] = np.where(df.score.isna(), "", np.where(df.score > self.cfg.threshold, "bonafide", "spoof"))
+        df["n_windows"] = n_windows
+        df["error"] = [errors.get(k, "") for k in range(len(files))]
+        return df
+
+    def score_manifest(self, manifest: pd.DataFrame, progress: bool = True) -> pd.DataFrame:
+        """Score a manifest; its label/attack columns are kept for metrics."""
+        out = self.score_files(manifest["path"].tolist(), manifest["utt_id"].tolist(), progress)
+        keep = [c for c in manifest.columns if c not in out.columns]
+        return pd.concat([out, manifest[keep].reset_index(drop=True)], axis=1)
+
+
+def write_scores(df: pd.DataFrame, csv_path: str | Path, asvspoof_path: str | Path | None = None) -> None:
+    """The full CSV, plus an ASVspoof score file (``utt_id score``) of the files that scored."""
+    csv_path = Path(csv_path)
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(csv_path, index=False)
+    if asvspoof_path is not None:
+        ok = df[df.error == ""]
+        Path(asvspoof_path).write_text("".join(f"{u} {s:.6f}\n" for u, s in zip(ok.utt_id, ok.score, strict=True)))
