@@ -104,3 +104,12 @@ def test_killed_run_resumes_and_finishes(small_manifests, tiny_backbone, tmp_pat
     history = pd.read_csv(out / "history.csv")
     assert history.epoch.tolist() == [1, 2, 3, 4, 5, 6]
     assert (out / "detector" / "model.safetensors").exists()
+
+
+def test_resuming_with_other_parameters_is_refused(tmp_path):
+    from xlsr_helpers.errors import ConfigError
+    from xlsr_helpers.train import check_same_run
+    check_same_run(tmp_path, TrainConfig(epochs=3))
+    check_same_run(tmp_path, TrainConfig(epochs=3, num_workers=7))  # resume-safe change
+    with pytest.raises(ConfigError, match="epochs: 3 -> 4"):
+        check_same_run(tmp_path, TrainConfig(epochs=4))

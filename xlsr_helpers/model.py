@@ -25,6 +25,7 @@ from transformers import (
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.models.wav2vec2.modeling_wav2vec2 import Wav2Vec2EncoderStableLayerNorm
 
+from .errors import ConfigError
 from .features import ID2LABEL, LABEL2ID, default_feature_extractor
 
 log = logging.getLogger(__name__)
@@ -95,11 +96,11 @@ def freeze_for_stage(model: nn.Module, stage: int, top_layers: int = 4) -> dict[
     """Stage 1: only projector + classifier train. Stage 2: also the top ``top_layers`` transformer
     layers and the encoder's final layer norm. The CNN feature encoder is always frozen."""
     if stage not in (1, 2):
-        raise ValueError(f"stage must be 1 or 2, got {stage}")
+        raise ConfigError(f"stage must be 1 or 2, got {stage}")
     backbone = model.wav2vec2
     n_layers = len(backbone.encoder.layers)
     if stage == 2 and not 1 <= top_layers <= n_layers:
-        raise ValueError(f"top_layers must be in 1..{n_layers} for this model, got {top_layers}")
+        raise ConfigError(f"top_layers must be in 1..{n_layers} for this model, got {top_layers}")
     for p in model.parameters():
         p.requires_grad = True
     for p in backbone.parameters():

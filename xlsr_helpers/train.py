@@ -229,6 +229,25 @@ def history_table(log_history: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["epoch", "train_loss", "dev_loss", "dev_eer", "lr", "seconds"])
 
 
+# Parameters that may change between a run and its resumption without changing what is trained.
+RESUME_SAFE = {"num_workers", "eval_batch_size", "logging_steps", "save_total_limit", "device", "extra"}
+
+
+def check_same_run(out: Path, cfg: TrainConfig) -> None:
+    """Refuse to resume a stage folder that was started with different training parameters."""
+    path = out / "train_config.yaml"
+    now = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in RESUME_SAFE}
+    if path.exists():
+        before = yaml.safe_load(path.read_text())
+        changed = {k: (before.get(k), v) for k, v in now.items() if before.get(k) != v}
+        if changed:
+            diff = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in sorted(changed.items()))
+            raise ConfigError(f"{out} holds a run with other parameters ({diff}); "
+                              "use a new output folder, or delete this one to start over")
+    else:
+        path.write_text(yaml.safe_dump(now, sort_keys=True))
+
+
 def _as_frame(m) -> pd.DataFrame:
     return m if isinstance(m, pd.DataFrame) else read_manifest(m)
 
@@ -252,6 +271,7 @@ def train_stage(config: TrainConfig | dict, train_manifest, dev_manifest, out_di
     t0 = time.time()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    check_same_run(out, cfg)
     train_df, dev_df = _as_frame(train_manifest), _as_frame(dev_manifest)
     report = preflight(None if cfg.device == "auto" else cfg.device, cfg.precision)
     set_seed(cfg.seed)

@@ -1,0 +1,111 @@
+"""Notebook hygiene and the papermill chain (the demo preset, end to end on CPU)."""
+
+import json
+import re
+import shutil
+
+import nbformat
+import pytest
+import yaml
+from transformers import pipeline
+
+from xlsr_helpers.audio import load_audio
+from xlsr_helpers.runner import (
+    NOTEBOOK_DIR,
+    NOTEBOOKS,
+    PRESET_DIR,
+    PipelineError,
+    notebook_parameters,
+    resolve_parameters,
+    run_pipeline,
+)
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_hygiene(name):
+    path = NOTEBOOK_DIR / f"{name}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata.kernelspec.name == "python3"
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.outputs == [] and c.execution_count is None for c in code), f"{path}: strip outputs"
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1 and tagged[0] is code[0], "one parameters cell, the first code cell"
+    # flat literal defaults, each with a comment; logic lives in xlsr_helpers
+    for line in tagged[0].source.splitlines():
+        assert re.match(r"^\w+ = .+  # .+", line), f"{path}: parameter line without literal+comment: {line!r}"
+    assert not any(re.search(r"^\s*(def|class) ", c.source, re.M) for c in code), f"{path}: move defs to the package"
+    assert not any("testing" in c.source for c in code)
+    assert notebook_parameters(name)  # papermill sees the parameters
+
+
+@pytest.mark.parametrize("preset", sorted(p.stem for p in PRESET_DIR.glob("*.yaml")))
+def test_every_preset_key_is_a_notebook_parameter(preset, tmp_path):
+    data = yaml.safe_load((PRESET_DIR / f"{preset}.yaml").read_text())
+    resolved = resolve_parameters(data, {}, tmp_path)
+    declared = set().union(*(notebook_parameters(nb) for nb in NOTEBOOKS))
+    assert set(data) <= declared
+    assert all(p["run_dir"] == str(tmp_path) for p in resolved.values())
+
+
+def test_unknown_override_is_an_error_before_anything_runs(tmp_path):
+    with pytest.raises(PipelineError, match=r"\['s1_epoch'\] are declared by no notebook"):
+        run_pipeline("cpu-smoke", {"s1_epoch": 3}, run_dir=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(PipelineError, match="unknown preset"):
+        run_pipeline("no-such-preset", run_dir=tmp_path / "run")
+
+
+def test_from_needs_earlier_outputs(tmp_path):
+    with pytest.raises(PipelineError, match="lacks"):
+        run_pipeline("cpu-smoke", run_dir=tmp_path, start_from="03")
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("runs") / "demo"
+    assert run_pipeline("demo", run_dir=run_dir, progress_bar=False) == 0
+    return run_dir
+
+
+def images(nb_path):
+    nb = json.loads(nb_path.read_text())
+    return sum("image/png" in o.get("data", {}) for c in nb["cells"] for o in c.get("outputs", []))
+
+
+def test_demo_chain_runs_end_to_end(demo_run):
+    executed = demo_run / "notebooks"
+    for name in NOTEBOOKS:
+        nb = json.loads((executed / f"{name}.ipynb").read_text())
+        errors = [o for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
+        assert not errors, f"{name}: {errors[:1]}"
+    assert images(executed / "01_data_prep.ipynb") >= 1
+    assert images(executed / "02_stage1_head.ipynb") + images(executed / "03_stage2_finetune.ipynb") >= 1
+    assert images(executed / "04_eval_eer.ipynb") >= 1
+    metrics = json.loads((demo_run / "metrics.json").read_text())
+    assert metrics["eer"] < 0.3  # chance is 0.5
+    assert set(metrics["eval"]["per_attack_eer"]) == {"A07", "A08", "A09", "pooled"}
+    assert metrics["min_tdcf"] is not None and metrics["min_tdcf"] < 1.0
+    assert len(list((demo_run / "figures").glob("*.png"))) >= 5
+    params = yaml.safe_load((demo_run / "params.yaml").read_text())
+    assert params["notebooks"]["02_stage1_head"]["base_model"] == "tiny-random"
+    clf = pipeline("audio-classification", model=str(demo_run / "stage2" / "detector"), device="cpu")
+    wav = next((demo_run / "demo_data").rglob("*.flac"))
+    assert {d["label"] for d in clf(load_audio(wav), top_k=2)} == {"bonafide", "spoof"}
+
+
+def test_failing_notebook_names_notebook_and_cell(demo_run, tmp_path):
+    run_dir = tmp_path / "broken"
+    shutil.copytree(demo_run / "manifests", run_dir / "manifests")
+    shutil.copytree(demo_run / "stage1", run_dir / "stage1")
+    expected = r"notebook 03_stage2_finetune failed in cell \d+.*ConfigError: top_layers must be in 1..4"
+    with pytest.raises(PipelineError, match=expected) as info:
+        run_pipeline("demo", {"s2_top_layers": 99}, run_dir=run_dir, start_from="03", progress_bar=False)
+    assert "partial executed copy" in str(info.value)
+    assert (run_dir / "notebooks" / "03_stage2_finetune.ipynb").exists()
+
+
+def test_from_resumes_with_earlier_outputs(demo_run):
+    first = (demo_run / "metrics.json").stat().st_mtime
+    assert run_pipeline("demo", run_dir=demo_run, start_from="04", progress_bar=False) == 0
+    assert (demo_run / "metrics.json").stat().st_mtime > first

@@ -1,0 +1,124 @@
+"""The notebooks' steps, so each notebook cell is one call plus a table or a figure."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+
+from .demo import make_demo_corpus
+from .manifest import ManifestResult, find_root, load_descriptor
+from .model import save_random_backbone
+from .scorefile import evaluate, read_asv_scores
+
+KAGGLE_WORKING = Path("/kaggle/working")
+TINY_RANDOM = "tiny-random"  # base_model value: a random-initialised tiny wav2vec2 (demo and tests)
+
+
+def resolve_run_dir(run_dir: str | Path) -> Path:
+    """``'auto'``: ``/kaggle/working/xlsr-run`` on Kaggle, else ``runs/full``."""
+    if str(run_dir) == "auto":
+        run_dir = KAGGLE_WORKING / "xlsr-run" if KAGGLE_WORKING.is_dir() else Path("runs/full")
+    p = Path(run_dir).expanduser().resolve()
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def resolve_data_root(spec: str, dataset: str, run_dir: Path, seed: int = 0) -> Path:
+    """``'auto'`` (Kaggle mounts), ``'demo:small'``/``'demo:tiny'`` (generate the demo corpus into the
+    run folder, once), or a path."""
+    if spec == "auto":
+        return find_root(dataset)
+    if spec.startswith("demo:"):
+        size = spec.split(":", 1)[1]
+        root = run_dir / "demo_data" / "LA"
+        if not (root / "ASVspoof2019_LA_cm_protocols").is_dir():
+            make_demo_corpus(run_dir / "demo_data", seed=seed, size=size)
+        return root
+    return find_root(dataset, spec)
+
+
+def resolve_base_model(name: str, run_dir: Path) -> str:
+    """A hub id or folder as given; ``'tiny-random'`` makes (once) a random tiny wav2vec2 folder."""
+    if name == TINY_RANDOM:
+        folder = run_dir / "tiny-random-wav2vec2"
+        if not (folder / "config.json").exists():
+            save_random_backbone(folder)
+        return str(folder)
+    return name
+
+
+def subsample(df: pd.DataFrame, max_trials: int | None, seed: int = 0) -> pd.DataFrame:
+    """At most ``max_trials`` rows, stratified by label x attack (every group keeps >= 1 row)."""
+    if max_trials is None or len(df) <= max_trials:
+        return df
+    frac = max_trials / len(df)
+    parts = [g.sample(max(1, round(len(g) * frac)), random_state=seed)
+             for _, g in df.groupby(["label", "attack"], sort=True)]
+    return pd.concat(parts).sort_index().reset_index(drop=True)
+
+
+def write_manifests(result: ManifestResult, out_dir: Path, max_trials_per_split: int | None = None,
+                    seed: int = 0) -> dict[str, pd.DataFrame]:
+    """Write the validated manifests (optionally subsampled) and the validation files."""
+    result.write(out_dir)
+    splits = {s: subsample(df, max_trials_per_split, seed) for s, df in result.splits.items()}
+    for s, df in splits.items():
+        df.to_csv(out_dir / f"{s}.csv", index=False)
+    return splits
+
+
+def with_durations(df: pd.DataFrame, n_sample: int | None = 2000, seed: int = 0) -> pd.DataFrame:
+    """A sample of rows with ``duration_s`` read from the file headers (no decoding)."""
+    d = df if n_sample is None or len(df) <= n_sample else df.sample(n_sample, random_state=seed)
+    return d.assign(duration_s=[sf.info(p).duration for p in d.path])
+
+
+def asv_score_file(dataset: str, root: Path, split: str, spec: str = "auto") -> Path | None:
+    """The organisers' ASV score file of a split when it exists ('auto'), a given path, or None ('none')."""
+    if spec == "none":
+        return None
+    if spec != "auto":
+        return Path(spec)
+    rel = load_descriptor(dataset).get("asv_scores", {}).get(split)
+    return root / rel if rel and (root / rel).is_file() else None
+
+
+def evaluate_scores(scored: pd.DataFrame, asv_file: Path | None) -> dict:
+    """EER (+ min t-DCF when ASV scores exist) and per-attack EER of a scored manifest."""
+    failed = scored[scored.error != ""]
+    if len(failed):
+        raise ValueError(f"{len(failed)} file(s) could not be scored, e.g. {failed.path.iloc[0]}: "
+                         f"{failed.error.iloc[0]}; fix or remove them before computing metrics")
+    return evaluate(scored, read_asv_scores(asv_file) if asv_file else None)
+
+
+def metrics_record(results: dict[str, dict], dev_threshold: float, detector: str, dataset: str, data_root: Path,
+                   t_start: float, extra: dict | None = None) -> dict:
+    """The ``metrics.json`` payload: EER, min t-DCF, per-attack EER, threshold, model, data, seconds."""
+    rec = {"dataset": dataset, "data_root": str(data_root), "detector": detector,
+           "dev_eer_threshold": dev_threshold, "seconds": round(time.time() - t_start, 1)}
+    for split, r in results.items():
+        rec[split] = {k: v for k, v in r.items() if k != "per_attack"}
+        rec[split]["per_attack_eer"] = dict(zip(r["per_attack"].attack, r["per_attack"].eer, strict=True))
+    if "eval" in results:
+        rec["eer"] = results["eval"]["eer"]
+        rec["min_tdcf"] = results["eval"].get("min_tdcf_2019")
+    rec.update(extra or {})
+    return rec
+
+
+def accuracy_at(scored: pd.DataFrame, threshold: float) -> float:
+    """Share of trials classified correctly when score > threshold means bonafide."""
+    pred = np.where(scored.score > threshold, "bonafide", "spoof")
+    return float(np.mean(pred == scored.label))
+
+
+def write_json(obj: dict, path: Path) -> Path:
+    path.write_text(json.dumps(obj, indent=2, default=float))
+    return path
+

@@ -1,0 +1,108 @@
+"""Figures for the notebooks. Every helper returns a ``matplotlib.figure.Figure``; ``save_figure``
+writes the PNG next to the run so plots exist outside the executed notebook too."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+from scipy.stats import norm
+
+from .metrics import compute_det_curve
+
+PALETTE = {"bonafide": "#2b8cbe", "spoof": "#e34a33"}
+
+
+def _figure(nrows: int = 1, ncols: int = 1, figsize: tuple[float, float] = (6, 3.2)):
+    """A Figure outside pyplot: displayed once when a notebook cell returns it, never leaked."""
+    fig = Figure(figsize=figsize, layout="constrained")
+    return fig, fig.subplots(nrows, ncols)
+
+
+def save_figure(fig: Figure, path: str | Path, dpi: int = 110) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    return path
+
+
+def class_balance(counts: pd.DataFrame) -> Figure:
+    """Trials per split and label (from ``ManifestResult.counts()``)."""
+    per = counts.groupby(["split", "label"], sort=False)["kept"].sum().reset_index()
+    fig, ax = _figure(figsize=(6, 3.2))
+    sns.barplot(data=per, x="split", y="kept", hue="label", palette=PALETTE, ax=ax)
+    ax.set(ylabel="trials", xlabel="", title="Class balance per split")
+    for c in ax.containers:
+        ax.bar_label(c, fmt="%d", fontsize=8)
+    return fig
+
+
+def durations(df: pd.DataFrame) -> Figure:
+    """Histogram of utterance durations (``duration_s`` column) per label."""
+    fig, ax = _figure(figsize=(6, 3.2))
+    sns.histplot(data=df, x="duration_s", hue="label", palette=PALETTE, bins=40, element="step", ax=ax)
+    ax.set(xlabel="duration (s)", title="Utterance durations")
+    return fig
+
+
+def training_curves(history: pd.DataFrame, title: str = "") -> Figure:
+    """Train/dev loss and dev EER per epoch."""
+    fig, (a, b) = _figure(1, 2, figsize=(9, 3.2))
+    a.plot(history.epoch, history.train_loss, "o-", label="train")
+    a.plot(history.epoch, history.dev_loss, "s-", label="dev")
+    a.set(xlabel="epoch", ylabel="cross-entropy", title="Loss")
+    a.legend()
+    b.plot(history.epoch, 100 * history.dev_eer, "o-", color="#e34a33")
+    best = history.dev_eer.idxmin()
+    b.scatter([history.epoch[best]], [100 * history.dev_eer[best]], s=120, facecolors="none", edgecolors="k",
+              label=f"best {100 * history.dev_eer[best]:.2f} %")
+    b.set(xlabel="epoch", ylabel="EER (%)", title="Dev EER")
+    b.legend()
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def per_attack_bars(table: pd.DataFrame, title: str = "EER per attack") -> Figure:
+    """Bar chart of ``metrics.per_attack_eer`` (the pooled row drawn darker)."""
+    fig, ax = _figure(figsize=(max(4, 0.5 * len(table) + 2), 3.2))
+    colors = ["#636363" if a == "pooled" else "#e34a33" for a in table.attack]
+    ax.bar(table.attack.astype(str), 100 * table.eer, color=colors)
+    ax.bar_label(ax.containers[0], fmt="%.1f", fontsize=8)
+    ax.set(ylabel="EER (%)", title=title)
+    return fig
+
+
+def det_curve(curves: dict[str, pd.DataFrame]) -> Figure:
+    """DET curves (normal-deviate axes) for named scored tables with score/label columns."""
+    fig, ax = _figure(figsize=(4.6, 4.6))
+    ticks = np.array([0.001, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4])
+    for name, df in curves.items():
+        miss, fa, _ = compute_det_curve(df.score[df.label == "bonafide"], df.score[df.label == "spoof"])
+        eps = 1e-4
+        ax.plot(norm.ppf(np.clip(fa, eps, 1 - eps)), norm.ppf(np.clip(miss, eps, 1 - eps)), label=name)
+    ax.plot(norm.ppf([1e-3, 0.5]), norm.ppf([1e-3, 0.5]), ":", color="grey", lw=1)
+    ax.set_xticks(norm.ppf(ticks), [f"{100 * t:g}" for t in ticks])
+    ax.set_yticks(norm.ppf(ticks), [f"{100 * t:g}" for t in ticks])
+    ax.set(xlim=norm.ppf([5e-4, 0.5]), ylim=norm.ppf([5e-4, 0.5]), xlabel="false alarm: spoof accepted (%)",
+           ylabel="miss: bonafide rejected (%)", title="DET curve")
+    ax.legend()
+    return fig
+
+
+def score_distributions(df: pd.DataFrame, threshold: float | None = None) -> Figure:
+    """Score distribution of bonafide and of each attack."""
+    d = df.assign(group=np.where(df.label == "bonafide", "bonafide", df.attack.astype(str)))
+    order = ["bonafide"] + sorted(set(d.group) - {"bonafide"})
+    fig, ax = _figure(figsize=(7, 0.45 * len(order) + 1.6))
+    sns.boxplot(data=d, y="group", x="score", order=order, ax=ax, color="#dddddd", fliersize=2)
+    sns.stripplot(data=d, y="group", x="score", order=order, ax=ax, size=2.5, alpha=0.5,
+                  hue="label", palette=PALETTE, legend=False)
+    if threshold is not None:
+        ax.axvline(threshold, ls="--", color="k", lw=1, label=f"EER threshold {threshold:.2f}")
+        ax.legend(loc="lower right")
+    ax.set(ylabel="", xlabel="score (higher = more bonafide)", title="Score distributions")
+    return fig
