@@ -113,3 +113,21 @@ def test_resuming_with_other_parameters_is_refused(tmp_path):
     check_same_run(tmp_path, TrainConfig(epochs=3, num_workers=7))  # resume-safe change
     with pytest.raises(ConfigError, match="epochs: 3 -> 4"):
         check_same_run(tmp_path, TrainConfig(epochs=4))
+
+
+def test_data_parallel_training_with_two_cpu_processes(small_manifests, tiny_backbone, tmp_path):
+    """DDP (gloo) through torchrun, as on Kaggle's two T4s; the cache is built once by rank 0."""
+    import yaml
+    out = tmp_path / "ddp"
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "xlsr_helpers",
+                        "train", "--stage", "1", "--model", str(tiny_backbone),
+                        "--train", str(small_manifests / "train.csv"), "--dev", str(small_manifests / "dev.csv"),
+                        "--out", str(out), "--set", "epochs=2", "--set", "segment_samples=16000",
+                        "--set", "batch_size=8", "--set", "num_workers=0", "--set", "device=cpu"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    summary = yaml.safe_load((out / "summary.yaml").read_text())
+    assert summary["world_size"] == 2 and summary["cached"]
+    assert pd.read_csv(out / "history.csv").epoch.tolist() == [1, 2]
+    assert len(list((out / "cache").glob("train-pooled-*.npy"))) == 1
+    assert r.stdout.count("detector saved") == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import yaml
@@ -33,6 +34,8 @@ def _cmd_train(a: argparse.Namespace) -> int:
     if a.model:
         params["model"] = a.model
     res = train_stage(TrainConfig.from_mapping(params), a.train, a.dev, a.out)
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports
+        return 0
     print(res.history.to_string(index=False))
     print(f"\nbest dev EER {100 * res.best_dev_eer:.3f} %; detector saved to {res.detector_dir}")
     return 0

@@ -319,7 +319,8 @@ def train_stage(config: TrainConfig | dict, train_manifest, dev_manifest, out_di
         save_total_limit=cfg.save_total_limit, seed=cfg.seed, data_seed=cfg.seed,
         bf16=report.precision == "bf16", fp16=report.precision == "fp16", use_cpu=report.device == "cpu",
         dataloader_num_workers=0 if cached else cfg.num_workers, remove_unused_columns=False,
-        report_to="none", disable_tqdm=False, label_names=["labels"], **cfg.extra)
+        report_to="none", disable_tqdm=False, label_names=["labels"], ddp_find_unused_parameters=False,
+        **cfg.extra)
     callbacks = [CompleteMarker(), EpochSeed(train_ds)]
     if cfg.early_stopping_patience > 0:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
@@ -337,6 +338,7 @@ def train_stage(config: TrainConfig | dict, train_manifest, dev_manifest, out_di
         _save_detector_atomically(detector, feature_extractor, detector_dir)
         history.to_csv(out / "history.csv", index=False)
         summary = {"stage": cfg.stage, "best_dev_eer": best, "cached": cached, "parameters": counts,
+                   "world_size": args.world_size,
                    "device": report.as_dict(), "config": dataclasses.asdict(cfg), "seconds": time.time() - t0}
         (out / "summary.yaml").write_text(yaml.safe_dump(summary, sort_keys=False))
     return StageResult(out / "detector", history, best, counts, cached, time.time() - t0)
