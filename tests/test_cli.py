@@ -71,3 +71,24 @@ def test_console_script_and_module_entry_point(tmp_path):
     assert "LA" in out
     df = pd.read_csv(tmp_path / "LA/ASVspoof2019_LA_cm_protocols/ASVspoof2019.LA.cm.dev.trl.txt", sep=" ", header=None)
     assert df.shape[1] == 5
+
+
+def test_cli_manifest_check_audio_reports_problems(tmp_path, capsys):
+    import soundfile as sf
+    root = make_demo_corpus(tmp_path / "d", seed=1, size="tiny")
+    proto = root / "ASVspoof2019_LA_cm_protocols" / "ASVspoof2019.LA.cm.dev.trl.txt"
+    utts = [ln.split()[1] for ln in proto.read_text().splitlines()]
+    flac = root / "ASVspoof2019_LA_dev" / "flac"
+    sf.write(flac / f"{utts[0]}.flac", np.zeros(16000, np.float32), 16000)  # silent
+    sf.write(flac / f"{utts[1]}.flac", np.full(1600, 0.1, np.float32), 16000)  # 0.1 s
+    out = tmp_path / "m"
+    assert main(["manifest", "--dataset", "asvspoof2019-la", "--root", str(root), "--out", str(out),
+                 "--check-audio"]) == 0
+    report = pd.read_csv(out / "audio_check_dev.csv")
+    assert sorted(report.problem) == ["short (< 0.5 s)", "silent"]
+    (flac / f"{utts[2]}.flac").write_bytes(b"broken")
+    assert main(["manifest", "--dataset", "asvspoof2019-la", "--root", str(root), "--out", str(out),
+                 "--check-audio"]) == 2
+    assert "1 unreadable file" in capsys.readouterr().err
+    flagged = pd.read_csv(out / "audio_check_dev.csv")
+    assert flagged.problem.str.startswith("unreadable").sum() == 1 and len(flagged) == 3

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ from accelerate import PartialState
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from .errors import ConfigError
 from .features import AudioCollator, SegmentConfig, SegmentDataset
 from .model import encode_prefix, final_norm, masked_mean
 
@@ -87,15 +89,24 @@ def _compute(model, loader: DataLoader, kind: str, n_prefix: int, out: np.ndarra
         row += len(x)
 
 
+def check_disk_space(folder: Path, needed: int, what: str) -> None:
+    """Refuse early (not after an hour of encoding) when the cache cannot fit on the disk."""
+    free = shutil.disk_usage(folder).free
+    if needed > 0.95 * free:
+        raise ConfigError(f"the {what} needs {needed / 2**30:.1f} GiB but only {free / 2**30:.1f} GiB are free in "
+                          f"{folder}; set cache_dir to a larger disk (on Kaggle /tmp), shorten segments, "
+                          "or set cache='off'")
+
+
 def build_cache(model, feature_extractor, manifest: pd.DataFrame, segment: SegmentConfig, kind: str,
                 n_prefix: int, cache_dir: Path, fingerprint: dict, split: str, batch_size: int = 16,
                 dtype: str = "float16", device: torch.device | str = "cpu", num_workers: int = 0,
                 autocast_dtype: torch.dtype | None = None) -> Path:
     """Build (or reuse) the cache of one split; returns the ``.npy`` path."""
     if kind not in ("pooled", "prefix"):
-        raise ValueError(f"kind must be 'pooled' or 'prefix', got {kind!r}")
+        raise ConfigError(f"kind must be 'pooled' or 'prefix', got {kind!r}")
     if not segment.deterministic:
-        raise ValueError("caching needs deterministic segments: use crop='start' or 'center', not 'random'")
+        raise ConfigError("caching needs deterministic segments: use crop='start' or 'center', not 'random'")
     key = cache_key(manifest, fingerprint, segment, kind, n_prefix, dtype)
     path = Path(cache_dir) / f"{split}-{kind}-{key}.npy"
     with PartialState().main_process_first():  # under DDP rank 0 builds, the others then read
@@ -109,6 +120,9 @@ def build_cache(model, feature_extractor, manifest: pd.DataFrame, segment: Segme
         cfg = model.config
         n_frames = int(model._get_feat_extract_output_lengths(torch.tensor(segment.samples)))
         shape = (len(ds), cfg.hidden_size) if kind == "pooled" else (len(ds), n_frames, cfg.hidden_size)
+        check_disk_space(path.parent, int(np.prod(shape)) * np.dtype(dtype).itemsize, f"{split} {kind} cache")
+        for stale in path.parent.glob(f"{path.name}.tmp*"):  # left by a killed run
+            stale.unlink()
         tmp = path.with_name(path.name + f".tmp{os.getpid()}")
         arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.dtype(dtype), shape=shape)
         _compute(model, loader, kind, n_prefix, arr, device, autocast_dtype, f"cache {split} ({kind})")

@@ -33,6 +33,21 @@ def _cmd_manifest(a: argparse.Namespace) -> int:
         if rep.missing:
             print(f"WARNING: {split}: {rep.missing_skipped} trial(s) skipped, audio missing "
                   f"(listed in skipped_missing_{split}.csv)")
+    if a.check_audio:
+        return _check_audio(res, a.out)
+    return 0
+
+
+def _check_audio(res, out: Path) -> int:
+    """Decode every kept file: unreadable ones fail the command, silent/short/clipped are reported."""
+    from .manifest import check_audio
+    summary = check_audio(res.splits, out)
+    print(summary.to_string(index=False))
+    unreadable = int(summary.unreadable.sum())
+    if unreadable:
+        print(f"xlsr manifest: error: {unreadable} unreadable file(s), listed in {out}/audio_check_*.csv",
+              file=sys.stderr)
+        return 2
     return 0
 
 
@@ -70,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--split", action="append", help="only this split (repeatable)")
     m.add_argument("--allow-missing", action="store_true",
                    help="skip trials whose audio is missing (written to skipped_missing_<split>.csv)")
+    m.add_argument("--check-audio", action="store_true",
+                   help="decode every file; report unreadable, silent, short (< 0.5 s) and clipped audio")
     m.set_defaults(func=_cmd_manifest)
 
     e = sub.add_parser("eer", help="EER, min t-DCF and per-attack EER of a score file")

@@ -298,6 +298,22 @@ def build_manifest(dataset: str, root: str | Path | None = None, splits: list[st
     return ManifestResult(desc["name"], root, out, reports, protocol_rows)
 
 
+def check_audio(splits: dict[str, pd.DataFrame], out_dir: str | Path, min_seconds: float = 0.5) -> pd.DataFrame:
+    """Decode every file of every split; write ``audio_check_<split>.csv`` (flagged files only) and
+    return one row per split with the count of each problem (unreadable, silent, short, clipped)."""
+    from .audio import check_files  # decoding needs torch/torchaudio; manifests alone do not
+    rows = []
+    for split, df in splits.items():
+        report = check_files(df["path"].tolist(), min_seconds)
+        flagged = report[report.problem != ""].assign(utt_id=df["utt_id"][report.problem != ""].to_numpy())
+        flagged.to_csv(Path(out_dir) / f"audio_check_{split}.csv", index=False)
+        kind = flagged.problem.str.split(r"[:(]", regex=True).str[0].str.strip()
+        rows.append({"split": split, "files": len(report), "unreadable": int((kind == "unreadable").sum()),
+                     "silent": int((kind == "silent").sum()), "short": int((kind == "short").sum()),
+                     "clipped": int((kind == "clipped").sum()), "median_s": float(report.duration_s.median())})
+    return pd.DataFrame(rows)
+
+
 def read_manifest(path: str | Path) -> pd.DataFrame:
     """Load a manifest CSV written by ``ManifestResult.write`` and check its schema."""
     df = pd.read_csv(path, dtype=str, keep_default_na=False)

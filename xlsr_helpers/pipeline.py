@@ -11,9 +11,9 @@ import pandas as pd
 import soundfile as sf
 
 from .demo import make_demo_corpus
-from .manifest import ManifestResult, find_root, load_descriptor
+from .manifest import ManifestError, ManifestResult, check_audio, find_root, load_descriptor
 from .model import save_random_backbone
-from .scorefile import evaluate, read_asv_scores
+from .scorefile import ScoreFileError, evaluate, read_asv_scores
 
 KAGGLE_WORKING = Path("/kaggle/working")
 TINY_RANDOM = "tiny-random"  # base_model value: a random-initialised tiny wav2vec2 (demo and tests)
@@ -72,6 +72,17 @@ def write_manifests(result: ManifestResult, out_dir: Path, max_trials_per_split:
     return splits
 
 
+def audio_check(splits: dict[str, pd.DataFrame], out_dir: Path, enabled: bool) -> pd.DataFrame:
+    """``manifest.check_audio`` when enabled (unreadable files raise); an empty table otherwise."""
+    if not enabled:
+        return pd.DataFrame(columns=["split", "files", "unreadable", "silent", "short", "clipped", "median_s"])
+    summary = check_audio(splits, out_dir)
+    if summary.unreadable.sum():
+        raise ManifestError(f"{int(summary.unreadable.sum())} unreadable audio file(s), listed in "
+                            f"{out_dir}/audio_check_<split>.csv")
+    return summary
+
+
 def with_durations(df: pd.DataFrame, n_sample: int | None = 2000, seed: int = 0) -> pd.DataFrame:
     """A sample of rows with ``duration_s`` read from the file headers (no decoding)."""
     d = df if n_sample is None or len(df) <= n_sample else df.sample(n_sample, random_state=seed)
@@ -92,7 +103,7 @@ def evaluate_scores(scored: pd.DataFrame, asv_file: Path | None) -> dict:
     """EER (+ min t-DCF when ASV scores exist) and per-attack EER of a scored manifest."""
     failed = scored[scored.error != ""]
     if len(failed):
-        raise ValueError(f"{len(failed)} file(s) could not be scored, e.g. {failed.path.iloc[0]}: "
+        raise ScoreFileError(f"{len(failed)} file(s) could not be scored, e.g. {failed.path.iloc[0]}: "
                          f"{failed.error.iloc[0]}; fix or remove them before computing metrics")
     return evaluate(scored, read_asv_scores(asv_file) if asv_file else None)
 

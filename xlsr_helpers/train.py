@@ -69,6 +69,7 @@ class TrainConfig:
     crop: str = "start"  # 'random' disables caching (segments differ every epoch)
     cache: str = "auto"  # 'auto' (cache when segments are deterministic), 'on', 'off'
     cache_dtype: str = "float16"
+    cache_dir: str = "auto"  # 'auto': <out_dir>/cache; elsewhere for big stage-2 caches (Kaggle: /tmp)
     precision: str = "auto"  # 'auto', 'fp32', 'fp16', 'bf16'
     device: str = "auto"  # 'auto', 'cuda', 'cpu'
     num_workers: int = 2
@@ -230,7 +231,7 @@ def history_table(log_history: list[dict]) -> pd.DataFrame:
 
 
 # Parameters that may change between a run and its resumption without changing what is trained.
-RESUME_SAFE = {"num_workers", "eval_batch_size", "logging_steps", "save_total_limit", "device", "extra"}
+RESUME_SAFE = {"num_workers", "eval_batch_size", "logging_steps", "save_total_limit", "device", "extra", "cache_dir"}
 
 
 def check_same_run(out: Path, cfg: TrainConfig) -> None:
@@ -295,7 +296,8 @@ def train_stage(config: TrainConfig | dict, train_manifest, dev_manifest, out_di
     if cached:
         kind = "pooled" if cfg.stage == 1 else "prefix"
         fp = model_fingerprint(cfg.model, detector.config)
-        common = dict(kind=kind, n_prefix=n_prefix, cache_dir=out / "cache", fingerprint=fp,
+        cache_dir = out / "cache" if cfg.cache_dir == "auto" else Path(cfg.cache_dir) / f"stage{cfg.stage}"
+        common = dict(kind=kind, n_prefix=n_prefix, cache_dir=cache_dir, fingerprint=fp,
                       batch_size=cfg.eval_batch_size, dtype=cfg.cache_dtype, device=report.device,
                       num_workers=cfg.num_workers, autocast_dtype=autocast)
         train_ds = CachedFeatures(build_cache(detector, feature_extractor, train_df, segment, split="train",
