@@ -293,24 +293,6 @@ def train_stage(config: TrainConfig | dict, train_manifest, dev_manifest, out_di
     dev_labels = dev_df["label"].map(LABEL2ID).to_numpy()
     autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(report.precision)
 
-    if cached:
-        kind = "pooled" if cfg.stage == 1 else "prefix"
-        fp = model_fingerprint(cfg.model, detector.config)
-        cache_dir = out / "cache" if cfg.cache_dir == "auto" else Path(cfg.cache_dir) / f"stage{cfg.stage}"
-        common = dict(kind=kind, n_prefix=n_prefix, cache_dir=cache_dir, fingerprint=fp,
-                      batch_size=cfg.eval_batch_size, dtype=cfg.cache_dtype, device=report.device,
-                      num_workers=cfg.num_workers, autocast_dtype=autocast)
-        train_ds = CachedFeatures(build_cache(detector, feature_extractor, train_df, segment, split="train",
-                                              **common), train_labels)
-        dev_ds = CachedFeatures(build_cache(detector, feature_extractor, dev_df, dev_segment, split="dev",
-                                            **common), dev_labels)
-        collator, mode = collate_features, kind
-    else:
-        train_ds = SegmentDataset(train_df, segment, seed=cfg.seed)
-        dev_ds = SegmentDataset(dev_df, dev_segment, seed=cfg.seed)
-        collator, mode = AudioCollator(feature_extractor), "full"
-
-    module = StageModule(detector, mode, n_prefix, class_weight_tensor(train_labels, cfg.class_weights))
     args = TrainingArguments(
         output_dir=str(out / "checkpoints"), num_train_epochs=cfg.epochs,
         per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=cfg.eval_batch_size,
@@ -323,6 +305,26 @@ def train_stage(config: TrainConfig | dict, train_manifest, dev_manifest, out_di
         dataloader_num_workers=0 if cached else cfg.num_workers, remove_unused_columns=False,
         report_to="none", disable_tqdm=False, label_names=["labels"], ddp_find_unused_parameters=False,
         **cfg.extra)
+    _ = args.device  # sets up torch.distributed now, so rank 0 alone builds the caches
+
+    if cached:
+        kind = "pooled" if cfg.stage == 1 else "prefix"
+        fp = model_fingerprint(cfg.model, detector.config)
+        cache_dir = out / "cache" if cfg.cache_dir == "auto" else Path(cfg.cache_dir) / f"stage{cfg.stage}"
+        common = dict(kind=kind, n_prefix=n_prefix, cache_dir=cache_dir, fingerprint=fp,
+                      batch_size=cfg.eval_batch_size, dtype=cfg.cache_dtype, device=args.device,
+                      num_workers=cfg.num_workers, autocast_dtype=autocast)
+        train_ds = CachedFeatures(build_cache(detector, feature_extractor, train_df, segment, split="train",
+                                              **common), train_labels)
+        dev_ds = CachedFeatures(build_cache(detector, feature_extractor, dev_df, dev_segment, split="dev",
+                                            **common), dev_labels)
+        collator, mode = collate_features, kind
+    else:
+        train_ds = SegmentDataset(train_df, segment, seed=cfg.seed)
+        dev_ds = SegmentDataset(dev_df, dev_segment, seed=cfg.seed)
+        collator, mode = AudioCollator(feature_extractor), "full"
+
+    module = StageModule(detector, mode, n_prefix, class_weight_tensor(train_labels, cfg.class_weights))
     callbacks = [CompleteMarker(), EpochSeed(train_ds)]
     if cfg.early_stopping_patience > 0:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
