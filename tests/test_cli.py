@@ -92,3 +92,14 @@ def test_cli_manifest_check_audio_reports_problems(tmp_path, capsys):
     assert "1 unreadable file" in capsys.readouterr().err
     flagged = pd.read_csv(out / "audio_check_dev.csv")
     assert flagged.problem.str.startswith("unreadable").sum() == 1 and len(flagged) == 3
+
+
+def test_kaggle_kernel_folder(tmp_path, capsys):
+    import json
+    assert main(["kaggle-kernel", "02", "--id", "alice/xlsr-stage1", "--out", str(tmp_path / "k")]) == 0
+    meta = json.loads((tmp_path / "k" / "kernel-metadata.json").read_text())
+    assert meta["code_file"] == "02_stage1_head.ipynb" and (tmp_path / "k" / meta["code_file"]).exists()
+    assert meta["enable_gpu"] and meta["dataset_sources"] == ["awsaf49/asvpoof-2019-dataset"]
+    assert main(["kaggle-kernel", "07", "--id", "alice/x", "--out", str(tmp_path / "k2")]) == 2
+    assert main(["kaggle-kernel", "01", "--id", "no-slash", "--out", str(tmp_path / "k3")]) == 2
+    assert "username/kernel-slug" in capsys.readouterr().err

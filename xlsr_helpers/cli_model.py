@@ -71,6 +71,14 @@ def _cmd_run(a: argparse.Namespace) -> int:
                         start_from=a.from_stage, kernel_name=a.kernel)
 
 
+def _cmd_kaggle(a: argparse.Namespace) -> int:
+    from .kaggle import ASVSPOOF2019_DATASET, write_kernel_folder
+    datasets = tuple(a.dataset or [ASVSPOOF2019_DATASET])
+    out = write_kernel_folder(a.out, a.id, a.notebook, datasets=datasets, private=not a.public)
+    print(f"wrote {out}/kernel-metadata.json; push with: kaggle kernels push -p {out}")
+    return 0
+
+
 def add_commands(sub) -> None:
     p = sub.add_parser("preflight", help="report device, torch/CUDA versions and precision; refuse unusable GPUs")
     p.add_argument("--device", choices=["auto", "cuda", "cpu"], default="auto")
@@ -105,3 +113,11 @@ def add_commands(sub) -> None:
     r.add_argument("--from", dest="from_stage", default=None, help="start at notebook 01..04 (reuses earlier outputs)")
     r.add_argument("--kernel", default="python3")
     r.set_defaults(func=_cmd_run)
+
+    k = sub.add_parser("kaggle-kernel", help="write a folder for `kaggle kernels push` (notebook + metadata)")
+    k.add_argument("notebook", help="01, 02, 03, 04 or a notebook name")
+    k.add_argument("--id", required=True, help="username/kernel-slug")
+    k.add_argument("--out", type=Path, required=True)
+    k.add_argument("--dataset", action="append", default=None, help="dataset sources (default: ASVspoof 2019)")
+    k.add_argument("--public", action="store_true")
+    k.set_defaults(func=_cmd_kaggle)
