@@ -80,3 +80,10 @@ def test_fix_length_pad_and_crop_modes():
 def test_window_starts_cover_the_whole_file():
     assert window_starts(100, 100, 50) == [0]
     assert window_starts(230, 100, 50) == [0, 50, 100, 130]
+
+
+def test_clipping_means_many_samples_at_full_scale_not_a_normalised_peak():
+    x = 0.3 * np.sin(np.linspace(0, 200, 16000)).astype(np.float32)
+    x[100] = 1.0  # peak-normalised speech touches full scale once (every ASVspoof 2019 file does)
+    assert not audio_stats(x)["clipped"]
+    assert audio_stats(np.clip(5 * x, -1, 1))["clipped"]  # a 1.5x overdriven sine

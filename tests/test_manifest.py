@@ -8,11 +8,11 @@ from xlsr_helpers.manifest import BASE_COLUMNS, ManifestError, build_manifest, f
 # Verbatim lines of the official ASVspoof 2019 LA CM protocols.
 TRAIN_LINES = """LA_0079 LA_T_1138215 - - bonafide
 LA_0079 LA_T_1271820 - - bonafide
-LA_0079 LA_T_1272637 - A01 spoof
-LA_0079 LA_T_1276960 - A02 spoof
+LA_0079 LA_T_1004644 - A01 spoof
+LA_0079 LA_T_1025525 - A02 spoof
 """
-DEV_LINES = "LA_0069 LA_D_1047731 - - bonafide\nLA_0069 LA_D_1105538 - A05 spoof\n"
-EVAL_LINES = "LA_0039 LA_E_2834763 - A11 spoof\nLA_0014 LA_E_8877452 - - bonafide\nLA_0040 LA_E_6828287 - A16 spoof\n"
+DEV_LINES = "LA_0069 LA_D_1047731 - - bonafide\nLA_0069 LA_D_1002910 - A05 spoof\n"
+EVAL_LINES = "LA_0039 LA_E_2834763 - A11 spoof\nLA_0030 LA_E_5849185 - - bonafide\nLA_0040 LA_E_6828287 - A16 spoof\n"
 
 
 def write_audio(path, seconds=0.2):
@@ -72,16 +72,16 @@ def test_duplicate_id_names_both_lines(tmp_path):
 
 
 def test_missing_audio_is_an_error_unless_allowed(tmp_path):
-    root = make_2019(tmp_path / "LA", skip_audio={"LA_T_1272637"})
+    root = make_2019(tmp_path / "LA", skip_audio={"LA_T_1004644"})
     with pytest.raises(ManifestError, match="1 of 4 audio files .* missing"):
         build_manifest("asvspoof2019-la", root)
     res = build_manifest("asvspoof2019-la", root, allow_missing=True)
     rep = res.reports["train"]
     assert (rep.lines, rep.kept, rep.missing_skipped) == (4, 3, 1)
-    assert "LA_T_1272637" not in res.splits["train"].utt_id.tolist()
+    assert "LA_T_1004644" not in res.splits["train"].utt_id.tolist()
     res.write(tmp_path / "out")
     skipped = pd.read_csv(tmp_path / "out" / "skipped_missing_train.csv")
-    assert skipped.utt_id.tolist() == ["LA_T_1272637"]
+    assert skipped.utt_id.tolist() == ["LA_T_1004644"]
     counts = pd.read_csv(tmp_path / "out" / "counts.csv")
     row = counts[(counts.split == "train") & (counts.attack == "A01")].iloc[0]
     assert (row.lines, row.missing, row.kept) == (1, 1, 0)

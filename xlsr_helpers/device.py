@@ -16,6 +16,7 @@ import torch
 from .errors import XlsrError
 
 log = logging.getLogger(__name__)
+_cpu_warned = False
 
 
 class UnsupportedGPUError(XlsrError, RuntimeError):
@@ -83,8 +84,11 @@ def preflight(device: str | None = None, precision: str = "auto") -> DeviceRepor
     else:
         if device == "cuda":
             raise UnsupportedGPUError("device='cuda' was requested but torch sees no CUDA GPU")
-        warnings.warn("No GPU: running on CPU. Fine for the demo; a full XLS-R run needs a GPU (T4/L4 or better).",
-                      stacklevel=2)
+        global _cpu_warned
+        if not _cpu_warned:  # once per process, not once per call
+            warnings.warn("No GPU: running on CPU. Fine for the demo; a full XLS-R run needs a GPU (T4/L4 or better).",
+                          stacklevel=2)
+            _cpu_warned = True
         name, arch, bf16, dev, cap_s = platform.processor() or "cpu", [], False, "cpu", None
     prec = choose_precision(dev, bf16) if precision == "auto" else precision
     report = DeviceReport(device=dev, device_name=name, torch_version=str(torch.__version__),
