@@ -124,3 +124,11 @@ def test_single_class_or_unknown_label_raises():
     df.loc[1, "label"] = "fake"
     with pytest.raises(MetricError, match="unknown label"):
         per_attack_eer(df)
+
+
+def test_roc_points_table():
+    from xlsr_helpers.metrics import roc_points
+    t = roc_points([2.0, 3.0], [0.0, 1.0])
+    assert list(t.columns) == ["threshold", "miss_rate", "fa_rate", "tpr"]
+    assert t.miss_rate.is_monotonic_increasing and t.fa_rate.is_monotonic_decreasing
+    assert (t.iloc[0].miss_rate, t.iloc[0].fa_rate) == (0.0, 1.0) and (t.tpr == 1 - t.miss_rate).all()

@@ -114,3 +114,23 @@ def test_precision_choice():
     assert choose_precision("cpu", False) == "fp32"
     assert choose_precision("cuda", False) == "fp16"  # T4, P100
     assert choose_precision("cuda", True) == "bf16"  # A100, L4, H100
+
+
+@pytest.mark.parametrize("mode", ["full", "prefix"])
+def test_gradient_checkpointing_still_trains_the_top_layers(tiny_backbone, mode):
+    """Checkpointed layers behind a frozen prefix must still get gradients (no reentrant pitfall)."""
+    model = load_detector(tiny_backbone)
+    freeze_for_stage(model, 2, top_layers=2)
+    model.gradient_checkpointing_enable()
+    module = StageModule(model, mode, 2, None).train()
+    x = torch.randn(2, 8000)
+    if mode == "full":
+        out = module(input_values=x, attention_mask=torch.ones_like(x, dtype=torch.long), labels=torch.tensor([0, 1]))
+    else:
+        with torch.no_grad():
+            prefix, _ = encode_prefix(model, x, None, 2)
+        out = module(features=prefix, labels=torch.tensor([0, 1]))
+    out.loss.backward()
+    grad = model.wav2vec2.encoder.layers[-1].feed_forward.output_dense.weight.grad
+    assert grad is not None and grad.abs().sum() > 0
+    assert model.wav2vec2.encoder.layers[0].feed_forward.output_dense.weight.grad is None
