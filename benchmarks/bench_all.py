@@ -26,7 +26,7 @@ import torch
 from xlsr_helpers.cache import build_cache, model_fingerprint
 from xlsr_helpers.features import AudioCollator, SegmentConfig, SegmentDataset, default_feature_extractor
 from xlsr_helpers.metrics import compute_eer
-from xlsr_helpers.model import encode_prefix, forward_top, freeze_for_stage, head_from_pooled, xlsr_300m_config
+from xlsr_helpers.model import encode_prefix, freeze_for_stage, head_from_pooled, xlsr_300m_config
 from xlsr_helpers.scoring import Scorer, ScoringConfig
 from xlsr_helpers.train import StageModule, class_weight_tensor
 
@@ -110,13 +110,15 @@ def bench_stage2_step(model, batch_waves, top, device) -> dict:
     with torch.no_grad():
         prefix, fmask = encode_prefix(model, x, m, n_prefix)
 
+    # As in training: StageModule keeps the frozen prefix in eval mode, the top layers in train mode.
+    full_module = StageModule(model, "full", n_prefix, None).train()
+    cached_module = StageModule(model, "prefix", n_prefix, None).train()
+
     def full():
-        logits = model(x, attention_mask=m).logits
-        torch.nn.functional.cross_entropy(logits, y).backward()
+        full_module(input_values=x, attention_mask=m, labels=y).loss.backward()
 
     def cached():
-        logits = forward_top(model, prefix, fmask, n_prefix)
-        torch.nn.functional.cross_entropy(logits, y).backward()
+        cached_module(features=prefix, labels=y).loss.backward()
 
     out = {}
     for name, fn in (("full", full), ("cached", cached)):
@@ -151,7 +153,8 @@ def peak_memory_stage2(batch: int, seconds: float, top: int, device: str) -> dic
     code = f"""
 import resource, torch, numpy as np, sys
 sys.path.insert(0, {str(Path(__file__).parent)!r})
-from bench_all import make_model, default_feature_extractor, freeze_for_stage, forward_top
+from bench_all import make_model, default_feature_extractor, freeze_for_stage
+from xlsr_helpers.model import forward_top
 dev = torch.device({device!r}); model = make_model(dev); freeze_for_stage(model, 2, {top})
 n_prefix = len(model.wav2vec2.encoder.layers) - {top}
 waves = [np.random.default_rng(i).standard_normal(int({seconds} * 16000)).astype(np.float32) for i in range({batch})]
