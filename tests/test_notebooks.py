@@ -109,3 +109,27 @@ def test_from_resumes_with_earlier_outputs(demo_run):
     first = (demo_run / "metrics.json").stat().st_mtime
     assert run_pipeline("demo", run_dir=demo_run, start_from="04", progress_bar=False) == 0
     assert (demo_run / "metrics.json").stat().st_mtime > first
+
+
+def test_cross_corpus_evaluation_with_only_01_and_04(demo_run, tmp_path):
+    """A trained detector scored on another corpus (In-the-Wild layout, eval only)."""
+    import pandas as pd
+    eval_manifest = pd.read_csv(demo_run / "manifests" / "eval.csv")
+    itw = tmp_path / "release_in_the_wild"
+    itw.mkdir()
+    rows = []
+    for i, r in enumerate(eval_manifest.itertuples()):
+        shutil.copy(r.path, itw / f"{i}.flac")
+        rows.append(f"{i}.flac,{r.speaker},{'bona-fide' if r.label == 'bonafide' else 'spoof'}")
+    (itw / "meta.csv").write_text("file,speaker,label\n" + "\n".join(rows) + "\n")
+    run_dir = tmp_path / "itw-run"
+    detector = demo_run / "stage2" / "detector"
+    assert run_pipeline("demo", {"dataset": "in-the-wild", "data_root": str(itw), "detector": str(detector)},
+                        run_dir=run_dir, only=["01", "04"], progress_bar=False) == 0
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["split"] == "eval" and metrics["threshold_from"] == "eval" and metrics["dataset"] == "in-the-wild"
+    assert metrics["eval"]["n_bonafide"] + metrics["eval"]["n_spoof"] == len(eval_manifest)
+    assert metrics["eer"] < 0.3
+    assert not (run_dir / "stage1").exists()  # 02/03 did not run
+    with pytest.raises(PipelineError, match="either --from or --only"):
+        run_pipeline("demo", run_dir=run_dir, only=["04"], start_from="02")

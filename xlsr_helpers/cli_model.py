@@ -66,9 +66,13 @@ def _cmd_score(a: argparse.Namespace) -> int:
 
 
 def _cmd_run(a: argparse.Namespace) -> int:
-    from .runner import run_pipeline
+    from .runner import describe_parameters, run_pipeline
+    if a.list_params:
+        print(describe_parameters())
+        return 0
+    only = [x for part in a.only for x in part.split(",") if x] if a.only else None
     return run_pipeline(preset=a.preset, overrides=parse_assignments(a.set), run_dir=a.run_dir,
-                        start_from=a.from_stage, kernel_name=a.kernel)
+                        start_from=a.from_stage, kernel_name=a.kernel, only=only)
 
 
 def _cmd_kaggle(a: argparse.Namespace) -> int:
@@ -111,6 +115,8 @@ def add_commands(sub) -> None:
     r.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one notebook parameter")
     r.add_argument("--run-dir", type=Path, help="output folder (default runs/<preset>)")
     r.add_argument("--from", dest="from_stage", default=None, help="start at notebook 01..04 (reuses earlier outputs)")
+    r.add_argument("--only", action="append", help="run just these notebooks, e.g. --only 01,04 (cross-corpus eval)")
+    r.add_argument("--list-params", action="store_true", help="print every notebook parameter and its default")
     r.add_argument("--kernel", default="python3")
     r.set_defaults(func=_cmd_run)
 

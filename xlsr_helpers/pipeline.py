@@ -108,17 +108,41 @@ def evaluate_scores(scored: pd.DataFrame, asv_file: Path | None) -> dict:
     return evaluate(scored, read_asv_scores(asv_file) if asv_file else None)
 
 
-def metrics_record(results: dict[str, dict], dev_threshold: float, detector: str, dataset: str, data_root: Path,
-                   t_start: float, extra: dict | None = None) -> dict:
+SPLIT_ORDER = ("train", "dev", "eval", "all")
+
+
+def splits_to_score(manifest_dir: Path, spec: str = "auto") -> list[str]:
+    """``'auto'``: dev/eval/all manifests that exist (an eval-only corpus such as In-the-Wild
+    scores just its eval); otherwise a comma-separated list that must exist."""
+    wanted = [s.strip() for s in spec.split(",")] if spec != "auto" else ["dev", "eval", "all"]
+    found = [s for s in wanted if (manifest_dir / f"{s}.csv").is_file()]
+    missing = [s for s in wanted if s not in found]
+    if (spec != "auto" and missing) or not found:
+        raise ManifestError(f"no manifest for split(s) {missing or wanted} in {manifest_dir}; run 01_data_prep first")
+    return found
+
+
+def headline_split(results: dict) -> str:
+    """The split whose figures head the report: eval when scored, else the last one."""
+    return "eval" if "eval" in results else list(results)[-1]
+
+
+def decision_threshold(results: dict) -> tuple[float, str]:
+    """The dev EER threshold (never tuned on eval); without dev, the headline split's own."""
+    source = "dev" if "dev" in results else headline_split(results)
+    return results[source]["threshold"], source
+
+
+def metrics_record(results: dict[str, dict], threshold: float, threshold_from: str, detector: str, dataset: str,
+                   data_root: Path, t_start: float, extra: dict | None = None) -> dict:
     """The ``metrics.json`` payload: EER, min t-DCF, per-attack EER, threshold, model, data, seconds."""
-    rec = {"dataset": dataset, "data_root": str(data_root), "detector": detector,
-           "dev_eer_threshold": dev_threshold, "seconds": round(time.time() - t_start, 1)}
+    head = headline_split(results)
+    rec = {"dataset": dataset, "data_root": str(data_root), "detector": detector, "split": head,
+           "eer": results[head]["eer"], "min_tdcf": results[head].get("min_tdcf_2019"),
+           "threshold": threshold, "threshold_from": threshold_from, "seconds": round(time.time() - t_start, 1)}
     for split, r in results.items():
         rec[split] = {k: v for k, v in r.items() if k != "per_attack"}
         rec[split]["per_attack_eer"] = dict(zip(r["per_attack"].attack, r["per_attack"].eer, strict=True))
-    if "eval" in results:
-        rec["eer"] = results["eval"]["eer"]
-        rec["min_tdcf"] = results["eval"].get("min_tdcf_2019")
     rec.update(extra or {})
     return rec
 

@@ -23,7 +23,7 @@ NOTEBOOKS = ["01_data_prep", "02_stage1_head", "03_stage2_finetune", "04_eval_ee
 REQUIRED_BEFORE = {
     "02_stage1_head": ["manifests/train.csv", "manifests/dev.csv"],
     "03_stage2_finetune": ["manifests/train.csv", "stage1/detector/config.json"],
-    "04_eval_eer": ["manifests/eval.csv", "stage2/detector/config.json"],
+    "04_eval_eer": ["manifests"],  # the detector may live elsewhere (parameter `detector`)
 }
 
 
@@ -60,33 +60,56 @@ def resolve_parameters(preset: dict, overrides: dict, run_dir: Path) -> dict[str
     return {nb: {k: v for k, v in merged.items() if k in names} for nb, names in declared.items()}
 
 
-def _stage_index(start_from: str | None) -> int:
-    if start_from is None:
-        return 0
-    for i, nb in enumerate(NOTEBOOKS):
-        if nb.startswith(str(start_from).zfill(2)) or nb == start_from:
-            return i
-    raise PipelineError(f"--from {start_from!r}: expected one of 01, 02, 03, 04")
+def notebook_name(ref: str) -> str:
+    """'2', '02' or '02_stage1_head' -> '02_stage1_head'."""
+    for nb in NOTEBOOKS:
+        if nb == ref or nb.startswith(str(ref).strip().zfill(2) + "_"):
+            return nb
+    raise PipelineError(f"unknown notebook {ref!r}: expected one of 01, 02, 03, 04")
+
+
+def select_notebooks(start_from: str | None = None, only: list[str] | None = None) -> list[str]:
+    """All notebooks, those from ``start_from`` on, or exactly ``only`` (kept in chain order)."""
+    if start_from and only:
+        raise PipelineError("use either --from or --only, not both")
+    if only:
+        chosen = {notebook_name(r) for r in only}
+        return [nb for nb in NOTEBOOKS if nb in chosen]
+    return NOTEBOOKS[NOTEBOOKS.index(notebook_name(start_from)):] if start_from else list(NOTEBOOKS)
+
+
+def describe_parameters() -> str:
+    """Every notebook parameter with its default, for ``xlsr run --list-params``."""
+    lines = []
+    for nb in NOTEBOOKS:
+        lines.append(f"{nb}:")
+        lines += [f"  {k} = {v}" for k, v in notebook_parameters(nb).items()]
+    return "\n".join(lines)
 
 
 def run_pipeline(preset: str = "demo", overrides: dict | None = None, run_dir: str | Path | None = None,
-                 start_from: str | None = None, kernel_name: str = "python3", progress_bar: bool = True) -> int:
+                 start_from: str | None = None, kernel_name: str = "python3", progress_bar: bool = True,
+                 only: list[str] | None = None) -> int:
     """Execute the notebooks in order; raise ``PipelineError`` naming the notebook and cell on failure."""
     import papermill as pm
 
     params = load_preset(preset)
     run_dir = Path(run_dir or params.get("run_dir") or f"runs/{Path(preset).stem}").expanduser().resolve()
     resolved = resolve_parameters(params, overrides or {}, run_dir)
-    first = _stage_index(start_from)
-    missing = [p for p in REQUIRED_BEFORE.get(NOTEBOOKS[first], []) if not (run_dir / p).exists()]
-    if first and missing:
-        raise PipelineError(f"--from {NOTEBOOKS[first]}: {run_dir} lacks {missing}; run the earlier stages first")
+    chosen = select_notebooks(start_from, only)
+    produced_here = set()
+    for nb in chosen:  # what a notebook needs must exist already or come from one that runs before it
+        needs = [p for p in REQUIRED_BEFORE.get(nb, []) if not (run_dir / p).exists()]
+        earlier = NOTEBOOKS[:NOTEBOOKS.index(nb)]
+        if needs and not produced_here & set(earlier):
+            raise PipelineError(f"{nb}: {run_dir} lacks {needs}; run the earlier notebooks first")
+        produced_here.add(nb)
     out_dir = run_dir / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "params.yaml").write_text(yaml.safe_dump(
         {"preset": preset, "overrides": overrides or {}, "notebooks": resolved}, sort_keys=False))
     t0 = time.time()
-    for nb in NOTEBOOKS[first:]:
+    for nb in chosen:
         out = out_dir / f"{nb}.ipynb"
         print(f"[xlsr run] {nb} ...", file=sys.stderr, flush=True)
         t = time.time()
@@ -99,7 +122,7 @@ def run_pipeline(preset: str = "demo", overrides: dict | None = None, run_dir: s
                 f"{exc.ename}: {exc.evalue}\npartial executed copy: {out}") from None
         print(f"[xlsr run] {nb} done in {time.time() - t:.0f} s", file=sys.stderr, flush=True)
     metrics = run_dir / "metrics.json"
-    if metrics.exists() and first == 0:  # record the whole chain's wall time next to the metrics
+    if metrics.exists() and chosen == NOTEBOOKS:  # record the whole chain's wall time next to the metrics
         import json
         m = json.loads(metrics.read_text())
         m["chain_seconds"] = round(time.time() - t0, 1)
@@ -121,5 +144,5 @@ def summary(run_dir: Path, seconds: float) -> str:
         import json
         m = json.loads(metrics.read_text())
         tdcf = f", min t-DCF {m['min_tdcf']:.4f}" if m.get("min_tdcf") is not None else ""
-        lines.insert(1, f"eval EER {100 * m['eer']:.2f} %{tdcf}")
+        lines.insert(1, f"{m.get('split', 'eval')} EER {100 * m['eer']:.2f} %{tdcf}")
     return "\n".join(lines)
