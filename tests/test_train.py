@@ -131,3 +131,21 @@ def test_data_parallel_training_with_two_cpu_processes(small_manifests, tiny_bac
     assert pd.read_csv(out / "history.csv").epoch.tolist() == [1, 2]
     assert len(list((out / "cache").glob("train-pooled-*.npy"))) == 1
     assert r.stdout.count("detector saved") == 1
+
+
+def test_chunked_scoring_matches_one_chunk_and_keeps_order(trained, small_manifests, tmp_path):
+    df = read_manifest(small_manifests / "eval.csv").head(9)
+    bad = tmp_path / "empty.wav"
+    bad.write_bytes(b"")
+    files = [*df.path[:4], str(bad), *df.path[4:]]
+    one = Scorer(trained[1].detector_dir, ScoringConfig(window=16000, hop=8000, chunk_files=100)).score_files(
+        files, progress=False)
+    chunked = Scorer(trained[1].detector_dir, ScoringConfig(window=16000, hop=8000, chunk_files=2,
+                                                            load_workers=2)).score_files(files, progress=False)
+    np.testing.assert_allclose(one.score, chunked.score, rtol=1e-5, equal_nan=True)
+    assert chunked.path.tolist() == files and chunked.error[4] != "" and np.isnan(chunked.score[4])
+    assert (chunked.error == "").sum() == 9
+    mx = Scorer(trained[1].detector_dir, ScoringConfig(window=16000, hop=8000, aggregation="max")).score_files(
+        files, progress=False)
+    ok = one.error == ""
+    assert (mx.score[ok] >= one.score[ok] - 1e-6).all() and (mx.score[ok] > one.score[ok] + 1e-6).any()
