@@ -141,14 +141,15 @@ def _first_existing(root: Path, candidates: list[str], what: str) -> Path:
 
 # --------------------------------------------------------------------------- parsing
 
-def _raise_problems(problems: list[str], what: str) -> None:
+def raise_problems(problems: list[str], what: str, error: type[Exception] = ManifestError) -> None:
+    """Raise one error quoting the first problems (each 'file:line: reason') and counting the rest."""
     if problems:
         shown = "\n  ".join(problems[:MAX_LISTED])
         more = f"\n  ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
-        raise ManifestError(f"{len(problems)} {what}:\n  {shown}{more}")
+        raise error(f"{len(problems)} {what}:\n  {shown}{more}")
 
 
-def _parse_whitespace(path: Path, columns: list[str]) -> tuple[list[dict], list[str], list[int]]:
+def parse_whitespace(path: Path, columns: list[str]) -> tuple[list[dict], list[str], list[int]]:
     rows, problems, line_numbers = [], [], []
     with open(path, encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
@@ -163,7 +164,7 @@ def _parse_whitespace(path: Path, columns: list[str]) -> tuple[list[dict], list[
     return rows, problems, line_numbers
 
 
-def _parse_csv(path: Path, colmap: dict[str, str]) -> tuple[list[dict], list[str], list[int]]:
+def parse_csv(path: Path, colmap: dict[str, str]) -> tuple[list[dict], list[str], list[int]]:
     rows, problems, line_numbers = [], [], []
     with open(path, encoding="utf-8", newline="") as fh:
         reader = csv.DictReader(fh)
@@ -214,7 +215,7 @@ def _finish_split(rows: list[dict], line_numbers: list[int], protocol: Path, des
             problems.append(f"{protocol}:{lineno}: duplicate id {row['utt_id']} (first on line {seen[row['utt_id']]})")
         else:
             seen[row["utt_id"]] = lineno
-    _raise_problems(problems, f"bad line(s) in {protocol.name}")
+    raise_problems(problems, f"bad line(s) in {protocol.name}")
     df = pd.DataFrame(rows)
     df["label"] = df[label_col].map(label_map)
     if audio_template is not None:
@@ -234,8 +235,8 @@ def _folder_rows(root: Path, desc: dict) -> tuple[list[dict], list[int], Path]:
     label_map = desc["label_map"]
     csv_path = root / desc.get("csv_name", "labels.csv")
     if csv_path.is_file():
-        rows, problems, lines = _parse_csv(csv_path, {"path": "rel_path", "label": "label"})
-        _raise_problems(problems, f"bad line(s) in {csv_path.name}")
+        rows, problems, lines = parse_csv(csv_path, {"path": "rel_path", "label": "label"})
+        raise_problems(problems, f"bad line(s) in {csv_path.name}")
         for r in rows:
             r["utt_file"] = r["rel_path"]
             r["utt_id"] = Path(r["rel_path"]).with_suffix("").as_posix()
@@ -272,10 +273,10 @@ def build_manifest(dataset: str, root: str | Path | None = None, splits: list[st
         else:
             protocol = _first_existing(root, spec["protocol"], f"{desc['name']} {split} protocol")
             if desc["format"] == "whitespace":
-                rows, problems, lines = _parse_whitespace(protocol, desc["columns"])
+                rows, problems, lines = parse_whitespace(protocol, desc["columns"])
             else:
-                rows, problems, lines = _parse_csv(protocol, desc["columns"])
-            _raise_problems(problems, f"malformed line(s) in {protocol.name}")
+                rows, problems, lines = parse_csv(protocol, desc["columns"])
+            raise_problems(problems, f"malformed line(s) in {protocol.name}")
             template = spec["audio"]
             if desc["format"] == "csv":  # paths in a csv are relative to the csv itself
                 audio_root = protocol.parent

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import XlsrError
-from .manifest import ManifestError, _parse_whitespace, _raise_problems, load_descriptor
+from .manifest import ManifestError, load_descriptor, parse_whitespace, raise_problems
 from .metrics import AsvRates, eer_from_frame, min_tdcf, per_attack_eer
 
 # Column count of an ASVspoof key file -> descriptor that documents its columns.
@@ -50,17 +50,10 @@ def read_score_file(path: str | Path) -> pd.DataFrame:
             ids.append(parts[0])
             scores.append(s)
     if problems:
-        _raise_as(ScoreFileError, problems, f"bad line(s) in score file {path.name}")
+        raise_problems(problems, f"bad line(s) in score file {path.name}", ScoreFileError)
     if not ids:
         raise ScoreFileError(f"{path}: no scores found")
     return pd.DataFrame({"utt_id": ids, "score": scores})
-
-
-def _raise_as(exc: type, problems: list[str], what: str) -> None:
-    try:
-        _raise_problems(problems, what)
-    except ManifestError as e:
-        raise exc(str(e)) from None
 
 
 def read_protocol(path: str | Path) -> pd.DataFrame:
@@ -72,11 +65,11 @@ def read_protocol(path: str | Path) -> pd.DataFrame:
     if n not in PROTOCOL_LAYOUTS:
         raise ManifestError(f"{path}:1: {n} columns; expected an ASVspoof key file with {sorted(PROTOCOL_LAYOUTS)} columns")
     desc = load_descriptor(PROTOCOL_LAYOUTS[n])
-    rows, problems, linenos = _parse_whitespace(path, desc["columns"])
+    rows, problems, linenos = parse_whitespace(path, desc["columns"])
     for r, ln in zip(rows, linenos, strict=True):
         if r["key"] not in desc["label_map"]:
             problems.append(f"{path}:{ln}: unknown label {r['key']!r}")
-    _raise_problems(problems, f"malformed line(s) in {path.name}")
+    raise_problems(problems, f"malformed line(s) in {path.name}")
     df = pd.DataFrame(rows).rename(columns={"key": "label"})
     dup = df["utt_id"].duplicated()
     if dup.any():
@@ -119,7 +112,7 @@ def read_asv_scores(path: str | Path) -> AsvRates:
                 problems.append(f"{path}:{lineno}: score {parts[-1]!r} is not a number")
                 continue
             keys.append(parts[-2])
-    _raise_as(ScoreFileError, problems, f"bad line(s) in ASV score file {path.name}")
+    raise_problems(problems, f"bad line(s) in ASV score file {path.name}", ScoreFileError)
     keys, scores = np.array(keys), np.array(scores)
     return AsvRates.from_scores(scores[keys == "target"], scores[keys == "nontarget"], scores[keys == "spoof"])
 
