@@ -134,3 +134,12 @@ def test_gradient_checkpointing_still_trains_the_top_layers(tiny_backbone, mode)
     grad = model.wav2vec2.encoder.layers[-1].feed_forward.output_dense.weight.grad
     assert grad is not None and grad.abs().sum() > 0
     assert model.wav2vec2.encoder.layers[0].feed_forward.output_dense.weight.grad is None
+
+
+def test_unloadable_model_says_what_to_do(tmp_path):
+    from xlsr_helpers.model import XLSR_300M, ModelLoadError
+    with pytest.raises(ModelLoadError, match="Internet on"):
+        load_detector(tmp_path / "no-such-model")
+    # the real hub id goes through the same from_pretrained call (offline in tests: refused, explained)
+    with pytest.raises(ModelLoadError, match="facebook/wav2vec2-xls-r-300m"):
+        load_detector(XLSR_300M)

@@ -25,11 +25,15 @@ from transformers import (
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.models.wav2vec2.modeling_wav2vec2 import Wav2Vec2EncoderStableLayerNorm
 
-from .errors import ConfigError
+from .errors import ConfigError, XlsrError
 from .features import ID2LABEL, LABEL2ID, default_feature_extractor
 
 log = logging.getLogger(__name__)
 XLSR_300M = "facebook/wav2vec2-xls-r-300m"
+
+class ModelLoadError(XlsrError, OSError):
+    """A model that cannot be loaded from the given folder or hub id."""
+
 
 # Regularisers that make the frozen part non-deterministic; off by default so that caching is exact.
 DETECTOR_DEFAULTS = {"mask_time_prob": 0.0, "mask_feature_prob": 0.0, "layerdrop": 0.0}
@@ -42,8 +46,14 @@ def load_detector(name_or_path: str | Path = XLSR_300M, **config_overrides) -> n
     projector + classifier; a saved detector folder loads as it was trained.
     """
     overrides = {**DETECTOR_DEFAULTS, **config_overrides}
-    return AutoModelForAudioClassification.from_pretrained(
-        str(name_or_path), num_labels=2, id2label=dict(ID2LABEL), label2id=dict(LABEL2ID), **overrides)
+    try:
+        return AutoModelForAudioClassification.from_pretrained(
+            str(name_or_path), num_labels=2, id2label=dict(ID2LABEL), label2id=dict(LABEL2ID), **overrides)
+    except OSError as exc:  # no such folder, no network, gated/misspelled hub id
+        raise ModelLoadError(
+            f"cannot load the model {str(name_or_path)!r}: {exc}\n"
+            "Give a local folder with config.json + model.safetensors, or a hub id with network access. On Kaggle: "
+            "Settings > Internet on, or add the model as an input and set base_model to its folder.") from None
 
 
 def load_feature_extractor(name_or_path: str | Path = XLSR_300M) -> Wav2Vec2FeatureExtractor:
