@@ -90,7 +90,7 @@ def test_killed_run_resumes_and_finishes(small_manifests, tiny_backbone, tmp_pat
             break
         time.sleep(0.2)
     assert proc.poll() is None, "training finished before it could be killed"
-    time.sleep(1.0)  # now somewhere inside epoch 2 (or writing its checkpoint)
+    time.sleep(0.5)  # now somewhere inside epoch 2 (or writing its checkpoint)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (out / "detector").exists()
