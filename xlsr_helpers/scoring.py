@@ -19,6 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .audio import SAMPLE_RATE, SEGMENT_SAMPLES, AudioError, load_audio, window_starts
+from .device import choose_precision
 from .model import load_detector, load_feature_extractor, scores_from_logits
 
 AGGREGATIONS = ("mean", "max", "min", "median")  # pandas groupby reductions
@@ -36,6 +37,7 @@ class ScoringConfig:
     device: str = "auto"
     chunk_files: int = 512  # files decoded and scored together (bounds memory)
     load_workers: int = 4  # decoding threads
+    precision: str = "auto"  # auto: bf16/fp16 autocast on GPU, fp32 on CPU
 
 
 def expand_inputs(paths: list[str | Path]) -> list[Path]:
@@ -63,6 +65,10 @@ class Scorer:
         dev = config.device if config.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
         self.device = torch.device(dev)
         self.model = load_detector(model_dir).eval().to(self.device)
+        precision = config.precision
+        if precision == "auto":
+            precision = choose_precision(self.device.type, self.device.type == "cuda" and torch.cuda.is_bf16_supported())
+        self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
         self.feature_extractor = load_feature_extractor(model_dir)
 
     @torch.no_grad()
@@ -77,8 +83,9 @@ class Scorer:
                 [windows[j] for j in idx], sampling_rate=SAMPLE_RATE, return_attention_mask=True,
                 return_tensors="pt", padding="longest" if self.cfg.sort_by_length else "max_length",
                 max_length=None if self.cfg.sort_by_length else self.cfg.window)
-            logits = self.model(batch["input_values"].to(self.device),
-                                attention_mask=batch["attention_mask"].to(self.device)).logits
+            with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
+                logits = self.model(batch["input_values"].to(self.device),
+                                    attention_mask=batch["attention_mask"].to(self.device)).logits
             out[idx] = scores_from_logits(logits.float()).cpu().numpy()
         return out
 
