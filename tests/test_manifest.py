@@ -171,3 +171,9 @@ def test_real_kaggle_mounts_are_in_the_descriptor():
     roots = load_descriptor("asvspoof2019-la")["roots"]
     assert "/kaggle/input/asvpoof-2019-dataset/LA/LA" in roots
     assert "/kaggle/input/datasets/awsaf49/asvpoof-2019-dataset/LA/LA" in roots
+
+
+def test_pivot_orders_splits_like_the_corpus(demo_root):
+    table = build_manifest("asvspoof2019-la", demo_root).pivot()
+    assert list(table.columns) == ["train", "dev", "eval"]
+    assert table.loc[("spoof", "A07"), "train"] == 0 and table.loc[("spoof", "A07"), "eval"] > 0

@@ -68,6 +68,13 @@ class ManifestResult:
         table = table.sort_values(["split", "label", "attack"], key=lambda c: c.map(order) if c.name == "split" else c)
         return table.reset_index(drop=True)
 
+    def pivot(self) -> pd.DataFrame:
+        """Kept trials as a label x attack by split table (splits in corpus order)."""
+        counts = self.counts()
+        table = counts.pivot_table(index=["label", "attack"], columns="split", values="kept", aggfunc="sum",
+                                   fill_value=0)
+        return table[[s for s in self.reports if s in table.columns]]
+
     def summary(self) -> pd.DataFrame:
         """One row per split: lines, kept, missing, bonafide/spoof."""
         rows = []
