@@ -16,6 +16,7 @@ from torch.utils.data import Dataset
 from transformers import Wav2Vec2FeatureExtractor
 
 from .audio import SAMPLE_RATE, SEGMENT_SAMPLES, fix_length, load_audio
+from .augment import make_augmenter
 
 LABEL2ID = {"bonafide": 0, "spoof": 1}
 ID2LABEL = {v: k for k, v in LABEL2ID.items()}
@@ -40,10 +41,12 @@ class SegmentDataset(Dataset):
     Random crops draw from ``seed + epoch + index`` so a resumed run sees the same crops.
     """
 
-    def __init__(self, manifest: pd.DataFrame, segment: SegmentConfig = SegmentConfig(), seed: int = 0):
+    def __init__(self, manifest: pd.DataFrame, segment: SegmentConfig = SegmentConfig(), seed: int = 0,
+                 augment: str = "none"):
         self.paths = manifest["path"].tolist()
         self.labels = manifest["label"].map(LABEL2ID).to_numpy()
         self.segment, self.seed, self.epoch = segment, seed, 0
+        self.augment = make_augmenter(augment)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -53,7 +56,9 @@ class SegmentDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict:
         wave = load_audio(self.paths[i])
-        rng = np.random.default_rng([self.seed, self.epoch, i]) if self.segment.crop == "random" else None
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        if self.augment is not None:  # RawBoost acts on the utterance, before cropping/padding
+            wave = self.augment(wave, rng)
         seg = fix_length(wave, self.segment.samples, self.segment.pad, self.segment.crop, rng)
         return {"input_values": seg, "labels": int(self.labels[i])}
 

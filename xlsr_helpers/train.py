@@ -25,6 +25,7 @@ from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, Traini
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from .audio import SEGMENT_SAMPLES
+from .augment import make_augmenter
 from .cache import CachedFeatures, build_cache, collate_features, model_fingerprint
 from .device import preflight
 from .errors import ConfigError
@@ -67,6 +68,7 @@ class TrainConfig:
     segment_samples: int = SEGMENT_SAMPLES
     pad: str = "repeat"
     crop: str = "start"  # 'random' disables caching (segments differ every epoch)
+    augment: str = "none"  # RawBoost on training audio: 'lnl+isd' (2021 LA), 'ssi' (DF), ...; disables caching
     cache: str = "auto"  # 'auto' (cache when segments are deterministic), 'on', 'off'
     cache_dtype: str = "float16"
     cache_dir: str = "auto"  # 'auto': <out_dir>/cache; elsewhere for big stage-2 caches (Kaggle: /tmp)
@@ -85,6 +87,7 @@ class TrainConfig:
             raise ConfigError(f"cache must be 'auto', 'on' or 'off', got {self.cache!r}")
         if self.stage not in (1, 2):
             raise ConfigError(f"stage must be 1 or 2, got {self.stage!r}")
+        make_augmenter(self.augment)  # validates the name now, not an epoch into training
 
     @classmethod
     def from_mapping(cls, params: dict) -> TrainConfig:
@@ -285,9 +288,10 @@ def train_stage(config: TrainConfig | dict, train_manifest, dev_manifest, out_di
         detector.gradient_checkpointing_enable()
 
     segment = SegmentConfig(cfg.segment_samples, cfg.pad, cfg.crop)
-    if cfg.cache == "on" and not segment.deterministic:
-        raise ConfigError("cache='on' needs deterministic segments: set crop='start' or 'center'")
-    cached = cfg.cache == "on" or (cfg.cache == "auto" and segment.deterministic)
+    deterministic = segment.deterministic and cfg.augment == "none"
+    if cfg.cache == "on" and not deterministic:
+        raise ConfigError("cache='on' needs the same input every epoch: set crop='start' or 'center' and augment='none'")
+    cached = cfg.cache == "on" or (cfg.cache == "auto" and deterministic)
     dev_segment = SegmentConfig(cfg.segment_samples, cfg.pad, "start" if cfg.crop == "random" else cfg.crop)
     train_labels = train_df["label"].map(LABEL2ID).to_numpy()
     dev_labels = dev_df["label"].map(LABEL2ID).to_numpy()
@@ -320,7 +324,7 @@ def train_stage(config: TrainConfig | dict, train_manifest, dev_manifest, out_di
                                             **common), dev_labels)
         collator, mode = collate_features, kind
     else:
-        train_ds = SegmentDataset(train_df, segment, seed=cfg.seed)
+        train_ds = SegmentDataset(train_df, segment, seed=cfg.seed, augment=cfg.augment)
         dev_ds = SegmentDataset(dev_df, dev_segment, seed=cfg.seed)
         collator, mode = AudioCollator(feature_extractor), "full"
 

@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+
+from xlsr_helpers.augment import isd, lnl, make_augmenter, ssi
+from xlsr_helpers.errors import ConfigError
+from xlsr_helpers.features import SegmentConfig, SegmentDataset
+from xlsr_helpers.manifest import read_manifest
+
+
+@pytest.fixture
+def speech():
+    t = np.arange(16000) / 16000
+    return (0.4 * np.sin(2 * np.pi * 220 * t) * np.sin(2 * np.pi * 3 * t)).astype(np.float32)
+
+
+@pytest.mark.parametrize("fn", [lnl, isd, ssi])
+def test_each_algorithm_is_seeded_and_keeps_shape(speech, fn):
+    a = fn(speech, np.random.default_rng(0))
+    b = fn(speech, np.random.default_rng(0))
+    c = fn(speech, np.random.default_rng(1))
+    assert a.shape == speech.shape and np.isfinite(a).all()
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, speech) and not np.allclose(a, c)
+
+
+def test_ssi_noise_is_within_the_snr_range(speech):
+    for seed in range(10):
+        noisy = ssi(speech, np.random.default_rng(seed))
+        snr = 10 * np.log10(np.sum(speech.astype(np.float64) ** 2) / np.sum((noisy - speech) ** 2))
+        assert 10 - 1e-6 <= snr <= 40 + 1e-6
+
+
+def test_isd_touches_at_most_ten_percent_of_samples(speech):
+    shares = []
+    for seed in range(10):
+        out = isd(speech, np.random.default_rng(seed))
+        nz = np.abs(speech) > 1e-3
+        ratio = out[nz] / speech[nz]  # untouched samples share one ratio (1, or 1/peak after normalising)
+        shares.append(np.mean(~np.isclose(ratio, np.median(ratio), rtol=1e-6)))
+    assert max(shares) <= 0.10 and max(shares) > 0.01
+
+
+def test_lnl_output_is_bounded(speech):
+    assert np.abs(lnl(speech, np.random.default_rng(3))).max() <= 1.0 + 1e-9
+
+
+def test_augmenter_names():
+    assert make_augmenter("none") is None
+    out = make_augmenter("lnl+isd")(np.ones(4000, np.float32) * 0.1, np.random.default_rng(0))
+    assert out.dtype == np.float32 and out.shape == (4000,)
+    with pytest.raises(ConfigError, match="unknown augmentation"):
+        make_augmenter("lnl+reverb")
+
+
+def test_dataset_augmentation_replays_per_epoch(demo_manifests):
+    df = read_manifest(demo_manifests / "train.csv")
+    a = SegmentDataset(df, SegmentConfig(samples=8000), seed=1, augment="ssi")
+    b = SegmentDataset(df, SegmentConfig(samples=8000), seed=1, augment="ssi")
+    plain = SegmentDataset(df, SegmentConfig(samples=8000))
+    np.testing.assert_array_equal(a[2]["input_values"], b[2]["input_values"])
+    assert not np.allclose(a[2]["input_values"], plain[2]["input_values"])
+    b.set_epoch(1)
+    assert not np.allclose(a[2]["input_values"], b[2]["input_values"])
+
+
+def test_augmentation_turns_the_cache_off(small_manifests, tiny_backbone, tmp_path):
+    from xlsr_helpers.train import TrainConfig, train_stage
+    with pytest.raises(ConfigError, match="augment"):
+        TrainConfig(augment="bogus")
+    res = train_stage(dict(stage=1, model=str(tiny_backbone), epochs=1, augment="lnl+isd", segment_samples=8000,
+                           batch_size=16, num_workers=0, device="cpu"),
+                      small_manifests / "train.csv", small_manifests / "dev.csv", tmp_path / "s1")
+    assert not res.cached and len(res.history) == 1
+    with pytest.raises(ConfigError, match="augment='none'"):
+        train_stage(dict(stage=1, model=str(tiny_backbone), epochs=1, augment="ssi", cache="on", device="cpu"),
+                    small_manifests / "train.csv", small_manifests / "dev.csv", tmp_path / "s1b")
