@@ -93,7 +93,7 @@ def det_curve(curves: dict[str, pd.DataFrame]) -> Figure:
     return fig
 
 
-def score_distributions(df: pd.DataFrame, threshold: float | None = None) -> Figure:
+def score_distributions(df: pd.DataFrame, threshold: float | None = None, threshold_from: str = "dev") -> Figure:
     """Score distribution of bonafide and of each attack."""
     d = df.assign(group=np.where(df.label == "bonafide", "bonafide", df.attack.astype(str)))
     order = ["bonafide"] + sorted(set(d.group) - {"bonafide"})
@@ -102,7 +102,7 @@ def score_distributions(df: pd.DataFrame, threshold: float | None = None) -> Fig
     sns.stripplot(data=d, y="group", x="score", order=order, ax=ax, size=2.5, alpha=0.5,
                   hue="label", palette=PALETTE, legend=False)
     if threshold is not None:
-        ax.axvline(threshold, ls="--", color="k", lw=1, label=f"EER threshold {threshold:.2f}")
+        ax.axvline(threshold, ls="--", color="k", lw=1, label=f"{threshold_from} EER threshold {threshold:.2f}")
         ax.legend(loc="lower right")
     ax.set(ylabel="", xlabel="score (higher = more bonafide)", title="Score distributions")
     return fig
