@@ -132,3 +132,23 @@ def test_roc_points_table():
     assert list(t.columns) == ["threshold", "miss_rate", "fa_rate", "tpr"]
     assert t.miss_rate.is_monotonic_increasing and t.fa_rate.is_monotonic_decreasing
     assert (t.iloc[0].miss_rate, t.iloc[0].fa_rate) == (0.0, 1.0) and (t.tpr == 1 - t.miss_rate).all()
+
+
+def test_per_condition_eer_restricts_both_classes():
+    from xlsr_helpers.metrics import per_condition_eer
+    df = pd.DataFrame({"score": [5, 6, 0, 1, 1, 2, 1.5, 0.5, 9],
+                       "label": ["bonafide", "bonafide", "spoof", "spoof", "bonafide", "bonafide", "spoof", "spoof",
+                                 "bonafide"],
+                       "codec": ["none"] * 4 + ["alaw"] * 4 + ["gsm"]})
+    t = per_condition_eer(df, "codec").set_index("codec")
+    assert t.loc["none", "eer"] == 0.0 and t.loc["alaw", "eer"] == pytest.approx(0.5)
+    assert np.isnan(t.loc["gsm", "eer"]) and t.loc["gsm", "n_bonafide"] == 1  # reported, not dropped
+    assert t.n_bonafide.sum() + t.n_spoof.sum() == len(df)
+
+
+def test_condition_tables_follow_the_metadata_columns():
+    from xlsr_helpers.pipeline import condition_tables
+    df = pd.DataFrame({"score": [1.0, 0.0], "label": ["bonafide", "spoof"], "attack": ["-", "A07"],
+                       "codec": ["alaw", "alaw"], "transmission": ["ita_tx", "ita_tx"]})
+    assert set(condition_tables(df)) == {"codec", "transmission"}
+    assert condition_tables(df.drop(columns=["codec", "transmission"])) == {}

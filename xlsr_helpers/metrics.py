@@ -179,3 +179,20 @@ def per_attack_eer(df: pd.DataFrame, score_col: str = "score", label_col: str = 
     out = pd.DataFrame(rows)
     out.insert(2, "n_bonafide", len(bona))
     return out
+
+
+def per_condition_eer(df: pd.DataFrame, condition_col: str, score_col: str = "score",
+                      label_col: str = "label") -> pd.DataFrame:
+    """EER within each value of a condition shared by both classes (ASVspoof 2021 codec and
+    transmission conditions): bonafide and spoof trials of that condition only."""
+    _check_labels(df[label_col].to_numpy())
+    rows = []
+    for value, g in df.groupby(condition_col, sort=True):
+        bona, spoof = g.loc[g[label_col] == "bonafide", score_col], g.loc[g[label_col] == "spoof", score_col]
+        if len(bona) and len(spoof):
+            eer, thr = compute_eer(bona.to_numpy(), spoof.to_numpy())
+        else:  # a condition with one class has no EER; say so instead of dropping the row
+            eer, thr = float("nan"), float("nan")
+        rows.append({condition_col: value, "n_bonafide": len(bona), "n_spoof": len(spoof), "eer": eer,
+                     "threshold": thr})
+    return pd.DataFrame(rows)

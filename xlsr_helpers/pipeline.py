@@ -12,6 +12,7 @@ import soundfile as sf
 
 from .demo import make_demo_corpus
 from .manifest import ManifestError, ManifestResult, check_audio, find_root, load_descriptor
+from .metrics import per_condition_eer
 from .model import save_random_backbone
 from .scorefile import ScoreFileError, evaluate, read_asv_scores
 
@@ -145,6 +146,14 @@ def metrics_record(results: dict[str, dict], threshold: float, threshold_from: s
         rec[split]["per_attack_eer"] = dict(zip(r["per_attack"].attack, r["per_attack"].eer, strict=True))
     rec.update(extra or {})
     return rec
+
+
+CONDITION_COLUMNS = ("codec", "transmission", "source", "vocoder")  # ASVspoof 2021 key metadata
+
+
+def condition_tables(scored: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Per-condition EER for each 2021-style metadata column the scored manifest carries."""
+    return {c: per_condition_eer(scored, c) for c in CONDITION_COLUMNS if c in scored.columns}
 
 
 def accuracy_at(scored: pd.DataFrame, threshold: float) -> float:
