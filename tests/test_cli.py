@@ -103,3 +103,19 @@ def test_kaggle_kernel_folder(tmp_path, capsys):
     assert main(["kaggle-kernel", "07", "--id", "alice/x", "--out", str(tmp_path / "k2")]) == 2
     assert main(["kaggle-kernel", "01", "--id", "no-slash", "--out", str(tmp_path / "k3")]) == 2
     assert "username/kernel-slug" in capsys.readouterr().err
+
+
+def test_cli_eer_uses_the_2021_eval_phase_by_default(tmp_path, capsys):
+    proto = tmp_path / "trial_metadata.txt"
+    proto.write_text("LA_0009 LA_E_1 alaw ita_tx - bonafide notrim eval\n"
+                     "LA_0009 LA_E_2 alaw ita_tx A07 spoof notrim eval\n"
+                     "LA_0013 LA_E_3 none - - bonafide notrim progress\n"
+                     "LA_0013 LA_E_4 none - A08 spoof notrim progress\n")
+    scores = write_scores(tmp_path / "s.txt", [("LA_E_1", 2.0), ("LA_E_2", -1.0), ("LA_E_3", -5.0), ("LA_E_4", 5.0)])
+    assert main(["eer", str(scores), "--protocol", str(proto)]) == 0
+    out = capsys.readouterr().out
+    assert "EER: 0.000 %" in out and "phase 'eval': 2 of 4 trials" in out
+    assert main(["eer", str(scores), "--protocol", str(proto), "--phase", "all"]) == 0
+    assert "EER: 50.000 %" in capsys.readouterr().out
+    assert main(["eer", str(scores), "--protocol", str(proto), "--phase", "hidden_track"]) == 2
+    assert "phases present" in capsys.readouterr().err

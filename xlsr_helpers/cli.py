@@ -52,12 +52,13 @@ def _check_audio(res, out: Path) -> int:
 
 
 def _cmd_eer(a: argparse.Namespace) -> int:
-    from .scorefile import evaluate, join_scores, read_asv_scores, read_protocol, read_score_file
+    from .scorefile import evaluate, join_scores, read_asv_scores, read_protocol, read_score_file, select_phase
     df = join_scores(read_score_file(a.score_file), read_protocol(a.protocol),
                      score_name=str(a.score_file), protocol_name=str(a.protocol))
+    df, kept = select_phase(df, a.phase)
     asv = read_asv_scores(a.asv_scores) if a.asv_scores else None
     res = evaluate(df, asv)
-    print(f"trials: {res['n_bonafide']} bonafide, {res['n_spoof']} spoof")
+    print(f"trials: {res['n_bonafide']} bonafide, {res['n_spoof']} spoof ({kept})")
     print(f"EER: {100 * res['eer']:.3f} %  (threshold {res['threshold']:.6g})")
     if asv is not None:
         print(f"min t-DCF (2019 legacy): {res['min_tdcf_2019']:.5f}")
@@ -93,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("score_file", type=Path, help="lines 'utt_id score' (higher = more bonafide)")
     e.add_argument("--protocol", type=Path, required=True, help="ASVspoof CM protocol / trial_metadata.txt")
     e.add_argument("--asv-scores", type=Path, default=None, help="organisers' ASV score file (for min t-DCF)")
+    e.add_argument("--phase", default="eval",
+                   help="ASVspoof 2021 keys: metrics on this phase (eval, progress, hidden_track) or 'all' "
+                        "(default eval, as the official results; ignored for 2019 protocols)")
     e.set_defaults(func=_cmd_eer)
 
     cli_model.add_commands(sub)  # preflight, train, score, run (they import torch lazily)

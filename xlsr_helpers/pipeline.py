@@ -14,7 +14,7 @@ from .demo import make_demo_corpus
 from .manifest import ManifestError, ManifestResult, check_audio, find_root, load_descriptor
 from .metrics import per_condition_eer
 from .model import save_random_backbone
-from .scorefile import ScoreFileError, evaluate, read_asv_scores
+from .scorefile import ScoreFileError, evaluate, read_asv_scores, select_phase
 
 KAGGLE_WORKING = Path("/kaggle/working")
 TINY_RANDOM = "tiny-random"  # base_model value: a random-initialised tiny wav2vec2 (demo and tests)
@@ -100,13 +100,15 @@ def asv_score_file(dataset: str, root: Path, split: str, spec: str = "auto") -> 
     return root / rel if rel and (root / rel).is_file() else None
 
 
-def evaluate_scores(scored: pd.DataFrame, asv_file: Path | None) -> dict:
-    """EER (+ min t-DCF when ASV scores exist) and per-attack EER of a scored manifest."""
+def evaluate_scores(scored: pd.DataFrame, asv_file: Path | None, phase: str = "eval") -> dict:
+    """EER (+ min t-DCF when ASV scores exist) and per-attack EER of a scored manifest; on
+    ASVspoof 2021 keys only the ``phase`` subset counts (the official results use 'eval')."""
     failed = scored[scored.error != ""]
     if len(failed):
         raise ScoreFileError(f"{len(failed)} file(s) could not be scored, e.g. {failed.path.iloc[0]}: "
-                         f"{failed.error.iloc[0]}; fix or remove them before computing metrics")
-    return evaluate(scored, read_asv_scores(asv_file) if asv_file else None)
+                             f"{failed.error.iloc[0]}; fix or remove them before computing metrics")
+    subset, kept = select_phase(scored, phase)
+    return {**evaluate(subset, read_asv_scores(asv_file) if asv_file else None), "trials": kept}
 
 
 SPLIT_ORDER = ("train", "dev", "eval", "all")
@@ -151,15 +153,17 @@ def metrics_record(results: dict[str, dict], threshold: float, threshold_from: s
 CONDITION_COLUMNS = ("codec", "transmission", "source", "vocoder")  # ASVspoof 2021 key metadata
 
 
-def condition_tables(scored: pd.DataFrame) -> dict[str, pd.DataFrame]:
+def condition_tables(scored: pd.DataFrame, phase: str = "eval") -> dict[str, pd.DataFrame]:
     """Per-condition EER for each 2021-style metadata column the scored manifest carries."""
-    return {c: per_condition_eer(scored, c) for c in CONDITION_COLUMNS if c in scored.columns}
+    subset, _ = select_phase(scored, phase)
+    return {c: per_condition_eer(subset, c) for c in CONDITION_COLUMNS if c in subset.columns}
 
 
-def accuracy_at(scored: pd.DataFrame, threshold: float) -> float:
+def accuracy_at(scored: pd.DataFrame, threshold: float, phase: str = "eval") -> float:
     """Share of trials classified correctly when score > threshold means bonafide."""
-    pred = np.where(scored.score > threshold, "bonafide", "spoof")
-    return float(np.mean(pred == scored.label))
+    subset, _ = select_phase(scored, phase)
+    pred = np.where(subset.score > threshold, "bonafide", "spoof")
+    return float(np.mean(pred == subset.label))
 
 
 def write_json(obj: dict, path: Path) -> Path:

@@ -74,8 +74,22 @@ def read_protocol(path: str | Path) -> pd.DataFrame:
     dup = df["utt_id"].duplicated()
     if dup.any():
         raise ManifestError(f"{path}: {int(dup.sum())} duplicate id(s), e.g. {df.utt_id[dup].head(3).tolist()}")
-    keep = ["utt_id", "label", "attack"] + [c for c in ("phase", "codec") if c in df]
+    keep = ["utt_id", "label", "attack"] + [c for c in ("phase", "codec", "transmission", "source", "vocoder")
+                                            if c in df]
     return df[keep]
+
+
+def select_phase(df: pd.DataFrame, phase: str = "eval") -> tuple[pd.DataFrame, str]:
+    """ASVspoof 2021 results are reported on the ``eval`` phase subset of the keys; score the other
+    phases (progress, hidden track) too, but compute the headline metrics on the asked one.
+    Returns the rows and a sentence saying what was kept (nothing changes without a phase column)."""
+    if "phase" not in df.columns or phase == "all":
+        return df, f"all {len(df)} trials"
+    keep = df["phase"] == phase
+    if not keep.any():
+        raise ScoreFileError(f"no trials with phase {phase!r}; phases present: {sorted(df.phase.unique())}")
+    counts = df["phase"].value_counts().to_dict()
+    return df[keep], f"phase {phase!r}: {int(keep.sum())} of {len(df)} trials (all phases: {counts})"
 
 
 def join_scores(scores: pd.DataFrame, protocol: pd.DataFrame, score_name: str = "score file",
