@@ -152,3 +152,23 @@ def test_condition_tables_follow_the_metadata_columns():
                        "codec": ["alaw", "alaw"], "transmission": ["ita_tx", "ita_tx"]})
     assert set(condition_tables(df)) == {"codec", "transmission"}
     assert condition_tables(df.drop(columns=["codec", "transmission"])) == {}
+
+
+def test_notebook_metrics_on_2021_style_scores_use_the_eval_phase():
+    from xlsr_helpers.pipeline import accuracy_at, condition_tables, evaluate_scores
+    scored = pd.DataFrame({
+        "utt_id": list("abcdef"), "path": list("abcdef"), "error": [""] * 6,
+        "score": [2.0, -1.0, 1.5, -2.0, -5.0, 5.0],
+        "label": ["bonafide", "spoof", "bonafide", "spoof", "bonafide", "spoof"],
+        "attack": ["-", "A07", "-", "A08", "-", "A08"],
+        "codec": ["alaw", "alaw", "gsm", "gsm", "gsm", "gsm"],
+        "phase": ["eval", "eval", "eval", "eval", "progress", "progress"]})
+    res = evaluate_scores(scored, None)
+    assert res["eer"] == 0.0 and res["n_bonafide"] == 2 and "4 of 6" in res["trials"]
+    assert evaluate_scores(scored, None, phase="all")["eer"] > 0
+    assert accuracy_at(scored, 0.0) == 1.0 and accuracy_at(scored, 0.0, phase="all") < 1.0
+    codec = condition_tables(scored)["codec"].set_index("codec")
+    assert codec.loc["gsm", "n_bonafide"] == 1  # the progress-phase trial is not counted
+    bad = scored.assign(error=["", "", "", "", "", "cannot decode"])
+    with pytest.raises(Exception, match="could not be scored"):
+        evaluate_scores(bad, None)
