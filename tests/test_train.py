@@ -71,8 +71,12 @@ def test_length_sorted_batches_score_like_fixed_padding(trained, small_manifests
 
 
 def test_unknown_training_parameter_is_an_error():
-    with pytest.raises(ValueError, match="unknown training parameter"):
+    from xlsr_helpers.errors import ConfigError
+    with pytest.raises(ConfigError, match="unknown training parameter"):
         TrainConfig.from_mapping({"epochs": 2, "learning_rat": 0.1})
+    for bad in ({"crop": "middle"}, {"pad": "mirror"}, {"class_weights": "auto"}, {"stage": 3}):
+        with pytest.raises(ConfigError):  # refused before any data is read
+            TrainConfig.from_mapping(bad)
 
 
 def test_killed_run_resumes_and_finishes(small_manifests, tiny_backbone, tmp_path):

@@ -14,7 +14,7 @@ import soundfile as sf
 import torch
 import torchaudio
 
-from .errors import XlsrError
+from .errors import ConfigError, XlsrError
 
 SAMPLE_RATE = 16_000
 SEGMENT_SAMPLES = 80_000  # 5 s at 16 kHz
@@ -73,9 +73,9 @@ def fix_length(wave: np.ndarray, n_samples: int = SEGMENT_SAMPLES, pad: str = "r
     needs ``rng`` so that training crops are reproducible from a seed.
     """
     if pad not in PAD_MODES:
-        raise ValueError(f"pad must be one of {PAD_MODES}, got {pad!r}")
+        raise ConfigError(f"pad must be one of {PAD_MODES}, got {pad!r}")
     if crop not in CROP_MODES:
-        raise ValueError(f"crop must be one of {CROP_MODES}, got {crop!r}")
+        raise ConfigError(f"crop must be one of {CROP_MODES}, got {crop!r}")
     if wave.size == 0:
         raise ValueError("cannot fix the length of an empty waveform")
     n = wave.shape[0]

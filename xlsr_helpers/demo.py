@@ -17,6 +17,8 @@ import numpy as np
 import soundfile as sf
 from scipy import signal
 
+from .errors import ConfigError
+
 SR = 16_000
 ATTACKS = {  # attack id -> toy vocoder settings
     "A01": {"cutoff": 4000, "flatten": 0.9, "buzz": 0.00, "comb": 0.0, "frame_am": 0.0},
@@ -105,7 +107,7 @@ def spoof(rng: np.random.Generator, seconds: float, f0: float, attack: str) -> n
 def make_demo_corpus(out_dir: str | Path, seed: int = 0, size: str = "small") -> Path:
     """Write ``out_dir/LA`` in the ASVspoof 2019 LA layout; return that root."""
     if size not in SIZES:
-        raise ValueError(f"size must be one of {sorted(SIZES)}, got {size!r}")
+        raise ConfigError(f"size must be one of {sorted(SIZES)}, got {size!r}")
     cfg = SIZES[size]
     root = Path(out_dir) / "LA"
     rng = np.random.default_rng(seed)

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from .audio import SAMPLE_RATE, SEGMENT_SAMPLES, AudioError, load_audio, window_starts
 from .device import choose_precision
+from .errors import ConfigError
 from .model import load_detector, load_feature_extractor, scores_from_logits
 
 AGGREGATIONS = ("mean", "max", "min", "median")  # pandas groupby reductions
@@ -61,7 +62,7 @@ class Scorer:
     def __init__(self, model_dir: str | Path, config: ScoringConfig = ScoringConfig()):
         self.cfg = config
         if config.aggregation not in AGGREGATIONS:
-            raise ValueError(f"aggregation must be one of {sorted(AGGREGATIONS)}, got {config.aggregation!r}")
+            raise ConfigError(f"aggregation must be one of {sorted(AGGREGATIONS)}, got {config.aggregation!r}")
         dev = config.device if config.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
         self.device = torch.device(dev)
         self.model = load_detector(model_dir).eval().to(self.device)

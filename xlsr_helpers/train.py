@@ -24,7 +24,7 @@ from torch import nn
 from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from .audio import SEGMENT_SAMPLES
+from .audio import CROP_MODES, PAD_MODES, SEGMENT_SAMPLES
 from .augment import make_augmenter
 from .cache import CachedFeatures, build_cache, collate_features, model_fingerprint
 from .device import preflight
@@ -88,6 +88,10 @@ class TrainConfig:
         if self.stage not in (1, 2):
             raise ConfigError(f"stage must be 1 or 2, got {self.stage!r}")
         make_augmenter(self.augment)  # validates the name now, not an epoch into training
+        if self.pad not in PAD_MODES or self.crop not in CROP_MODES:
+            raise ConfigError(f"pad must be one of {PAD_MODES} and crop one of {CROP_MODES}, got {self.pad!r}/{self.crop!r}")
+        if self.class_weights not in ("balanced", "none"):
+            raise ConfigError(f"class_weights must be 'balanced' or 'none', got {self.class_weights!r}")
 
     @classmethod
     def from_mapping(cls, params: dict) -> TrainConfig:
@@ -205,7 +209,7 @@ def class_weight_tensor(labels: np.ndarray, how: str) -> torch.Tensor | None:
     if how == "none":
         return None
     if how != "balanced":
-        raise ValueError(f"class_weights must be 'balanced' or 'none', got {how!r}")
+        raise ConfigError(f"class_weights must be 'balanced' or 'none', got {how!r}")
     counts = np.bincount(labels, minlength=2).astype(np.float64)
     if (counts == 0).any():
         raise ValueError(f"training data lacks a class: {dict(zip(LABEL2ID, counts.astype(int), strict=True))}")
