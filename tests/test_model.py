@@ -143,3 +143,29 @@ def test_unloadable_model_says_what_to_do(tmp_path):
     # the real hub id goes through the same from_pretrained call (offline in tests: refused, explained)
     with pytest.raises(ModelLoadError, match="facebook/wav2vec2-xls-r-300m"):
         load_detector(XLSR_300M)
+
+
+def test_cache_that_cannot_fit_is_refused_before_encoding(tiny_backbone, demo_manifests, tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    from xlsr_helpers.errors import ConfigError
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: usage(10**9, 10**9 - 1000, 1000))
+    df = read_manifest(demo_manifests / "dev.csv")
+    model = load_detector(tiny_backbone)
+    with pytest.raises(ConfigError, match="GiB are free"):
+        build_cache(model, load_feature_extractor(tiny_backbone), df, SegmentConfig(samples=16000), "prefix", 2,
+                    tmp_path, {}, "dev")
+    assert not list(tmp_path.glob("*.npy*"))
+
+
+def test_subsampled_manifests_say_what_they_hold(demo_root, tmp_path):
+    import json
+
+    from xlsr_helpers.manifest import build_manifest
+    from xlsr_helpers.pipeline import write_manifests
+    splits = write_manifests(build_manifest("asvspoof2019-la", demo_root), tmp_path, max_trials_per_split=10)
+    record = json.loads((tmp_path / "subsample.json").read_text())
+    assert all(v["written"] == len(splits[s]) <= 11 for s, v in record["rows"].items())
+    assert set(read_manifest(tmp_path / "eval.csv").attack) == {"-", "A07", "A08", "A09"}  # every group kept

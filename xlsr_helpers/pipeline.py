@@ -54,7 +54,7 @@ def resolve_base_model(name: str, run_dir: Path) -> str:
 
 
 def subsample(df: pd.DataFrame, max_trials: int | None, seed: int = 0) -> pd.DataFrame:
-    """At most ``max_trials`` rows, stratified by label x attack (every group keeps >= 1 row)."""
+    """About ``max_trials`` rows (rounding per group), stratified by label x attack; every group keeps >= 1 row."""
     if max_trials is None or len(df) <= max_trials:
         return df
     frac = max_trials / len(df)
@@ -70,6 +70,10 @@ def write_manifests(result: ManifestResult, out_dir: Path, max_trials_per_split:
     splits = {s: subsample(df, max_trials_per_split, seed) for s, df in result.splits.items()}
     for s, df in splits.items():
         df.to_csv(out_dir / f"{s}.csv", index=False)
+    if max_trials_per_split is not None:  # counts.csv describes the corpus; say what the CSVs hold
+        (out_dir / "subsample.json").write_text(json.dumps(
+            {"max_trials_per_split": max_trials_per_split, "seed": seed,
+             "rows": {s: {"kept": len(result.splits[s]), "written": len(df)} for s, df in splits.items()}}, indent=2))
     return splits
 
 
@@ -109,9 +113,6 @@ def evaluate_scores(scored: pd.DataFrame, asv_file: Path | None, phase: str = "e
                              f"{failed.error.iloc[0]}; fix or remove them before computing metrics")
     subset, kept = select_phase(scored, phase)
     return {**evaluate(subset, read_asv_scores(asv_file) if asv_file else None), "trials": kept}
-
-
-SPLIT_ORDER = ("train", "dev", "eval", "all")
 
 
 def splits_to_score(manifest_dir: Path, spec: str = "auto") -> list[str]:
