@@ -5,7 +5,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 RUN_DIR ?= runs/demo
 
-.PHONY: demo test lint bench clean
+# The Kaggle-like environment: Kaggle's Python (3.12) with the image's versions of every package the
+# project touches (kaggle/image-versions.txt), then the README's Kaggle install on top.
+KPYTHON ?= $(firstword $(shell PYENV_VERSION=$$(pyenv versions --bare 2>/dev/null | grep -m1 '^3\.12') pyenv which python3.12 2>/dev/null) $(shell command -v python3.12) $(PYTHON))
+KVENV  := .venv-kaggle
+KBIN   := $(KVENV)/bin
+KSTAMP := $(KVENV)/.installed
+
+.PHONY: demo test test-kaggle kaggle-env lint bench clean
 
 $(STAMP): requirements.txt requirements-kaggle.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,14 +26,35 @@ demo: $(STAMP)
 	$(BIN)/xlsr run --preset demo --run-dir $(RUN_DIR)
 
 test: $(STAMP)
-	$(BIN)/ruff check xlsr_helpers tests benchmarks
+	$(BIN)/ruff check xlsr_helpers tests benchmarks kaggle
 	$(BIN)/python -m pytest -q
 
+# CI runs this after `make test`: the install must leave the image untouched and the suite must pass there.
+test-kaggle: $(KSTAMP)
+	cd $(KVENV) && ../$(KBIN)/python -c "import sys, torch, transformers, pandas; print('kaggle-like env:', sys.version.split()[0], 'torch', torch.__version__, 'transformers', transformers.__version__, 'pandas', pandas.__version__)"
+	$(KBIN)/python -m pytest -q -p no:cacheprovider
+
+kaggle-env: $(KSTAMP)
+
+$(KSTAMP): kaggle/image-versions.txt requirements-kaggle.txt kaggle/compare_freezes.py
+	rm -rf $(KVENV)
+	$(KPYTHON) -m venv $(KVENV)
+	@echo "1. the image: every package the project touches, at the Kaggle image's version"
+	$(KBIN)/pip install -q --disable-pip-version-check -c kaggle/image-versions.txt $$(grep -oE '^[A-Za-z0-9_.-]+' kaggle/image-versions.txt)
+	$(KBIN)/pip freeze > $(KVENV)/freeze-image.txt
+	@echo "2. the README's Kaggle install step, exactly as a user runs it"
+	$(KBIN)/pip install -q --disable-pip-version-check -r requirements-kaggle.txt
+	$(KBIN)/pip freeze > $(KVENV)/freeze-after.txt
+	$(KBIN)/python kaggle/compare_freezes.py $(KVENV)/freeze-image.txt $(KVENV)/freeze-after.txt
+	$(KBIN)/pip check
+	$(KBIN)/python -m ipykernel install --sys-prefix --name python3 > /dev/null
+	touch $(KSTAMP)
+
 lint: $(STAMP)
-	$(BIN)/ruff check xlsr_helpers tests benchmarks
+	$(BIN)/ruff check xlsr_helpers tests benchmarks kaggle
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_all.py
 
 clean:
-	rm -rf runs .pytest_cache
+	rm -rf runs .pytest_cache $(KVENV)

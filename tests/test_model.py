@@ -121,7 +121,7 @@ def test_gradient_checkpointing_still_trains_the_top_layers(tiny_backbone, mode)
     """Checkpointed layers behind a frozen prefix must still get gradients (no reentrant pitfall)."""
     model = load_detector(tiny_backbone)
     freeze_for_stage(model, 2, top_layers=2)
-    model.gradient_checkpointing_enable()
+    getattr(model, "activation_checkpointing_enable", model.gradient_checkpointing_enable)()
     module = StageModule(model, mode, 2, None).train()
     x = torch.randn(2, 8000)
     if mode == "full":
@@ -136,10 +136,21 @@ def test_gradient_checkpointing_still_trains_the_top_layers(tiny_backbone, mode)
     assert model.wav2vec2.encoder.layers[0].feed_forward.output_dense.weight.grad is None
 
 
-def test_unloadable_model_says_what_to_do(tmp_path):
+def test_unloadable_model_says_what_to_do(tmp_path, tiny_backbone):
+    import shutil
+
     from xlsr_helpers.model import XLSR_300M, ModelLoadError
-    with pytest.raises(ModelLoadError, match="Internet on"):
+    with pytest.raises(ModelLoadError, match="model folder .*no-such-model does not exist"):
         load_detector(tmp_path / "no-such-model")
+    stage = tmp_path / "stage1"
+    shutil.copytree(tiny_backbone, stage / "detector")
+    with pytest.raises(ModelLoadError, match=r"holds no config.json; it is a stage folder: use .*stage1/detector"):
+        load_detector(stage)
+    with pytest.raises(ModelLoadError, match="is a file"):
+        load_detector(stage / "detector" / "config.json")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelLoadError, match="holds no config.json$"):
+        load_detector(tmp_path / "empty")
     # the real hub id goes through the same from_pretrained call (offline in tests: refused, explained)
     with pytest.raises(ModelLoadError, match="facebook/wav2vec2-xls-r-300m"):
         load_detector(XLSR_300M)

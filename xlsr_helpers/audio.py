@@ -18,6 +18,7 @@ from .errors import ConfigError, XlsrError
 
 SAMPLE_RATE = 16_000
 SEGMENT_SAMPLES = 80_000  # 5 s at 16 kHz
+MIN_SAMPLES = 400  # the wav2vec2 CNN's receptive field (25 ms): shorter input yields no frame at all
 PAD_MODES = ("repeat", "zero")
 CROP_MODES = ("start", "center", "random")
 

@@ -6,6 +6,7 @@ first CUDA op with an obscure error. ``preflight`` catches that before any work.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import platform
 import warnings
@@ -13,10 +14,13 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from .errors import XlsrError
+from .errors import ConfigError, XlsrError
+from .kaggle_env import pascal_advice
 
 log = logging.getLogger(__name__)
 _cpu_warned = False
+DEVICES = ("auto", "cuda", "cpu")
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
 
 class UnsupportedGPUError(XlsrError, RuntimeError):
@@ -59,9 +63,12 @@ def check_capability(capability: tuple[int, int], arch_list: list[str], gpu_name
         f"{gpu_name} has compute capability {cap}, but the installed torch {torch.__version__} was built only for "
         f"{', '.join(arch_list) or 'no CUDA architectures'}: the first CUDA operation would fail.\n"
         "Fix: on Kaggle, switch the accelerator to 'GPU T4 x2' or 'GPU L4' (Settings > Accelerator); "
-        f"or install a torch build that still ships {cap} kernels (e.g. a cu118/cu121/cu124 wheel of torch 2.5 or 2.6: "
-        "pip install torch==2.5.1 torchaudio==2.5.1 --index-url <PyTorch cu121 wheel index>); "
+        f"or {pascal_advice(str(torch.__version__), _has_torchvision())}; "
         "or run on CPU with device='cpu' (slow).")
+
+
+def _has_torchvision() -> bool:
+    return importlib.util.find_spec("torchvision") is not None
 
 
 def choose_precision(device: str, bf16_supported: bool) -> str:
@@ -73,6 +80,9 @@ def choose_precision(device: str, bf16_supported: bool) -> str:
 
 def preflight(device: str | None = None, precision: str = "auto") -> DeviceReport:
     """Report device, versions and precision; stop early on a GPU torch cannot drive."""
+    if (device or "auto") not in DEVICES or precision not in PRECISIONS:
+        raise ConfigError(f"device must be one of {list(DEVICES)} and precision one of {list(PRECISIONS)}, "
+                          f"got device={device!r}, precision={precision!r}")
     use_cuda = torch.cuda.is_available() and device != "cpu"
     if use_cuda:
         cap = torch.cuda.get_device_capability(0)

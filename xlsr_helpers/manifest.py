@@ -8,6 +8,7 @@ and how labels map; this module parses, validates and counts. Nothing is silentl
 from __future__ import annotations
 
 import csv
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,11 +17,13 @@ import pandas as pd
 import yaml
 
 from .errors import XlsrError
+from .kaggle_env import glob_input, kaggle_input, mount_patterns
 
 DESCRIPTOR_DIR = Path(__file__).resolve().parent.parent / "data_manifest"
 BASE_COLUMNS = ["utt_id", "path", "label", "attack", "speaker", "split", "dataset"]
 LABELS = ("bonafide", "spoof")
 MAX_LISTED = 20  # problems quoted in an error message; the rest are counted
+log = logging.getLogger(__name__)
 
 
 class ManifestError(XlsrError, ValueError):
@@ -126,17 +129,30 @@ def load_descriptor(name_or_path: str | Path) -> dict:
 
 
 def find_root(dataset: str, root: str | Path | None = None) -> Path:
-    """The given root, or the first existing default root of the dataset (Kaggle mounts)."""
+    """The given root, or (auto-detection) the first Kaggle mount that holds one of the dataset's
+    protocol files: the descriptor's ``roots`` are globbed under the Kaggle input root, both as
+    ``<slug>/...`` and ``datasets/<owner>/<slug>/...`` mounts."""
     if root is not None:
         r = Path(root).expanduser()
         if not r.is_dir():
             raise ManifestError(f"data root {r} does not exist or is not a folder")
         return r.resolve()
-    candidates = load_descriptor(dataset).get("roots", [])
-    for c in candidates:
-        if Path(c).is_dir():
-            return Path(c)
-    raise ManifestError(f"no data root given for {dataset} and none of the default roots exist: {candidates}")
+    desc = load_descriptor(dataset)
+    patterns = desc.get("roots", [])
+    found = [c for c in glob_input(patterns) if holds_protocol(c, desc)]
+    if found:
+        if len(found) > 1:
+            log.info("%s: using %s (also found: %s)", desc["name"], found[0], [str(f) for f in found[1:]])
+        return found[0]
+    protocols = sorted({p for s in desc["splits"].values() for p in s.get("protocol", [])})
+    raise ManifestError(
+        f"no data root given for {desc['name']} and no folder under {kaggle_input()} holds its protocol files "
+        f"{protocols} (searched {mount_patterns(patterns)}); attach the dataset or set data_root / --root")
+
+
+def holds_protocol(folder: Path, desc: dict) -> bool:
+    """Whether ``folder`` is a root of this corpus: it holds a protocol file of one of its splits."""
+    return any((folder / p).is_file() for s in desc["splits"].values() for p in s.get("protocol", []))
 
 
 def _first_existing(root: Path, candidates: list[str], what: str) -> Path:
@@ -189,9 +205,9 @@ def parse_csv(path: Path, colmap: dict[str, str]) -> tuple[list[dict], list[str]
     return rows, problems, line_numbers
 
 
-def _existing_files(paths: list[str]) -> set[str]:
+def _existing_files(paths: list[str], by_dir: dict[str, set[str]] | None = None) -> set[str]:
     """Which paths exist, listing each folder once (fast for 100k files)."""
-    by_dir: dict[str, set[str]] = {}
+    by_dir = {} if by_dir is None else by_dir
     found = set()
     for p in paths:
         d = os.path.dirname(p)
@@ -205,8 +221,21 @@ def _existing_files(paths: list[str]) -> set[str]:
     return found
 
 
+def audio_paths(rows: list[dict], root: Path, templates: str | list[str]) -> list[str]:
+    """Each row's audio path: the first of the descriptor's locations that holds the file (a corpus
+    split over several folders, or copied with another layout), else the first location (missing)."""
+    templates = [templates] if isinstance(templates, str) else list(templates)
+    candidates = [[str(root / t.format(**r)) for r in rows] for t in templates]
+    if len(candidates) == 1:
+        return candidates[0]
+    listing: dict[str, set[str]] = {}
+    present = [_existing_files(c, listing) for c in candidates]
+    return [next((c[i] for c, ok in zip(candidates, present, strict=True) if c[i] in ok), candidates[0][i])
+            for i in range(len(rows))]
+
+
 def _finish_split(rows: list[dict], line_numbers: list[int], protocol: Path, desc: dict, split: str,
-                  root: Path, audio_template: str | None) -> pd.DataFrame:
+                  root: Path, audio_template: str | list[str] | None) -> pd.DataFrame:
     """Map labels, check duplicates, build paths; raise naming file:line on bad input."""
     label_map = desc["label_map"]
     label_col = desc.get("label_column", "label")
@@ -226,7 +255,7 @@ def _finish_split(rows: list[dict], line_numbers: list[int], protocol: Path, des
     df = pd.DataFrame(rows)
     df["label"] = df[label_col].map(label_map)
     if audio_template is not None:
-        df["path"] = [str(root / audio_template.format(**r)) for r in rows]
+        df["path"] = audio_paths(rows, root, audio_template)
     if "attack" not in df:
         df["attack"] = df["label"].map({"bonafide": desc.get("attack_bonafide", "-"), "spoof": "spoof"})
     if "speaker" not in df:

@@ -10,6 +10,7 @@ Their composition equals ``model(input_values, attention_mask).logits``.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from pathlib import Path
 
@@ -39,6 +40,22 @@ class ModelLoadError(XlsrError, OSError):
 DETECTOR_DEFAULTS = {"mask_time_prob": 0.0, "mask_feature_prob": 0.0, "layerdrop": 0.0}
 
 
+def check_model_ref(name_or_path: str | Path) -> None:
+    """A folder must hold a model (config.json); a stage folder points at its detector/; a path that
+    does not exist is said to be one, not mistaken for a hub id."""
+    p = Path(name_or_path).expanduser()
+    s = str(name_or_path)
+    if p.is_dir():
+        if (p / "config.json").is_file():
+            return
+        hint = f"; it is a stage folder: use {p / 'detector'}" if (p / "detector" / "config.json").is_file() else ""
+        raise ModelLoadError(f"model folder {p} holds no config.json{hint}")
+    if p.exists():
+        raise ModelLoadError(f"model {p} is a file; give the folder that holds config.json and the weights")
+    if p.is_absolute() or s.startswith((".", "~")) or s.count("/") > 1 or s.endswith("/"):
+        raise ModelLoadError(f"model folder {p} does not exist")
+
+
 def load_detector(name_or_path: str | Path = XLSR_300M, **config_overrides) -> nn.Module:
     """A 2-class audio classifier from any wav2vec2-family checkpoint or local folder.
 
@@ -46,6 +63,7 @@ def load_detector(name_or_path: str | Path = XLSR_300M, **config_overrides) -> n
     projector + classifier; a saved detector folder loads as it was trained.
     """
     overrides = {**DETECTOR_DEFAULTS, **config_overrides}
+    check_model_ref(name_or_path)
     try:
         return AutoModelForAudioClassification.from_pretrained(
             str(name_or_path), num_labels=2, id2label=dict(ID2LABEL), label2id=dict(LABEL2ID), **overrides)
@@ -134,6 +152,25 @@ def frozen_prefix_layers(model: nn.Module, stage: int, top_layers: int) -> int:
 
 
 # --------------------------------------------------------------------------- split forward
+# transformers 5.x changed these internals between minor versions (tested on 5.0 and 5.24):
+# the mask helper's keyword (`input_embeds` -> `inputs_embeds`) and an encoder layer's return
+# value (a tuple in 5.0, a tensor later). The two helpers below absorb both.
+_MASK_EMBEDS_KW = "inputs_embeds" if "inputs_embeds" in inspect.signature(create_bidirectional_mask).parameters \
+    else "input_embeds"
+
+
+def layer_attention_mask(config, hidden: torch.Tensor, mask: torch.Tensor):
+    """The attention mask the encoder layers expect, built as the installed transformers builds it."""
+    return create_bidirectional_mask(config=config, attention_mask=mask, **{_MASK_EMBEDS_KW: hidden})
+
+
+def run_layers(layers, hidden: torch.Tensor, attention_mask) -> torch.Tensor:
+    """Apply encoder layers in order, whether a layer returns a tensor or a tuple."""
+    for layer in layers:
+        out = layer(hidden, attention_mask=attention_mask)
+        hidden = out[0] if isinstance(out, tuple) else out
+    return hidden
+
 
 def _frame_mask(model: nn.Module, n_frames: int, attention_mask: torch.Tensor | None, batch: int,
                 device: torch.device) -> torch.Tensor:
@@ -151,23 +188,19 @@ def encode_prefix(model: nn.Module, input_values: torch.Tensor, attention_mask: 
     mask = _frame_mask(model, feats.shape[1], attention_mask, feats.shape[0], feats.device)
     hidden, _ = w.feature_projection(feats)
     hidden = hidden.masked_fill(~mask.unsqueeze(-1), 0.0)
-    bias = create_bidirectional_mask(config=enc.config, inputs_embeds=hidden, attention_mask=mask)
+    bias = layer_attention_mask(enc.config, hidden, mask)
     hidden = hidden + enc.pos_conv_embed(hidden)
     if not isinstance(enc, Wav2Vec2EncoderStableLayerNorm):
         hidden = enc.layer_norm(hidden)  # post-LN encoders normalise before the layers
     hidden = enc.dropout(hidden)
-    for layer in enc.layers[:n_prefix_layers]:
-        hidden = layer(hidden, attention_mask=bias)
-    return hidden, mask
+    return run_layers(enc.layers[:n_prefix_layers], hidden, bias), mask
 
 
 def forward_top(model: nn.Module, hidden: torch.Tensor, mask: torch.Tensor, n_prefix_layers: int) -> torch.Tensor:
     """Logits from hidden states entering layer ``n_prefix_layers`` (the rest of the forward)."""
     enc = model.wav2vec2.encoder
     if n_prefix_layers < len(enc.layers):
-        bias = create_bidirectional_mask(config=enc.config, inputs_embeds=hidden, attention_mask=mask)
-        for layer in enc.layers[n_prefix_layers:]:
-            hidden = layer(hidden, attention_mask=bias)
+        hidden = run_layers(enc.layers[n_prefix_layers:], hidden, layer_attention_mask(enc.config, hidden, mask))
     return head_from_pooled(model, masked_mean(final_norm(model, hidden), mask))
 
 

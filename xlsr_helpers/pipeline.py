@@ -11,19 +11,19 @@ import pandas as pd
 import soundfile as sf
 
 from .demo import make_demo_corpus
+from .kaggle_env import kaggle_working, on_kaggle
 from .manifest import ManifestError, ManifestResult, check_audio, find_root, load_descriptor
 from .metrics import per_condition_eer
 from .model import save_random_backbone
 from .scorefile import ScoreFileError, evaluate, read_asv_scores, select_phase
 
-KAGGLE_WORKING = Path("/kaggle/working")
 TINY_RANDOM = "tiny-random"  # base_model value: a random-initialised tiny wav2vec2 (demo and tests)
 
 
 def resolve_run_dir(run_dir: str | Path) -> Path:
     """``'auto'``: ``/kaggle/working/xlsr-run`` on Kaggle, else ``runs/full``."""
     if str(run_dir) == "auto":
-        run_dir = KAGGLE_WORKING / "xlsr-run" if KAGGLE_WORKING.is_dir() else Path("runs/full")
+        run_dir = kaggle_working() / "xlsr-run" if on_kaggle() else Path("runs/full")
     p = Path(run_dir).expanduser().resolve()
     p.mkdir(parents=True, exist_ok=True)
     return p

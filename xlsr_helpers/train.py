@@ -21,19 +21,21 @@ import torch
 import torch.nn.functional as F
 import yaml
 from torch import nn
-from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
+from transformers import EarlyStoppingCallback, SchedulerType, Trainer, TrainerCallback, TrainingArguments, set_seed
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from .audio import CROP_MODES, PAD_MODES, SEGMENT_SAMPLES
+from .audio import CROP_MODES, MIN_SAMPLES, PAD_MODES, SEGMENT_SAMPLES
 from .augment import make_augmenter
 from .cache import CachedFeatures, build_cache, collate_features, model_fingerprint
-from .device import preflight
+from .device import DEVICES, PRECISIONS, preflight
 from .errors import ConfigError
 from .features import LABEL2ID, AudioCollator, SegmentConfig, SegmentDataset
+from .fingerprint import manifest_fingerprint, model_identity
 from .manifest import read_manifest
 from .metrics import compute_eer
 from .model import (
     XLSR_300M,
+    check_model_ref,
     forward_top,
     freeze_for_stage,
     frozen_prefix_layers,
@@ -77,6 +79,7 @@ class TrainConfig:
     num_workers: int = 2
     save_total_limit: int = 2
     logging_steps: int = 50
+    on_change: str = "refuse"  # a stage folder started with other parameters or inputs: 'refuse' or 'restart' it
     extra: dict = field(default_factory=dict)  # more TrainingArguments, passed through
 
     def __post_init__(self) -> None:
@@ -92,6 +95,7 @@ class TrainConfig:
             raise ConfigError(f"pad must be one of {PAD_MODES} and crop one of {CROP_MODES}, got {self.pad!r}/{self.crop!r}")
         if self.class_weights not in ("balanced", "none"):
             raise ConfigError(f"class_weights must be 'balanced' or 'none', got {self.class_weights!r}")
+        check_fields(self)
 
     @classmethod
     def from_mapping(cls, params: dict) -> TrainConfig:
@@ -101,6 +105,43 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"unknown training parameter(s) {unknown}; known: {sorted(names)}")
         return cls(**params)
+
+
+# Allowed values of the TrainConfig fields that are not checked above, as (kind, rule).
+FIELD_RULES = {
+    "epochs": ("int", 1), "batch_size": ("int", 1), "eval_batch_size": ("int", 1), "grad_accum": ("int", 1),
+    "top_layers": ("int", 1), "num_workers": ("int", 0), "early_stopping_patience": ("int", 0),
+    "save_total_limit": ("int", 1), "logging_steps": ("int", 1), "seed": ("int", 0),
+    "segment_samples": ("int", MIN_SAMPLES), "learning_rate": ("float", 0.0), "weight_decay": ("float", None),
+    "warmup_ratio": ("ratio", None), "precision": ("choice", PRECISIONS), "device": ("choice", DEVICES),
+    "cache_dtype": ("choice", ("float16", "float32")), "on_change": ("choice", ("refuse", "restart")),
+    "lr_scheduler": ("choice", tuple(s.value for s in SchedulerType)),
+}
+
+
+def check_fields(cfg: TrainConfig) -> None:
+    """Refuse wrong types and out-of-range values, naming the parameter and what is allowed."""
+    problems = []
+    for name, (kind, rule) in FIELD_RULES.items():
+        v = getattr(cfg, name)
+        if kind == "choice":
+            ok, allowed = v in rule, f"one of {list(rule)}"
+        elif kind == "int":
+            ok = isinstance(v, int) and not isinstance(v, bool) and v >= rule
+            allowed = f"an integer >= {rule}"
+        elif kind == "ratio":
+            ok, allowed = _is_number(v) and 0 <= v < 1, "a number in [0, 1)"
+        else:
+            ok = _is_number(v) and (rule is None or v > rule)
+            allowed = "a number" + ("" if rule is None else f" > {rule:g}")
+        if not ok:
+            problems.append(f"{name}={v!r} (expected {allowed})")
+    if problems:
+        raise ConfigError("invalid training parameter(s): " + "; ".join(problems))
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v)
 
 
 @dataclass
@@ -238,26 +279,84 @@ def history_table(log_history: list[dict]) -> pd.DataFrame:
 
 
 # Parameters that may change between a run and its resumption without changing what is trained.
-RESUME_SAFE = {"num_workers", "eval_batch_size", "logging_steps", "save_total_limit", "device", "extra", "cache_dir"}
+# `model` is a path that moves with the run folder; what it holds is compared as `inputs.model`.
+RESUME_SAFE = {"num_workers", "eval_batch_size", "logging_steps", "save_total_limit", "device", "extra", "cache_dir",
+               "on_change", "model"}
+RUN_RECORD = "train_config.yaml"
+STAGE_OUTPUTS = ("checkpoints", "detector", "history.csv", "summary.yaml", RUN_RECORD)
 
 
-def check_same_run(out: Path, cfg: TrainConfig) -> None:
-    """Refuse to resume a stage folder that was started with different training parameters."""
-    path = out / "train_config.yaml"
-    now = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in RESUME_SAFE}
+def stage_identity(cfg: TrainConfig, train_df: pd.DataFrame, dev_df: pd.DataFrame) -> dict:
+    """What a stage's result depends on: its training parameters and the content of its inputs."""
+    params = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in RESUME_SAFE}
+    return {**params, "inputs": {"train_manifest": manifest_fingerprint(train_df),
+                                 "dev_manifest": manifest_fingerprint(dev_df), "model": model_identity(cfg.model)}}
+
+
+def identity_changes(before: dict, now: dict) -> list[str]:
+    """'name: old -> new' for every parameter or input that differs."""
+    flat = lambda d: {**{k: v for k, v in d.items() if k != "inputs"},  # noqa: E731
+                      **{f"inputs.{k}": v for k, v in d.get("inputs", {}).items()}}
+    b, n = flat(before), flat(now)
+    return [f"{k}: {b.get(k)!r} -> {n.get(k)!r}" for k in sorted(set(b) | set(n)) if b.get(k) != n.get(k)]
+
+
+def check_same_run(out: Path, identity: dict, on_change: str = "refuse") -> None:
+    """Start a stage folder, resume it, or (parameters or inputs changed) refuse or restart it: a
+    detector is never reused for inputs it was not trained on."""
+    path = out / RUN_RECORD
     if path.exists():
-        before = yaml.safe_load(path.read_text())
-        changed = {k: (before.get(k), v) for k, v in now.items() if before.get(k) != v}
-        if changed:
-            diff = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in sorted(changed.items()))
-            raise ConfigError(f"{out} holds a run with other parameters ({diff}); "
-                              "use a new output folder, or delete this one to start over")
-    else:
-        path.write_text(yaml.safe_dump(now, sort_keys=True))
+        changes = identity_changes(yaml.safe_load(path.read_text()) or {}, identity)
+        if changes and on_change == "refuse":
+            raise ConfigError(f"{out} holds a run with other parameters or inputs ({'; '.join(changes)}); "
+                              "use a new output folder, delete this one, or set on_change='restart' to retrain here")
+        if changes:
+            log.warning("%s: parameters or inputs changed (%s); training this stage again", out, "; ".join(changes))
+            for name in STAGE_OUTPUTS:
+                target = out / name
+                shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
+        else:
+            return
+    out.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(identity, sort_keys=True))
+
+
+def stale_stage(stage_dir: Path, train_df: pd.DataFrame, dev_df: pd.DataFrame, model: str | Path) -> list[str]:
+    """Why a finished stage's detector no longer matches these inputs ([] when it does)."""
+    path = stage_dir / RUN_RECORD
+    if not path.exists():
+        return [f"{stage_dir} has no {RUN_RECORD}"]
+    recorded = (yaml.safe_load(path.read_text()) or {}).get("inputs", {})
+    now = {"train_manifest": manifest_fingerprint(train_df), "dev_manifest": manifest_fingerprint(dev_df),
+           "model": model_identity(model)}
+    return [f"inputs.{k}: {recorded.get(k)!r} -> {v!r}" for k, v in now.items() if recorded.get(k) != v]
+
+
+def check_manifests(train_df: pd.DataFrame, dev_df: pd.DataFrame, train_name: str, dev_name: str) -> None:
+    """Both splits must hold trials of both classes: found here, not after the model and caches load."""
+    for df, name, role in ((train_df, train_name, "training"), (dev_df, dev_name, "model selection (dev EER)")):
+        counts = df["label"].value_counts().reindex(list(LABEL2ID), fill_value=0)
+        if len(df) == 0 or (counts == 0).any():
+            raise ConfigError(f"{name}: {len(df)} trial(s) ({ {k: int(v) for k, v in counts.items()} }); "
+                              f"{role} needs bonafide and spoof trials")
+
+
+def limit_to_one_gpu(args: TrainingArguments, visible: int) -> str | None:
+    """With several GPUs and no torchrun, the Trainer would wrap the model in DataParallel (slow,
+    and uneven on the T4 x2). Train on one GPU instead and say how to use all of them."""
+    if args.world_size > 1 or visible < 2:
+        return None
+    args._n_gpu = 1  # what the Trainer reads to decide on DataParallel and the total batch size
+    return (f"{visible} GPUs visible: this process trains on one (cuda:0). To train on all {visible}, run the stage "
+            f"with torchrun: torchrun --nproc_per_node {visible} -m xlsr_helpers train --stage N ... (see README)")
 
 
 def _as_frame(m) -> pd.DataFrame:
     return m if isinstance(m, pd.DataFrame) else read_manifest(m)
+
+
+def _name(m, default: str) -> str:
+    return default if isinstance(m, pd.DataFrame) else str(m)
 
 
 def _save_detector_atomically(detector, feature_extractor, out: Path) -> None:
@@ -278,18 +377,21 @@ def train_stage(config: TrainConfig | dict, train_manifest, dev_manifest, out_di
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_mapping(config)
     t0 = time.time()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    check_same_run(out, cfg)
     train_df, dev_df = _as_frame(train_manifest), _as_frame(dev_manifest)
+    check_manifests(train_df, dev_df, _name(train_manifest, "train manifest"), _name(dev_manifest, "dev manifest"))
+    check_model_ref(cfg.model)
     report = preflight(None if cfg.device == "auto" else cfg.device, cfg.precision)
+    identity = stage_identity(cfg, train_df, dev_df)
+    out.mkdir(parents=True, exist_ok=True)
+    check_same_run(out, identity, cfg.on_change)  # written only once everything above is valid
     set_seed(cfg.seed)
 
     detector = load_detector(cfg.model)
     feature_extractor = load_feature_extractor(cfg.model)
     counts = freeze_for_stage(detector, cfg.stage, cfg.top_layers)
     n_prefix = frozen_prefix_layers(detector, cfg.stage, cfg.top_layers)
-    if cfg.grad_checkpointing:
-        detector.gradient_checkpointing_enable()
+    if cfg.grad_checkpointing:  # renamed in transformers 5.x; both names exist in the range we support
+        getattr(detector, "activation_checkpointing_enable", detector.gradient_checkpointing_enable)()
 
     segment = SegmentConfig(cfg.segment_samples, cfg.pad, cfg.crop)
     deterministic = segment.deterministic and cfg.augment == "none"
@@ -314,6 +416,8 @@ def train_stage(config: TrainConfig | dict, train_manifest, dev_manifest, out_di
         report_to="none", disable_tqdm=False, label_names=["labels"], ddp_find_unused_parameters=False,
         **cfg.extra)
     _ = args.device  # sets up torch.distributed now, so rank 0 alone builds the caches
+    if note := limit_to_one_gpu(args, torch.cuda.device_count() if report.device == "cuda" else 0):
+        log.warning(note)
 
     if cached:
         kind = "pooled" if cfg.stage == 1 else "prefix"

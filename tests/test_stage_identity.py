@@ -1,0 +1,125 @@
+"""A stage folder is resumed only with the same parameters and the same inputs; never reused."""
+
+import dataclasses
+import shutil
+
+import pandas as pd
+import pytest
+from transformers import TrainingArguments
+
+from xlsr_helpers.errors import ConfigError
+from xlsr_helpers.train import (
+    RESUME_SAFE,
+    RUN_RECORD,
+    TrainConfig,
+    check_manifests,
+    check_same_run,
+    limit_to_one_gpu,
+    stage_identity,
+    stale_stage,
+)
+
+TRAIN = pd.DataFrame({"utt_id": ["a", "b", "c"], "label": ["bonafide", "spoof", "spoof"], "path": ["/x/a", "/x/b", "/x/c"]})
+DEV = pd.DataFrame({"utt_id": ["d", "e"], "label": ["bonafide", "spoof"], "path": ["/x/d", "/x/e"]})
+# A valid different value for every field that decides what is trained.
+OTHER = {"stage": 2, "top_layers": 2, "epochs": 4, "batch_size": 8, "learning_rate": 0.5, "weight_decay": 0.1,
+         "warmup_ratio": 0.2, "lr_scheduler": "linear", "grad_accum": 2, "grad_checkpointing": True,
+         "class_weights": "none", "early_stopping_patience": 1, "seed": 7, "segment_samples": 16000, "pad": "zero",
+         "crop": "center", "augment": "ssi", "cache": "off", "cache_dtype": "float32", "precision": "fp32"}
+
+
+def identity(model, train=TRAIN, dev=DEV, **kw):
+    return stage_identity(TrainConfig(model=str(model), **kw), train, dev)
+
+
+def test_every_training_field_is_either_compared_or_declared_resume_safe():
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    assert set(OTHER) | RESUME_SAFE == fields
+
+
+@pytest.mark.parametrize("name", sorted(OTHER))
+def test_a_changed_training_field_is_refused(tmp_path, tiny_backbone, name):
+    check_same_run(tmp_path, identity(tiny_backbone))
+    with pytest.raises(ConfigError, match=rf"{name}: .* -> {OTHER[name]!r}"):
+        check_same_run(tmp_path, identity(tiny_backbone, **{name: OTHER[name]}))
+
+
+def test_resume_safe_fields_and_a_moved_model_folder_resume(tmp_path, tiny_backbone):
+    check_same_run(tmp_path / "s", identity(tiny_backbone))
+    moved = shutil.copytree(tiny_backbone, tmp_path / "elsewhere")  # a run folder copied to a new kernel
+    check_same_run(tmp_path / "s", identity(moved, num_workers=7, eval_batch_size=3, device="cpu"))
+
+
+def test_changed_inputs_are_refused_with_what_changed(tmp_path, tiny_backbone):
+    out = tmp_path / "stage"
+    out.mkdir()
+    check_same_run(out, identity(tiny_backbone))
+    with pytest.raises(ConfigError, match=r"inputs.train_manifest: '3:.*' -> '2:.*'.*on_change='restart'"):
+        check_same_run(out, identity(tiny_backbone, train=TRAIN.head(2)))
+    relabelled = TRAIN.assign(label=["bonafide", "bonafide", "spoof"])
+    with pytest.raises(ConfigError, match="inputs.train_manifest"):
+        check_same_run(out, identity(tiny_backbone, train=relabelled))
+    with pytest.raises(ConfigError, match="inputs.dev_manifest"):
+        check_same_run(out, identity(tiny_backbone, dev=DEV.iloc[::-1]))
+    moved = TRAIN.assign(path=["/elsewhere/a", "/elsewhere/b", "/elsewhere/c"])  # same trials, other copy
+    check_same_run(out, identity(tiny_backbone, train=moved))
+    retrained = shutil.copytree(tiny_backbone, tmp_path / "retrained")
+    (retrained / "model.safetensors").write_bytes((retrained / "model.safetensors").read_bytes()[:-1] + b"\x01")
+    with pytest.raises(ConfigError, match=r"inputs.model: 'sha256:\w+' -> 'sha256:\w+'"):
+        check_same_run(out, identity(retrained))
+
+
+def test_restart_clears_the_stage_and_records_the_new_identity(tmp_path, tiny_backbone):
+    out = tmp_path / "stage"
+    (out / "checkpoints" / "checkpoint-3").mkdir(parents=True)
+    (out / "detector").mkdir()
+    (out / "history.csv").write_text("epoch\n1\n")
+    (out / "cache").mkdir()  # caches are keyed by content: kept
+    check_same_run(out, identity(tiny_backbone))
+    new = identity(tiny_backbone, epochs=9)
+    check_same_run(out, new, on_change="restart")
+    assert not (out / "checkpoints").exists() and not (out / "detector").exists() and not (out / "history.csv").exists()
+    assert (out / "cache").exists()
+    check_same_run(out, new)  # recorded: the same call now resumes
+
+
+def test_stale_stage_names_what_changed_since_training(tmp_path, tiny_backbone):
+    check_same_run(tmp_path, identity(tiny_backbone))
+    assert stale_stage(tmp_path, TRAIN, DEV, tiny_backbone) == []
+    reasons = stale_stage(tmp_path, TRAIN.head(2), DEV, tiny_backbone)
+    assert len(reasons) == 1 and reasons[0].startswith("inputs.train_manifest")
+    assert stale_stage(tmp_path / "never", TRAIN, DEV, tiny_backbone) == [f"{tmp_path / 'never'} has no {RUN_RECORD}"]
+
+
+def test_manifests_without_both_classes_are_refused_naming_the_file():
+    with pytest.raises(ConfigError, match=r"train.csv: 0 trial\(s\)"):
+        check_manifests(TRAIN.head(0), DEV, "train.csv", "dev.csv")
+    with pytest.raises(ConfigError, match=r"train.csv: 2 trial\(s\).*'bonafide': 0"):
+        check_manifests(TRAIN.tail(2), DEV, "train.csv", "dev.csv")
+    with pytest.raises(ConfigError, match=r"dev.csv: 1 trial\(s\).*model selection"):
+        check_manifests(TRAIN, DEV.head(1), "train.csv", "dev.csv")
+    check_manifests(TRAIN, DEV, "train.csv", "dev.csv")
+
+
+@pytest.mark.parametrize("bad,words", [
+    ({"epochs": 0}, "epochs=0 (expected an integer >= 1)"), ({"epochs": -2}, "epochs=-2"),
+    ({"epochs": "abc"}, "epochs='abc'"), ({"batch_size": 0}, "batch_size=0"),
+    ({"segment_samples": 0}, "segment_samples=0 (expected an integer >= 400)"),
+    ({"lr_scheduler": "bogus"}, "lr_scheduler='bogus' (expected one of ['linear', 'cosine'"),
+    ({"precision": "fp8"}, "precision='fp8'"), ({"device": "gpu"}, "device='gpu'"),
+    ({"learning_rate": float("nan")}, "learning_rate=nan"), ({"learning_rate": 0}, "learning_rate=0"),
+    ({"on_change": "ignore"}, "on_change='ignore'"), ({"warmup_ratio": 1.5}, "warmup_ratio=1.5"),
+])
+def test_invalid_training_parameters_are_named(bad, words):
+    with pytest.raises(ConfigError, match="invalid training parameter") as info:
+        TrainConfig(**bad)
+    assert words in str(info.value)
+
+
+def test_two_visible_gpus_train_on_one_with_a_clear_line(tmp_path):
+    args = TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none")
+    assert limit_to_one_gpu(args, visible=1) is None
+    args._n_gpu = 2  # what TrainingArguments finds on a T4 x2
+    note = limit_to_one_gpu(args, visible=2)
+    assert args.n_gpu == 1 and "2 GPUs visible" in note and "torchrun --nproc_per_node 2" in note
+    assert args.train_batch_size == args.per_device_train_batch_size  # no DataParallel-sized batches

@@ -1,0 +1,93 @@
+"""Where Kaggle puts things, and what a Kaggle GPU needs; importable without torch.
+
+Kaggle mounts attached datasets and models read-only under ``/kaggle/input`` (older mounts as
+``/kaggle/input/<slug>``, newer ones as ``/kaggle/input/datasets/<owner>/<slug>``) and keeps what
+a kernel writes to ``/kaggle/working``. ``XLSR_KAGGLE_ROOT`` replaces ``/kaggle`` (tests, and a
+local rehearsal of a Kaggle run).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+KAGGLE_ROOT_ENV = "XLSR_KAGGLE_ROOT"
+CU126_INDEX = "https://download.pytorch.org/whl/cu126"
+# PyTorch publishes CUDA 12.6 wheels (which still carry Pascal sm_60 kernels) for torch 2.6 to 2.14;
+# transformers 5 needs torch >= 2.6 anyway.
+CU126_FIRST, CU126_LAST = (2, 6), (2, 14)
+
+
+def kaggle_root() -> Path:
+    return Path(os.environ.get(KAGGLE_ROOT_ENV, "/kaggle"))
+
+
+def kaggle_input() -> Path:
+    """Read-only mounts of attached datasets, models and earlier kernel outputs."""
+    return kaggle_root() / "input"
+
+
+def kaggle_working() -> Path:
+    """The kernel's writable output folder (kept as the kernel's output, 20 GB)."""
+    return kaggle_root() / "working"
+
+
+def on_kaggle() -> bool:
+    return kaggle_working().is_dir()
+
+
+def mount_patterns(patterns: list[str]) -> list[str]:
+    """Each glob pattern as an old-style mount (``<slug>/...``) and a new one (``datasets/<owner>/<slug>/...``)."""
+    out = []
+    for p in patterns:
+        out += [p, f"datasets/*/{p}"] if not p.startswith("datasets/") else [p]
+    return out
+
+
+def glob_input(patterns: list[str]) -> list[Path]:
+    """Folders under the Kaggle input root matching any pattern, in pattern order (no duplicates)."""
+    base, seen, found = kaggle_input(), set(), []
+    if not base.is_dir():
+        return []
+    for pattern in mount_patterns(patterns):
+        for p in sorted(base.glob(pattern)):
+            if p.is_dir() and p not in seen:
+                seen.add(p)
+                found.append(p)
+    return found
+
+
+def torch_release(version: str) -> tuple[int, int, int]:
+    """``'2.10.0+cu128'`` -> ``(2, 10, 0)``."""
+    m = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", version)
+    if not m:
+        raise ValueError(f"not a torch version: {version!r}")
+    return int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
+
+
+def pascal_reinstall_command(torch_version: str, torchvision: bool = True) -> str | None:
+    """The pip command that swaps the installed torch for the same version's CUDA 12.6 build (which
+    still has sm_60 kernels for a P100), or None when PyTorch publishes no such wheel."""
+    major, minor, patch = torch_release(torch_version)
+    if not CU126_FIRST <= (major, minor) <= CU126_LAST:
+        return None
+    v = f"{major}.{minor}.{patch}+cu126"
+    pkgs = [f"torch=={v}", f"torchaudio=={v}"]
+    if torchvision and major == 2:  # torchvision 0.(minor+15) pairs with torch 2.minor
+        pkgs.append(f"torchvision==0.{minor + 15}.{patch}+cu126")
+    return f"pip install {' '.join(pkgs)} --index-url {CU126_INDEX}"
+
+
+def pascal_advice(torch_version: str, torchvision: bool = True) -> str:
+    """What a P100 user can do with this torch: the exact reinstall command, or why there is none."""
+    cmd = pascal_reinstall_command(torch_version, torchvision)
+    if cmd is None:
+        major, minor, _ = torch_release(torch_version)
+        why = ("transformers 5 needs torch >= 2.6" if (major, minor) < CU126_FIRST
+               else f"PyTorch publishes no CUDA 12.6 wheel of torch {major}.{minor} (the last is 2.14)")
+        return (f"no torch wheel with P100 (sm_60) kernels exists for torch {torch_version}: {why}. "
+                "Switch the accelerator to 'GPU T4 x2' or 'GPU L4', or install a torch between 2.6 and 2.14 "
+                f"from {CU126_INDEX} (torch, torchaudio and torchvision of matching versions).")
+    return (f"reinstall the same torch built for CUDA 12.6 (it keeps sm_60), with internet on, then restart the kernel: "
+            f"{cmd}")
