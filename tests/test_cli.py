@@ -96,13 +96,20 @@ def test_cli_manifest_check_audio_reports_problems(tmp_path, capsys):
 
 def test_kaggle_kernel_folder(tmp_path, capsys):
     import json
-    assert main(["kaggle-kernel", "02", "--id", "alice/xlsr-stage1", "--out", str(tmp_path / "k")]) == 0
-    meta = json.loads((tmp_path / "k" / "kernel-metadata.json").read_text())
-    assert meta["code_file"] == "02_stage1_head.ipynb" and (tmp_path / "k" / meta["code_file"]).exists()
-    assert meta["enable_gpu"] and meta["dataset_sources"] == ["awsaf49/asvpoof-2019-dataset"]
-    assert main(["kaggle-kernel", "07", "--id", "alice/x", "--out", str(tmp_path / "k2")]) == 2
-    assert main(["kaggle-kernel", "01", "--id", "no-slash", "--out", str(tmp_path / "k3")]) == 2
-    assert "username/kernel-slug" in capsys.readouterr().err
+    assert main(["kaggle-kernel", "02", "--id", "alice/xlsr-stage1", "--out", str(tmp_path / "k"),
+                 "--repo-url", "https://example.org/xlsr.git", "--offline", "--model-source",
+                 "alice/xls-r-300m/transformers/default/1", "--kernel-source", "alice/xlsr-stage1-old"]) == 0
+    kernel = tmp_path / "k" / "kernel"
+    meta = json.loads((kernel / "kernel-metadata.json").read_text())
+    assert meta["code_file"] == "02_stage1_head.ipynb" and (kernel / meta["code_file"]).exists()
+    assert meta["enable_gpu"] and not meta["enable_internet"]
+    assert meta["dataset_sources"] == ["awsaf49/asvpoof-2019-dataset"]
+    assert meta["model_sources"] == ["alice/xls-r-300m/transformers/default/1"]
+    assert meta["kernel_sources"] == ["alice/xlsr-stage1-old"]
+    assert "kaggle kernels push -p" in capsys.readouterr().out
+    assert main(["kaggle-kernel", "07", "--id", "alice/x", "--out", str(tmp_path / "k2"), "--repo-url", "u"]) == 2
+    assert main(["kaggle-kernel", "01", "--id", "no-slash", "--out", str(tmp_path / "k3"), "--repo-url", "u"]) == 2
+    assert "owner/slug" in capsys.readouterr().err
 
 
 def test_cli_eer_uses_the_2021_eval_phase_by_default(tmp_path, capsys):

@@ -8,15 +8,20 @@ from pathlib import Path
 
 import yaml
 
+from .errors import ConfigError
+
 
 def parse_assignments(items: list[str] | None) -> dict:
     """``key=value`` pairs; values are parsed as YAML scalars (numbers, booleans, null, lists)."""
     out = {}
     for item in items or []:
         if "=" not in item:
-            raise SystemExit(f"--set expects key=value, got {item!r}")
+            raise ConfigError(f"--set expects key=value, got {item!r}")
         key, value = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(value)
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            out[key.strip()] = value  # not a YAML scalar: the string as typed (checked where it is used)
     return out
 
 
@@ -72,14 +77,23 @@ def _cmd_run(a: argparse.Namespace) -> int:
         return 0
     only = [x for part in a.only for x in part.split(",") if x] if a.only else None
     return run_pipeline(preset=a.preset, overrides=parse_assignments(a.set), run_dir=a.run_dir,
-                        start_from=a.from_stage, kernel_name=a.kernel, only=only)
+                        start_from=a.from_stage, kernel_name=a.kernel, only=only, resume_from=a.resume_from)
 
 
 def _cmd_kaggle(a: argparse.Namespace) -> int:
-    from .kaggle import ASVSPOOF2019_DATASET, write_kernel_folder
+    from .kaggle import ASVSPOOF2019_DATASET, write_code_dataset, write_kernel_folder
     datasets = tuple(a.dataset or [ASVSPOOF2019_DATASET])
-    out = write_kernel_folder(a.out, a.id, a.notebook, datasets=datasets, private=not a.public)
-    print(f"wrote {out}/kernel-metadata.json; push with: kaggle kernels push -p {out}")
+    kernel = write_kernel_folder(a.out / "kernel", a.id, a.notebook, preset=a.preset, code_dataset=a.code_dataset,
+                                 repo_url=a.repo_url or "", datasets=datasets, private=not a.public,
+                                 internet=not a.offline, models=tuple(a.model_source or ()),
+                                 kernels=tuple(a.kernel_source or ()))
+    print(f"wrote {kernel}")
+    if a.code_dataset:
+        code = write_code_dataset(a.out / "code", a.code_dataset)
+        print(f"wrote {code} (this repository's code)\n"
+              f"1. kaggle datasets create -p {code} --dir-mode zip   (later: kaggle datasets version -p {code} "
+              "--dir-mode zip -m update)")
+    print(f"{'2' if a.code_dataset else '1'}. kaggle kernels push -p {kernel}")
     return 0
 
 
@@ -116,14 +130,23 @@ def add_commands(sub) -> None:
     r.add_argument("--run-dir", type=Path, help="output folder (default runs/<preset>)")
     r.add_argument("--from", dest="from_stage", default=None, help="start at notebook 01..04 (reuses earlier outputs)")
     r.add_argument("--only", action="append", help="run just these notebooks, e.g. --only 01,04 (cross-corpus eval)")
+    r.add_argument("--resume-from", metavar="DIR|auto",
+                   help="continue an earlier run: copy its folder (e.g. a previous Kaggle kernel's output under "
+                        "/kaggle/input; 'auto' finds it) and go on at the first unfinished notebook or epoch")
     r.add_argument("--list-params", action="store_true", help="print every notebook parameter and its default")
     r.add_argument("--kernel", default="python3")
     r.set_defaults(func=_cmd_run)
 
-    k = sub.add_parser("kaggle-kernel", help="write a folder for `kaggle kernels push` (notebook + metadata)")
-    k.add_argument("notebook", help="01, 02, 03, 04 or a notebook name")
+    k = sub.add_parser("kaggle-kernel", help="write folders for `kaggle kernels push` (and the code as a dataset)")
+    k.add_argument("notebook", nargs="?", default="chain", help="chain (default: 01-04 headless) or 01..04")
     k.add_argument("--id", required=True, help="username/kernel-slug")
-    k.add_argument("--out", type=Path, required=True)
+    k.add_argument("--out", type=Path, required=True, help="writes OUT/kernel (and OUT/code with --code-dataset)")
+    k.add_argument("--code-dataset", metavar="OWNER/SLUG", help="attach this repository as a dataset (written to OUT/code)")
+    k.add_argument("--repo-url", help="or clone the code from this URL in the kernel (internet on)")
+    k.add_argument("--preset", default="kaggle-t4", help="chain kernel: kaggle-t4 or kaggle-p100")
     k.add_argument("--dataset", action="append", default=None, help="dataset sources (default: ASVspoof 2019)")
+    k.add_argument("--model-source", action="append", help="Kaggle Model to attach, e.g. the XLS-R weights for offline runs")
+    k.add_argument("--kernel-source", action="append", help="an earlier kernel whose output to attach (resume)")
+    k.add_argument("--offline", action="store_true", help="internet off: attach the code and the model")
     k.add_argument("--public", action="store_true")
     k.set_defaults(func=_cmd_kaggle)

@@ -8,9 +8,14 @@ local rehearsal of a Kaggle run).
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
 import os
 import re
+import subprocess
 from pathlib import Path
+
+from .errors import ConfigError
 
 KAGGLE_ROOT_ENV = "XLSR_KAGGLE_ROOT"
 CU126_INDEX = "https://download.pytorch.org/whl/cu126"
@@ -51,8 +56,8 @@ def glob_input(patterns: list[str]) -> list[Path]:
     if not base.is_dir():
         return []
     for pattern in mount_patterns(patterns):
-        for p in sorted(base.glob(pattern)):
-            if p.is_dir() and p not in seen:
+        for p in sorted(base.glob(pattern.rstrip("/") + "/")):  # folders only: no stat of audio files
+            if p not in seen:
                 seen.add(p)
                 found.append(p)
     return found
@@ -91,3 +96,35 @@ def pascal_advice(torch_version: str, torchvision: bool = True) -> str:
                 f"from {CU126_INDEX} (torch, torchaudio and torchvision of matching versions).")
     return (f"reinstall the same torch built for CUDA 12.6 (it keeps sm_60), with internet on, then restart the kernel: "
             f"{cmd}")
+
+
+PASCAL_GPUS = ("P100", "P40", "P4", "P6")  # sm_60/sm_61: Kaggle offers the P100
+SM60_BUILDS = ("+cu118", "+cu121", "+cu124", "+cu126")  # CUDA builds of torch that still carry sm_60
+
+
+def gpu_names() -> list[str]:
+    """The GPUs nvidia-smi sees, without importing torch (which must not load before a reinstall)."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
+                             text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.strip() for line in out.stdout.splitlines() if line.strip()] if out.returncode == 0 else []
+
+
+def pascal_fix_command(gpus: list[str] | None = None, torch_version: str | None = None,
+                       torchvision: bool | None = None) -> str | None:
+    """The reinstall a Pascal GPU needs with the installed torch, or None when nothing is needed;
+    ``ConfigError`` with the advice when no suitable wheel exists."""
+    gpus = gpu_names() if gpus is None else gpus
+    if not any(f"{p}-" in g or g.endswith(f" {p}") or f" {p} " in g for g in gpus for p in PASCAL_GPUS):
+        return None
+    version = torch_version or importlib.metadata.version("torch")
+    if any(tag in version for tag in SM60_BUILDS):
+        return None
+    if torchvision is None:
+        torchvision = importlib.util.find_spec("torchvision") is not None
+    cmd = pascal_reinstall_command(version, torchvision)
+    if cmd is None:
+        raise ConfigError(f"{gpus[0]}: {pascal_advice(version, torchvision)}")
+    return cmd

@@ -74,6 +74,26 @@ def load_detector(name_or_path: str | Path = XLSR_300M, **config_overrides) -> n
             "Settings > Internet on, or add the model as an input and set base_model to its folder.") from None
 
 
+HEAD_PREFIXES = ("projector.", "classifier.")  # what training adds to a bare encoder
+
+
+def load_trained_detector(name_or_path: str | Path) -> nn.Module:
+    """A saved detector for scoring; a bare encoder (no trained head) is refused, since its scores
+    would come from a randomly initialised classifier."""
+    check_model_ref(name_or_path)
+    try:
+        model, info = AutoModelForAudioClassification.from_pretrained(
+            str(name_or_path), num_labels=2, id2label=dict(ID2LABEL), label2id=dict(LABEL2ID),
+            output_loading_info=True, **DETECTOR_DEFAULTS)
+    except OSError as exc:
+        raise ModelLoadError(f"cannot load the detector {str(name_or_path)!r}: {exc}") from None
+    missing = sorted(k for k in info.get("missing_keys", []) if k.startswith(HEAD_PREFIXES))
+    if missing:
+        raise ModelLoadError(f"{name_or_path} is not a trained detector: these weights are missing: {missing} "
+                             "(train it with notebooks 02/03 or `xlsr train`, and score the stage's detector/ folder)")
+    return model
+
+
 def load_feature_extractor(name_or_path: str | Path = XLSR_300M) -> Wav2Vec2FeatureExtractor:
     """The checkpoint's feature extractor, or the XLS-R defaults when the folder has none."""
     try:

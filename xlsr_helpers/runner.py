@@ -7,6 +7,9 @@ notebook declares is an error before anything runs (papermill itself only warns)
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -14,6 +17,8 @@ from pathlib import Path
 import yaml
 
 from .errors import XlsrError
+from .kaggle_env import glob_input, kaggle_input, kaggle_working, on_kaggle
+from .params import absolute_paths, check_parameters
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = REPO / "notebooks"
@@ -25,6 +30,12 @@ REQUIRED_BEFORE = {
     "03_stage2_finetune": ["manifests/train.csv", "stage1/detector/config.json"],
     "04_eval_eer": ["manifests"],  # the detector may live elsewhere (parameter `detector`)
 }
+
+
+RUN_STATE = "run_state.yaml"  # notebooks that finished, with their parameters (for --resume-from)
+RESULTS = ("metrics.json", "scores")  # written by 04; removed whenever an earlier step may change
+PREVIOUS_RUN_PATTERNS = ["*/xlsr-run", "*", "notebooks/*/*/xlsr-run", "*/*/xlsr-run"]
+QUIET_KERNEL = ["--IPKernelApp.log_level=ERROR"]  # no "running over TCP without encryption" per notebook
 
 
 class PipelineError(XlsrError, RuntimeError):
@@ -50,14 +61,23 @@ def notebook_parameters(name: str) -> dict:
 
 
 def resolve_parameters(preset: dict, overrides: dict, run_dir: Path) -> dict[str, dict]:
-    """Per-notebook parameters; an unknown key (in the preset or an override) is an error."""
-    merged = {**preset, **overrides, "run_dir": str(run_dir)}
+    """Per-notebook parameters, checked: an unknown key or a value of the wrong type or range (in the
+    preset or an override) is an error before anything runs."""
+    merged = check_parameters({**preset, **overrides, "run_dir": str(run_dir)})
     declared = {nb: notebook_parameters(nb) for nb in NOTEBOOKS}
     known = set().union(*declared.values())
     unknown = sorted(set(merged) - known)
     if unknown:
         raise PipelineError(f"parameter(s) {unknown} are declared by no notebook; known parameters: {sorted(known)}")
     return {nb: {k: v for k, v in merged.items() if k in names} for nb, names in declared.items()}
+
+
+def chain_run_dir(given: str | Path | None, preset: str) -> Path:
+    """``--run-dir``, else the ``run_dir`` parameter; ``auto``: ``/kaggle/working/xlsr-run`` on
+    Kaggle, ``runs/<preset>`` elsewhere."""
+    if given is None or str(given) == "auto":
+        given = kaggle_working() / "xlsr-run" if on_kaggle() else Path("runs") / Path(preset).stem
+    return Path(given).expanduser().resolve()
 
 
 def notebook_name(ref: str) -> str:
@@ -89,46 +109,167 @@ def describe_parameters() -> str:
 
 def run_pipeline(preset: str = "demo", overrides: dict | None = None, run_dir: str | Path | None = None,
                  start_from: str | None = None, kernel_name: str = "python3", progress_bar: bool = True,
-                 only: list[str] | None = None) -> int:
-    """Execute the notebooks in order; raise ``PipelineError`` naming the notebook and cell on failure."""
-    import papermill as pm
+                 only: list[str] | None = None, resume_from: str | Path | None = None) -> int:
+    """Execute the notebooks in order; raise ``PipelineError`` naming the notebook and cell on failure.
 
+    ``resume_from``: a previous run folder (e.g. an earlier Kaggle kernel's output under
+    ``/kaggle/input``, read-only) or ``'auto'`` to look for one there; what it finished is copied in
+    and the chain continues at the first unfinished notebook (and inside it at the last checkpoint).
+    """
     params = load_preset(preset)
-    run_dir = Path(run_dir or params.get("run_dir") or f"runs/{Path(preset).stem}").expanduser().resolve()
-    resolved = resolve_parameters(params, overrides or {}, run_dir)
-    chosen = select_notebooks(start_from, only)
-    produced_here = set()
-    for nb in chosen:  # what a notebook needs must exist already or come from one that runs before it
-        needs = [p for p in REQUIRED_BEFORE.get(nb, []) if not (run_dir / p).exists()]
-        earlier = NOTEBOOKS[:NOTEBOOKS.index(nb)]
-        if needs and not produced_here & set(earlier):
-            raise PipelineError(f"{nb}: {run_dir} lacks {needs}; run the earlier notebooks first")
-        produced_here.add(nb)
-    out_dir = run_dir / "notebooks"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    overrides = absolute_paths(dict(overrides or {}), Path.cwd())
+    params = absolute_paths(params, Path.cwd())
+    run_dir = chain_run_dir(run_dir or overrides.get("run_dir") or params.get("run_dir"), preset)
+    resolved = resolve_parameters(params, overrides, run_dir)  # everything checked before any work
+    if resume_from is not None and (start_from or only):
+        raise PipelineError("--resume-from continues where the earlier run stopped: use it without --from/--only")
+    if resume_from is not None:
+        source = find_previous_run(resume_from)
+        if source is not None:
+            copy_previous_run(source, run_dir)
+        chosen = unfinished_notebooks(run_dir, resolved)
+    else:
+        chosen = select_notebooks(start_from, only)
+    check_inputs_exist(run_dir, chosen)
+    run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "params.yaml").write_text(yaml.safe_dump(
-        {"preset": preset, "overrides": overrides or {}, "notebooks": resolved}, sort_keys=False))
+        {"preset": preset, "overrides": overrides, "notebooks": resolved}, sort_keys=False))
+    if not chosen:
+        print(f"[xlsr run] every notebook already finished in {run_dir} with these parameters", file=sys.stderr)
+        print(summary(run_dir, 0.0))
+        return 0
+    clear_results(run_dir)  # metrics and scores are recomputed by 04 from what this run changes
     t0 = time.time()
     for nb in chosen:
-        out = out_dir / f"{nb}.ipynb"
+        forget_finished(run_dir, nb)
+        out = run_dir / "notebooks" / f"{nb}.ipynb"
         print(f"[xlsr run] {nb} ...", file=sys.stderr, flush=True)
         t = time.time()
-        try:
-            pm.execute_notebook(str(NOTEBOOK_DIR / f"{nb}.ipynb"), str(out), parameters=resolved[nb],
-                                kernel_name=kernel_name, progress_bar=progress_bar, cwd=str(REPO))
-        except pm.PapermillExecutionError as exc:
-            raise PipelineError(
-                f"notebook {nb} failed in cell {exc.cell_index} (execution {exc.exec_count}): "
-                f"{exc.ename}: {exc.evalue}\npartial executed copy: {out}") from None
+        execute_notebook(NOTEBOOK_DIR / f"{nb}.ipynb", out, resolved[nb], kernel_name, progress_bar)
+        mark_finished(run_dir, nb, resolved[nb])
         print(f"[xlsr run] {nb} done in {time.time() - t:.0f} s", file=sys.stderr, flush=True)
     metrics = run_dir / "metrics.json"
     if metrics.exists() and chosen == NOTEBOOKS:  # record the whole chain's wall time next to the metrics
-        import json
         m = json.loads(metrics.read_text())
         m["chain_seconds"] = round(time.time() - t0, 1)
         metrics.write_text(json.dumps(m, indent=2))
     print(summary(run_dir, time.time() - t0))
     return 0
+
+
+def check_inputs_exist(run_dir: Path, chosen: list[str]) -> None:
+    """What a notebook needs must exist already or come from one that runs before it."""
+    produced_here: set[str] = set()
+    for nb in chosen:
+        needs = [p for p in REQUIRED_BEFORE.get(nb, []) if not (run_dir / p).exists()]
+        earlier = NOTEBOOKS[:NOTEBOOKS.index(nb)]
+        if needs and not produced_here & set(earlier):
+            raise PipelineError(f"{nb}: {run_dir} lacks {needs}; run the earlier notebooks first")
+        produced_here.add(nb)
+
+
+def execute_notebook(src: Path, out: Path, parameters: dict, kernel_name: str = "python3",
+                     progress_bar: bool = True) -> None:
+    """One notebook through papermill, from the repository folder, with a quiet kernel."""
+    import papermill as pm
+    out.parent.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # debugpy's start-up notes on Python 3.12
+    try:
+        pm.execute_notebook(str(src), str(out), parameters=parameters, kernel_name=kernel_name,
+                            progress_bar=progress_bar, cwd=str(REPO), extra_arguments=QUIET_KERNEL)
+    except pm.PapermillExecutionError as exc:
+        raise PipelineError(
+            f"notebook {src.stem} failed in cell {exc.cell_index} (execution {exc.exec_count}): "
+            f"{exc.ename}: {exc.evalue}\npartial executed copy: {out}") from None
+
+
+# ----------------------------------------------------------------------------- run state
+
+def _state(run_dir: Path) -> dict:
+    path = run_dir / RUN_STATE
+    return (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
+
+
+def mark_finished(run_dir: Path, nb: str, parameters: dict) -> None:
+    state = _state(run_dir)
+    state[nb] = {"parameters": {k: v for k, v in parameters.items() if k != "run_dir"},
+                 "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
+    (run_dir / RUN_STATE).write_text(yaml.safe_dump(state, sort_keys=False))
+
+
+def forget_finished(run_dir: Path, nb: str) -> None:
+    """A notebook about to run, and every one after it, is no longer finished."""
+    state = _state(run_dir)
+    later = NOTEBOOKS[NOTEBOOKS.index(nb):]
+    if any(n in state for n in later):
+        (run_dir / RUN_STATE).write_text(yaml.safe_dump({k: v for k, v in state.items() if k not in later},
+                                                        sort_keys=False))
+
+
+def unfinished_notebooks(run_dir: Path, resolved: dict[str, dict]) -> list[str]:
+    """From the first notebook that did not finish (or finished with other parameters) to the end."""
+    state = _state(run_dir)
+    for i, nb in enumerate(NOTEBOOKS):
+        done = state.get(nb, {}).get("parameters")
+        if done != {k: v for k, v in resolved[nb].items() if k != "run_dir"}:
+            return NOTEBOOKS[i:]
+    return []
+
+
+def clear_results(run_dir: Path) -> list[Path]:
+    """Remove 04's results (metrics.json, scores/): they describe detectors and manifests that the
+    notebooks about to run may change, and must not outlive them."""
+    removed = []
+    for name in RESULTS:
+        p = run_dir / name
+        if p.is_dir():
+            shutil.rmtree(p)
+        elif p.exists():
+            p.unlink()
+        else:
+            continue
+        removed.append(p)
+    return removed
+
+
+def find_previous_run(spec: str | Path) -> Path | None:
+    """A previous run folder: the given path, or ('auto') the newest one under the Kaggle input root
+    (an earlier kernel version's output added as input); None when 'auto' finds none."""
+    if str(spec) != "auto":
+        p = Path(spec).expanduser().resolve()
+        if not (p / RUN_STATE).is_file() and not (p / "params.yaml").is_file():
+            raise PipelineError(f"--resume-from {p}: not a run folder (no {RUN_STATE} or params.yaml)")
+        return p
+    found = [p for p in glob_input(PREVIOUS_RUN_PATTERNS) if (p / RUN_STATE).is_file()]
+    if not found:
+        print(f"[xlsr run] no earlier run under {kaggle_input()}: starting a new run", file=sys.stderr)
+        return None
+    newest = max(found, key=lambda p: (p / RUN_STATE).stat().st_mtime)
+    print(f"[xlsr run] resuming from {newest}" + (f" (newest of {len(found)})" if len(found) > 1 else ""),
+          file=sys.stderr)
+    return newest
+
+
+def copy_previous_run(source: Path, run_dir: Path) -> None:
+    """Copy a previous run into a new run folder (once; a folder that holds a run is continued as it
+    is) and point its manifests at the copied demo data when they lived inside the old folder."""
+    if (run_dir / RUN_STATE).exists() or (run_dir / "params.yaml").exists():
+        print(f"[xlsr run] {run_dir} already holds a run: continuing it (not copying {source})", file=sys.stderr)
+        return
+    if source.resolve() == run_dir.resolve():
+        return
+    shutil.copytree(source, run_dir, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.tmp*"))
+    for p in [run_dir, *run_dir.rglob("*")]:  # copies of read-only inputs (/kaggle/input) must be writable
+        p.chmod(p.stat().st_mode | 0o200)
+    old = yaml.safe_load((source / "params.yaml").read_text()).get("notebooks", {}).get(NOTEBOOKS[0], {}) \
+        if (source / "params.yaml").exists() else {}
+    old_dir = old.get("run_dir")
+    if old_dir and Path(old_dir).resolve() != run_dir:
+        for csv in (run_dir / "manifests").glob("*.csv"):
+            text = csv.read_text()
+            if str(old_dir) + "/" in text and not Path(old_dir).exists():
+                csv.write_text(text.replace(str(old_dir) + "/", str(run_dir) + "/"))
+    print(f"[xlsr run] copied {source} -> {run_dir}", file=sys.stderr)
 
 
 def summary(run_dir: Path, seconds: float) -> str:
@@ -141,7 +282,6 @@ def summary(run_dir: Path, seconds: float) -> str:
              f"  scores:             {run_dir / 'scores'}"]
     metrics = run_dir / "metrics.json"
     if metrics.exists():
-        import json
         m = json.loads(metrics.read_text())
         tdcf = f", min t-DCF {m['min_tdcf']:.4f}" if m.get("min_tdcf") is not None else ""
         lines.insert(1, f"{m.get('split', 'eval')} EER {100 * m['eer']:.2f} %{tdcf}")

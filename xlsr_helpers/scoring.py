@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from .audio import SAMPLE_RATE, SEGMENT_SAMPLES, AudioError, load_audio, window_starts
 from .device import choose_precision
 from .errors import ConfigError
-from .model import load_detector, load_feature_extractor, scores_from_logits
+from .model import load_feature_extractor, load_trained_detector, scores_from_logits
 
 AGGREGATIONS = ("mean", "max", "min", "median")  # pandas groupby reductions
 AUDIO_EXTENSIONS = (".flac", ".wav", ".ogg", ".mp3")
@@ -65,7 +65,7 @@ class Scorer:
             raise ConfigError(f"aggregation must be one of {sorted(AGGREGATIONS)}, got {config.aggregation!r}")
         dev = config.device if config.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
         self.device = torch.device(dev)
-        self.model = load_detector(model_dir).eval().to(self.device)
+        self.model = load_trained_detector(model_dir).eval().to(self.device)
         precision = config.precision
         if precision == "auto":
             precision = choose_precision(self.device.type, self.device.type == "cuda" and torch.cuda.is_bf16_supported())
