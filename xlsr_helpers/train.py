@@ -444,7 +444,7 @@ def train_stage(config: TrainConfig | dict, train_manifest, dev_manifest, out_di
                               data_collator=collator, compute_metrics=eer_metrics, callbacks=callbacks)
     resume = last_complete_checkpoint(Path(args.output_dir))
     if resume:
-        log.info("resuming from %s", resume)
+        log.warning("resuming from %s (the last complete checkpoint)", resume)
     trainer.train(resume_from_checkpoint=resume)
 
     history = history_table(trainer.state.log_history)

@@ -1,0 +1,123 @@
+"""The chain runner: parameters checked before any work, results that never outlive their inputs,
+and a run continued from an earlier (read-only) run folder, as a new Kaggle kernel version does."""
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+import yaml
+
+from xlsr_helpers.cli import main
+from xlsr_helpers.errors import ConfigError
+from xlsr_helpers.kaggle_env import KAGGLE_ROOT_ENV
+from xlsr_helpers.runner import RUN_STATE, run_pipeline
+
+
+@pytest.mark.parametrize("override,words", [
+    ({"s1_epochs": "abc"}, "s1_epochs='abc': expected an integer >= 1"),
+    ({"device": "gpu"}, "device='gpu': expected one of ['auto', 'cuda', 'cpu']"),
+    ({"precision": "fp8"}, "precision='fp8'"),
+    ({"s2_batch_size": 0}, "s2_batch_size=0"),
+    ({"segment_seconds": 0}, "segment_seconds=0"),
+    ({"max_trials_per_split": -3}, "max_trials_per_split=-3"),
+    ({"check_audio": "yes"}, "check_audio='yes': expected True or False"),
+    ({"score_hop_seconds": float("nan")}, "score_hop_seconds=nan"),
+])
+def test_bad_parameters_stop_before_any_notebook(tmp_path, override, words):
+    with pytest.raises(ConfigError) as info:
+        run_pipeline("cpu-smoke", override, run_dir=tmp_path / "run")
+    assert words in str(info.value)
+    assert not (tmp_path / "run").exists()  # nothing ran, nothing recorded
+
+
+def test_bad_parameter_on_the_command_line_exits_2(tmp_path, capsys):
+    assert main(["run", "--preset", "cpu-smoke", "--run-dir", str(tmp_path / "r"), "--set", "s1_epochs=abc"]) == 2
+    assert "s1_epochs='abc'" in capsys.readouterr().err
+    assert main(["run", "--preset", "cpu-smoke", "--run-dir", str(tmp_path / "r"), "--set", "oops"]) == 2
+
+
+def test_numbers_written_as_strings_are_accepted(tmp_path):
+    from xlsr_helpers.params import check_parameters
+    assert check_parameters({"s1_learning_rate": "1e-3", "s1_epochs": "4", "cache": False}) == \
+        {"s1_learning_rate": 0.001, "s1_epochs": 4, "cache": "off"}
+
+
+@pytest.fixture(scope="module")
+def partial_run(tmp_path_factory):
+    """01 and 02 of the smallest chain, as a kernel that ran out of time after stage 1 would leave it."""
+    run = tmp_path_factory.mktemp("earlier") / "xlsr-run"
+    assert run_pipeline("cpu-smoke", run_dir=run, only=["01", "02"], progress_bar=False) == 0
+    return run
+
+
+def test_set_run_dir_and_relative_data_root_follow_the_user(tmp_path, monkeypatch):
+    from xlsr_helpers.demo import make_demo_corpus
+    make_demo_corpus(tmp_path / "corpus", size="tiny")
+    monkeypatch.chdir(tmp_path)
+    assert run_pipeline("cpu-smoke", {"run_dir": "mine", "data_root": "corpus/LA", "check_audio": False},
+                        only=["01"], progress_bar=False) == 0
+    train = pd.read_csv(tmp_path / "mine" / "manifests" / "train.csv")
+    assert train.path.str.startswith(str(tmp_path / "corpus" / "LA")).all()
+
+
+def test_resume_from_an_earlier_read_only_run(partial_run, tmp_path, capfd):
+    state = yaml.safe_load((partial_run / RUN_STATE).read_text())
+    assert list(state) == ["01_data_prep", "02_stage1_head"]
+    detector = (partial_run / "stage1" / "detector" / "model.safetensors").read_bytes()
+    history = (partial_run / "stage1" / "history.csv").read_text()
+    source = shutil.copytree(partial_run, tmp_path / "input" / "xlsr-run")
+    for p in [source, *source.rglob("*")]:
+        p.chmod(p.stat().st_mode & ~0o222)  # as read-only as /kaggle/input
+    new = tmp_path / "working" / "xlsr-run"
+    assert run_pipeline("cpu-smoke", run_dir=new, resume_from=source, progress_bar=False) == 0
+    err = capfd.readouterr().err
+    assert "02_stage1_head ..." not in err and "03_stage2_finetune ..." in err  # 01-02 were not run again
+    assert "without encryption" not in err  # the kernels are quiet
+    assert (new / "stage1" / "detector" / "model.safetensors").read_bytes() == detector
+    assert (new / "stage1" / "history.csv").read_text() == history
+    assert json.loads((new / "metrics.json").read_text())["split"] == "eval"
+    assert list(yaml.safe_load((new / RUN_STATE).read_text())) == ["01_data_prep", "02_stage1_head",
+                                                                   "03_stage2_finetune", "04_eval_eer"]
+    # the same command once more: nothing left to do
+    assert run_pipeline("cpu-smoke", run_dir=new, resume_from=source, progress_bar=False) == 0
+    assert "every notebook already finished" in capfd.readouterr().err
+
+
+def test_resume_auto_finds_the_earlier_kernel_output_and_continues_a_stage(partial_run, tmp_path, monkeypatch):
+    """A kernel killed during stage 2: its checkpoints are continued, not started over."""
+    earlier = tmp_path / "earlier"
+    shutil.copytree(partial_run, earlier)
+    assert run_pipeline("cpu-smoke", run_dir=earlier, only=["03"], progress_bar=False) == 0
+    shutil.rmtree(earlier / "stage2" / "detector")  # killed after its last checkpoint, before the final save
+    state = yaml.safe_load((earlier / RUN_STATE).read_text())
+    del state["03_stage2_finetune"]
+    (earlier / RUN_STATE).write_text(yaml.safe_dump(state))
+    kaggle = tmp_path / "kaggle"
+    shutil.copytree(earlier, kaggle / "input" / "my-xlsr-kernel" / "xlsr-run")
+    (kaggle / "working").mkdir()
+    monkeypatch.setenv(KAGGLE_ROOT_ENV, str(kaggle))
+    assert run_pipeline("cpu-smoke", {"run_dir": "auto"}, resume_from="auto", progress_bar=False) == 0
+    new = kaggle / "working" / "xlsr-run"
+    executed = (new / "notebooks" / "03_stage2_finetune.ipynb").read_text()
+    assert "resuming from" in executed
+    before = pd.read_csv(earlier / "stage2" / "history.csv")
+    assert pd.read_csv(new / "stage2" / "history.csv").epoch.tolist() == before.epoch.tolist()
+    assert (new / "metrics.json").exists()
+
+
+def test_results_never_outlive_their_inputs(partial_run, tmp_path):
+    run = shutil.copytree(partial_run, tmp_path / "run")
+    assert run_pipeline("cpu-smoke", run_dir=run, start_from="03", progress_bar=False) == 0
+    assert (run / "metrics.json").exists() and (run / "scores").is_dir()
+    # new manifests: the old metrics go at once, and the stage trained on the old ones is not reused
+    assert run_pipeline("cpu-smoke", {"max_trials_per_split": 12}, run_dir=run, only=["01"], progress_bar=False) == 0
+    assert not (run / "metrics.json").exists() and not (run / "scores").exists()
+    with pytest.raises(Exception, match=r"other parameters or inputs \(inputs.dev_manifest"):
+        run_pipeline("cpu-smoke", run_dir=run, only=["02"], progress_bar=False)
+    assert run_pipeline("cpu-smoke", {"on_change": "restart"}, run_dir=run, only=["02"], progress_bar=False) == 0
+    assert yaml.safe_load((run / "stage1" / "summary.yaml").read_text())["best_dev_eer"] >= 0
+    # stage 2 was trained from the old stage 1 and the old manifests: 04 refuses to score it
+    with pytest.raises(Exception, match=r"stage2/detector is stale: inputs.train_manifest.*inputs.model"):
+        run_pipeline("cpu-smoke", run_dir=run, only=["04"], progress_bar=False)
+    assert not (run / "metrics.json").exists()
