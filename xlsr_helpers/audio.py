@@ -26,7 +26,10 @@ CROP_MODES = ("start", "center", "random")
 class AudioError(XlsrError, RuntimeError):
     """An audio file that cannot be used, with the file and the reason."""
 
-    def __init__(self, path: str | Path, reason: str):
+    def __init__(self, path: str | Path, reason: str | None = None):
+        if reason is None:  # re-raised from a DataLoader worker with the worker's whole traceback as text
+            last = [ln for ln in str(path).splitlines() if "AudioError: " in ln]
+            path, _, reason = (last[-1].split("AudioError: ", 1)[1] if last else str(path)).partition(": ")
         self.path, self.reason = str(path), reason
         super().__init__(f"{path}: {reason}")
 

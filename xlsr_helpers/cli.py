@@ -22,7 +22,8 @@ def _cmd_demo_data(a: argparse.Namespace) -> int:
 
 def _cmd_manifest(a: argparse.Namespace) -> int:
     from .manifest import build_manifest
-    res = build_manifest(a.dataset, a.root, splits=a.split, allow_missing=a.allow_missing)
+    res = build_manifest(a.dataset, a.root, splits=a.split, allow_missing=a.allow_missing,
+                         allow_outside_root=a.allow_outside_root)
     written = res.write(a.out)
     with pd.option_context("display.width", 200, "display.max_rows", 500):
         print(res.summary().drop(columns="protocol").to_string(index=False))
@@ -86,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--split", action="append", help="only this split (repeatable)")
     m.add_argument("--allow-missing", action="store_true",
                    help="skip trials whose audio is missing (written to skipped_missing_<split>.csv)")
+    m.add_argument("--allow-outside-root", action="store_true",
+                   help="allow audio paths outside the root (absolute or ../ paths in your own CSV)")
     m.add_argument("--check-audio", action="store_true",
                    help="decode every file; report unreadable, silent, short (< 0.5 s) and clipped audio")
     m.set_defaults(func=_cmd_manifest)

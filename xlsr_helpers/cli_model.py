@@ -50,23 +50,29 @@ def _cmd_score(a: argparse.Namespace) -> int:
     import pandas as pd
 
     from .manifest import read_manifest
-    from .scoring import Scorer, ScoringConfig, expand_inputs, write_scores
-    cfg = ScoringConfig(batch_size=a.batch_size, aggregation=a.aggregation, threshold=a.threshold)
-    if a.window:
-        cfg.window, cfg.hop = a.window, a.hop or a.window // 2
+    from .scoring import AUDIO_EXTENSIONS, Scorer, ScoringConfig, check_output_file, expand_inputs, write_scores
+    check_output_file(a.out, "--out")  # before any work: a bad path must not lose hours of scores
+    check_output_file(a.asvspoof_out, "--asvspoof-out")
+    window = {} if a.window is None else {"window": a.window, "hop": a.window // 2}
+    cfg = ScoringConfig(batch_size=a.batch_size, aggregation=a.aggregation, threshold=a.threshold,
+                        **{**window, **({} if a.hop is None else {"hop": a.hop})})
+    manifests = [read_manifest(m) for m in a.paths if str(m).endswith(".csv")]
+    inputs = expand_inputs([p for p in a.paths if not str(p).endswith(".csv")])
     scorer = Scorer(a.model_dir, cfg)
-    frames = []
-    plain = [p for p in a.paths if not str(p).endswith(".csv")]
-    for m in (p for p in a.paths if str(p).endswith(".csv")):
-        frames.append(scorer.score_manifest(read_manifest(m)))
-    if plain:
-        frames.append(scorer.score_files(expand_inputs(plain)))
+    frames = [scorer.score_manifest(m) for m in manifests]
+    if inputs.paths:
+        frames.append(scorer.score_files(inputs.paths, inputs.ids, known_errors=inputs.errors))
     df = pd.concat(frames, ignore_index=True)
     write_scores(df, a.out, a.asvspoof_out)
     failed = df[df.error != ""]
-    print(f"scored {len(df) - len(failed)} of {len(df)} files -> {a.out}")
+    print(f"scored {len(df) - len(failed)} of {len(df)} inputs -> {a.out}"
+          + (f"; {len(inputs.skipped)} non-audio file(s) in the given folders skipped" if inputs.skipped else ""))
     for _, r in failed.iterrows():
         print(f"  not scored: {r.path}: {r.error}")
+    for p in inputs.skipped[:20]:
+        print(f"  skipped (not {'/'.join(AUDIO_EXTENSIONS)}): {p}")
+    if len(inputs.skipped) > 20:
+        print(f"  ... and {len(inputs.skipped) - 20} more skipped")
     return 0
 
 

@@ -109,7 +109,12 @@ def make_demo_corpus(out_dir: str | Path, seed: int = 0, size: str = "small") ->
     if size not in SIZES:
         raise ConfigError(f"size must be one of {sorted(SIZES)}, got {size!r}")
     cfg = SIZES[size]
-    root = Path(out_dir) / "LA"
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out} is a file; give a new or empty folder for the demo corpus")
+    if out.is_dir() and any(out.iterdir()):
+        raise ConfigError(f"{out} is not empty; give a new or empty folder for the demo corpus")
+    root = out / "LA"
     rng = np.random.default_rng(seed)
     speakers = [(f"LA_9{i:03d}", rng.uniform(95, 230)) for i in range(cfg.speakers)]
     proto_dir = root / "ASVspoof2019_LA_cm_protocols"

@@ -1,5 +1,10 @@
 """One base class for the errors the CLI reports as a clean message (exit code 2)."""
 
+import errno
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+
 
 class XlsrError(Exception):
     """An input or environment problem the user can fix; the message says what and where."""
@@ -7,3 +12,21 @@ class XlsrError(Exception):
 
 class ConfigError(XlsrError, ValueError):
     """A parameter with an unknown name or an invalid value."""
+
+
+class DiskFullError(XlsrError, OSError):
+    """The disk filled up while writing; the message names where."""
+
+
+@contextmanager
+def disk_full_named(where: str | Path):
+    """Turn "No space left on device" into one line that names the folder and what to do."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        free = shutil.disk_usage(where).free if Path(where).exists() else 0
+        raise DiskFullError(f"disk full while writing {exc.filename or where} ({free / 2**30:.1f} GiB free): "
+                            "free space, or put run_dir / cache_dir on a larger disk (on Kaggle: /tmp for caches); "
+                            "the last complete checkpoint is kept, so the same command resumes") from None

@@ -18,6 +18,7 @@ import yaml
 
 from .errors import XlsrError
 from .kaggle_env import glob_input, kaggle_input, mount_patterns
+from .textfile import open_text, read_lines
 
 DESCRIPTOR_DIR = Path(__file__).resolve().parent.parent / "data_manifest"
 BASE_COLUMNS = ["utt_id", "path", "label", "attack", "speaker", "split", "dataset"]
@@ -174,22 +175,21 @@ def raise_problems(problems: list[str], what: str, error: type[Exception] = Mani
 
 def parse_whitespace(path: Path, columns: list[str]) -> tuple[list[dict], list[str], list[int]]:
     rows, problems, line_numbers = [], [], []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            parts = line.split()
-            if not parts:
-                continue  # blank lines are not trials
-            if len(parts) != len(columns):
-                problems.append(f"{path}:{lineno}: expected {len(columns)} columns, found {len(parts)}: {line.strip()[:80]!r}")
-                continue
-            rows.append(dict(zip(columns, parts, strict=True)))
-            line_numbers.append(lineno)
+    for lineno, line in enumerate(read_lines(path), 1):
+        parts = line.split()
+        if not parts:
+            continue  # blank lines are not trials
+        if len(parts) != len(columns):
+            problems.append(f"{path}:{lineno}: expected {len(columns)} columns, found {len(parts)}: {line.strip()[:80]!r}")
+            continue
+        rows.append(dict(zip(columns, parts, strict=True)))
+        line_numbers.append(lineno)
     return rows, problems, line_numbers
 
 
 def parse_csv(path: Path, colmap: dict[str, str]) -> tuple[list[dict], list[str], list[int]]:
     rows, problems, line_numbers = [], [], []
-    with open(path, encoding="utf-8", newline="") as fh:
+    with open_text(path) as fh:
         reader = csv.DictReader(fh)
         header = reader.fieldnames or []
         absent = [c for c in colmap if c not in header]
@@ -232,6 +232,15 @@ def audio_paths(rows: list[dict], root: Path, templates: str | list[str]) -> lis
     present = [_existing_files(c, listing) for c in candidates]
     return [next((c[i] for c, ok in zip(candidates, present, strict=True) if c[i] in ok), candidates[0][i])
             for i in range(len(rows))]
+
+
+def check_confined(paths: list[str], line_numbers: list[int], protocol: Path, root: Path) -> None:
+    """Every audio path must stay inside the corpus root (an id like ``../../x`` or an absolute path
+    in a CSV would make the manifest read files elsewhere)."""
+    base = os.path.normpath(str(root)) + os.sep
+    problems = [f"{protocol}:{ln}: audio path {p} lies outside the data root {root}"
+                for p, ln in zip(paths, line_numbers, strict=True) if not os.path.normpath(p).startswith(base)]
+    raise_problems(problems, "path(s) outside the corpus (pass allow_outside_root / --allow-outside-root to allow)")
 
 
 def _finish_split(rows: list[dict], line_numbers: list[int], protocol: Path, desc: dict, split: str,
@@ -292,8 +301,10 @@ def _folder_rows(root: Path, desc: dict) -> tuple[list[dict], list[int], Path]:
 
 
 def build_manifest(dataset: str, root: str | Path | None = None, splits: list[str] | None = None,
-                   allow_missing: bool = False) -> ManifestResult:
-    """Parse, validate and count a corpus; missing audio is an error unless ``allow_missing``."""
+                   allow_missing: bool = False, allow_outside_root: bool = False) -> ManifestResult:
+    """Parse, validate and count a corpus; missing audio is an error unless ``allow_missing``; audio
+    paths that lead outside the corpus root (``../x``, absolute paths) are an error unless
+    ``allow_outside_root`` (for a custom CSV that deliberately points elsewhere)."""
     desc = load_descriptor(dataset)
     root = find_root(dataset, root)
     out, reports, protocol_rows = {}, {}, {}
@@ -319,6 +330,8 @@ def build_manifest(dataset: str, root: str | Path | None = None, splits: list[st
         if not rows:
             raise ManifestError(f"{protocol}: no trials found")
         df = _finish_split(rows, lines, protocol, desc, split, audio_root, template)
+        if not allow_outside_root:
+            check_confined(df["path"].tolist(), lines, protocol, audio_root)
         present = _existing_files(df["path"].tolist())
         is_missing = ~df["path"].isin(present)
         report = SplitReport(split=split, protocol=str(protocol), lines=len(df),
@@ -328,6 +341,9 @@ def build_manifest(dataset: str, root: str | Path | None = None, splits: list[st
             raise ManifestError(
                 f"{report.missing_skipped} of {report.lines} audio files listed in {protocol} are missing "
                 f"(e.g. {examples}); fix the root or pass allow_missing=True / --allow-missing to skip them")
+        if report.missing and report.missing_skipped == report.lines:
+            raise ManifestError(f"none of the {report.lines} audio files listed in {protocol} exist under {audio_root} "
+                                f"(e.g. {df.path.iloc[0]}): that is a wrong root, not missing files")
         kept = df[~is_missing].reset_index(drop=True)
         report.kept = len(kept)
         assert report.lines == report.kept + report.missing_skipped
@@ -353,7 +369,7 @@ def check_audio(splits: dict[str, pd.DataFrame], out_dir: str | Path, min_second
 
 def read_manifest(path: str | Path) -> pd.DataFrame:
     """Load a manifest CSV written by ``ManifestResult.write`` and check its schema."""
-    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    df = pd.read_csv(open_text(path), dtype=str, keep_default_na=False)
     absent = [c for c in BASE_COLUMNS if c not in df.columns]
     if absent:
         raise ManifestError(f"{path}: not a manifest, missing column(s) {absent}")

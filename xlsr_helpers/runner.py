@@ -77,7 +77,10 @@ def chain_run_dir(given: str | Path | None, preset: str) -> Path:
     Kaggle, ``runs/<preset>`` elsewhere."""
     if given is None or str(given) == "auto":
         given = kaggle_working() / "xlsr-run" if on_kaggle() else Path("runs") / Path(preset).stem
-    return Path(given).expanduser().resolve()
+    run_dir = Path(given).expanduser().resolve()
+    if run_dir.exists() and not run_dir.is_dir():
+        raise PipelineError(f"run folder {run_dir} is a file; give a folder")
+    return run_dir
 
 
 def notebook_name(ref: str) -> str:

@@ -14,6 +14,7 @@ import pandas as pd
 from .errors import XlsrError
 from .manifest import ManifestError, load_descriptor, parse_whitespace, raise_problems
 from .metrics import AsvRates, eer_from_frame, min_tdcf, per_attack_eer
+from .textfile import read_lines
 
 # Column count of an ASVspoof key file -> descriptor that documents its columns.
 PROTOCOL_LAYOUTS = {5: "asvspoof2019-la", 8: "asvspoof2021-la", 13: "asvspoof2021-df"}
@@ -27,28 +28,27 @@ def read_score_file(path: str | Path) -> pd.DataFrame:
     """Read ``utt_id score`` lines (extra middle columns allowed; the score is last)."""
     path = Path(path)
     ids, scores, problems, lines = [], [], [], {}
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) < 2:
-                problems.append(f"{path}:{lineno}: expected 'utt_id score', found {line.strip()!r}")
-                continue
-            try:
-                s = float(parts[-1])
-            except ValueError:
-                problems.append(f"{path}:{lineno}: score {parts[-1]!r} is not a number")
-                continue
-            if not np.isfinite(s):
-                problems.append(f"{path}:{lineno}: score is {parts[-1]} (NaN/Inf)")
-                continue
-            if parts[0] in lines:
-                problems.append(f"{path}:{lineno}: duplicate id {parts[0]} (first on line {lines[parts[0]]})")
-                continue
-            lines[parts[0]] = lineno
-            ids.append(parts[0])
-            scores.append(s)
+    for lineno, line in enumerate(read_lines(path), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) < 2:
+            problems.append(f"{path}:{lineno}: expected 'utt_id score', found {line.strip()!r}")
+            continue
+        try:
+            s = float(parts[-1])
+        except ValueError:
+            problems.append(f"{path}:{lineno}: score {parts[-1]!r} is not a number")
+            continue
+        if not np.isfinite(s):
+            problems.append(f"{path}:{lineno}: score is {parts[-1]} (NaN/Inf)")
+            continue
+        if parts[0] in lines:
+            problems.append(f"{path}:{lineno}: duplicate id {parts[0]} (first on line {lines[parts[0]]})")
+            continue
+        lines[parts[0]] = lineno
+        ids.append(parts[0])
+        scores.append(s)
     if problems:
         raise_problems(problems, f"bad line(s) in score file {path.name}", ScoreFileError)
     if not ids:
@@ -59,8 +59,7 @@ def read_score_file(path: str | Path) -> pd.DataFrame:
 def read_protocol(path: str | Path) -> pd.DataFrame:
     """Read an ASVspoof 2019 (5-col) or 2021 LA/DF (8/13-col) key file: utt_id, label, attack."""
     path = Path(path)
-    with open(path, encoding="utf-8") as fh:
-        first = next((ln for ln in fh if ln.strip()), "")
+    first = next((ln for ln in read_lines(path) if ln.strip()), "")
     n = len(first.split())
     if n not in PROTOCOL_LAYOUTS:
         raise ManifestError(f"{path}:1: {n} columns; expected an ASVspoof key file with {sorted(PROTOCOL_LAYOUTS)} columns")
@@ -112,20 +111,19 @@ def read_asv_scores(path: str | Path) -> AsvRates:
     """Organisers' ASV scores (``[speaker] source key score``) -> ASV rates at the ASV EER threshold."""
     path = Path(path)
     keys, scores, problems = [], [], []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) < 3 or parts[-2] not in ("target", "nontarget", "spoof"):
-                problems.append(f"{path}:{lineno}: expected '[speaker] source target|nontarget|spoof score'")
-                continue
-            try:
-                scores.append(float(parts[-1]))
-            except ValueError:
-                problems.append(f"{path}:{lineno}: score {parts[-1]!r} is not a number")
-                continue
-            keys.append(parts[-2])
+    for lineno, line in enumerate(read_lines(path), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) < 3 or parts[-2] not in ("target", "nontarget", "spoof"):
+            problems.append(f"{path}:{lineno}: expected '[speaker] source target|nontarget|spoof score'")
+            continue
+        try:
+            scores.append(float(parts[-1]))
+        except ValueError:
+            problems.append(f"{path}:{lineno}: score {parts[-1]!r} is not a number")
+            continue
+        keys.append(parts[-2])
     raise_problems(problems, f"bad line(s) in ASV score file {path.name}", ScoreFileError)
     keys, scores = np.array(keys), np.array(scores)
     return AsvRates.from_scores(scores[keys == "target"], scores[keys == "nontarget"], scores[keys == "spoof"])

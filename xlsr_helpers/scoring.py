@@ -9,6 +9,8 @@ in the output with their error instead of being dropped or aborting the batch.
 
 from __future__ import annotations
 
+import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +20,8 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .audio import SAMPLE_RATE, SEGMENT_SAMPLES, AudioError, load_audio, window_starts
-from .device import choose_precision
+from .audio import MIN_SAMPLES, SAMPLE_RATE, SEGMENT_SAMPLES, AudioError, load_audio, window_starts
+from .device import DEVICES, PRECISIONS, choose_precision
 from .errors import ConfigError
 from .model import load_feature_extractor, load_trained_detector, scores_from_logits
 
@@ -40,15 +42,74 @@ class ScoringConfig:
     load_workers: int = 4  # decoding threads
     precision: str = "auto"  # auto: bf16/fp16 autocast on GPU, fp32 on CPU
 
+    def __post_init__(self) -> None:
+        problems = [f"{name}={getattr(self, name)!r} (expected an integer >= {low})"
+                    for name, low in (("window", MIN_SAMPLES), ("hop", 1), ("batch_size", 1), ("chunk_files", 1),
+                                      ("load_workers", 1))
+                    if not (isinstance(getattr(self, name), int) and getattr(self, name) >= low)]
+        if not (isinstance(self.threshold, int | float) and np.isfinite(self.threshold)):
+            problems.append(f"threshold={self.threshold!r} (expected a finite number)")
+        if self.aggregation not in AGGREGATIONS:
+            problems.append(f"aggregation={self.aggregation!r} (expected one of {list(AGGREGATIONS)})")
+        if self.device not in DEVICES or self.precision not in PRECISIONS:
+            problems.append(f"device={self.device!r}/precision={self.precision!r} "
+                            f"(expected one of {list(DEVICES)} / {list(PRECISIONS)})")
+        if problems:
+            raise ConfigError("invalid scoring parameter(s): " + "; ".join(problems))
 
-def expand_inputs(paths: list[str | Path]) -> list[Path]:
-    """Files as given; folders expand to the audio files below them (sorted)."""
-    out: list[Path] = []
+
+@dataclass
+class ScoreInputs:
+    """What ``xlsr score`` was given, one entry per file to score (or per unusable path)."""
+
+    paths: list[Path]
+    ids: list[str]
+    errors: dict[int, str]  # index -> why this entry cannot be scored (a folder without audio, ...)
+    skipped: list[Path]  # files inside given folders that are not audio (counted and listed, never silent)
+
+
+def safe_id(text: str) -> str:
+    """An id that survives the ASVspoof ``utt_id score`` format: no whitespace inside."""
+    return re.sub(r"\s+", "_", text.strip()) or "_"
+
+
+def expand_inputs(paths: list[str | Path]) -> ScoreInputs:
+    """Files as given; folders expand to the audio files below them (sorted), ids are their paths
+    relative to the folder (``bonafide/0001`` and ``spoof/0001`` stay apart); a folder without
+    audio is an entry with an error; other files in folders are listed as skipped."""
+    entries, ids, errors, skipped = [], [], {}, []
     for p in map(Path, paths):
         if p.is_dir():
-            out += sorted(f for f in p.rglob("*") if f.suffix.lower() in AUDIO_EXTENSIONS)
+            files = sorted(f for f in p.rglob("*") if f.is_file())
+            audio = [f for f in files if f.suffix.lower() in AUDIO_EXTENSIONS]
+            skipped += [f for f in files if f.suffix.lower() not in AUDIO_EXTENSIONS]
+            if not audio:
+                errors[len(entries)] = f"folder holds no audio files ({', '.join(AUDIO_EXTENSIONS)})"
+                entries.append(p)
+                ids.append(p.name)
+            for f in audio:
+                entries.append(f)
+                ids.append(f.relative_to(p).with_suffix("").as_posix())
         else:
-            out.append(p)
+            entries.append(p)
+            ids.append(p.stem)
+    return ScoreInputs(entries, unique_ids(ids, entries), errors, skipped)
+
+
+def unique_ids(ids: list[str], paths: list[Path]) -> list[str]:
+    """Whitespace-free ids; where two collide, their paths relative to the inputs' common folder,
+    and a ``~N`` suffix for the same path given twice."""
+    ids = [safe_id(i) for i in ids]
+    counts = pd.Series(ids).value_counts()
+    if (counts > 1).any():
+        base = Path(os.path.commonpath([str(p.resolve().parent) for p in paths]))
+        ids = [safe_id(p.resolve().relative_to(base).with_suffix("").as_posix()) if counts[i] > 1 else i
+               for i, p in zip(ids, paths, strict=True)]
+    seen: dict[str, int] = {}
+    out = []
+    for i in ids:
+        seen[i] = seen.get(i, 0) + 1
+        out.append(i if seen[i] == 1 else f"{i}~{seen[i]}")
     return out
 
 
@@ -61,8 +122,6 @@ class Scorer:
 
     def __init__(self, model_dir: str | Path, config: ScoringConfig = ScoringConfig()):
         self.cfg = config
-        if config.aggregation not in AGGREGATIONS:
-            raise ConfigError(f"aggregation must be one of {sorted(AGGREGATIONS)}, got {config.aggregation!r}")
         dev = config.device if config.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
         self.device = torch.device(dev)
         self.model = load_trained_detector(model_dir).eval().to(self.device)
@@ -92,11 +151,15 @@ class Scorer:
 
     def _load_windows(self, path: Path) -> list[np.ndarray] | str:
         try:
-            return _windows(load_audio(path), self.cfg)
+            wave = load_audio(path)
         except AudioError as exc:
             return exc.reason
+        if wave.size < MIN_SAMPLES:  # the CNN would yield no frame: an error row, not a meaningless score
+            return f"too short: {wave.size} samples at 16 kHz (< {MIN_SAMPLES}, the encoder's 25 ms receptive field)"
+        return _windows(wave, self.cfg)
 
-    def score_files(self, files: list[str | Path], ids: list[str] | None = None, progress: bool = True) -> pd.DataFrame:
+    def score_files(self, files: list[str | Path], ids: list[str] | None = None, progress: bool = True,
+                    known_errors: dict[int, str] | None = None) -> pd.DataFrame:
         """One row per input file: utt_id, path, score, p_spoof, label_pred, n_windows, error.
 
         Files are decoded in threads and scored ``chunk_files`` at a time, so memory stays flat
@@ -105,13 +168,14 @@ class Scorer:
         ids = ids or [f.stem for f in files]
         scores = np.full(len(files), np.nan)
         n_windows = np.zeros(len(files), dtype=int)
-        errors: dict[int, str] = {}
+        errors: dict[int, str] = dict(known_errors or {})
         with ThreadPoolExecutor(max_workers=self.cfg.load_workers) as pool, \
                 tqdm(total=len(files), desc="scoring", unit="file", disable=not progress, leave=False) as bar:
             for start in range(0, len(files), self.cfg.chunk_files):
                 chunk = range(start, min(start + self.cfg.chunk_files, len(files)))
                 windows, owner = [], []
-                for k, loaded in zip(chunk, pool.map(self._load_windows, [files[k] for k in chunk]), strict=True):
+                todo = [k for k in chunk if k not in errors]
+                for k, loaded in zip(todo, pool.map(self._load_windows, [files[k] for k in todo]), strict=True):
                     if isinstance(loaded, str):
                         errors[k] = loaded
                         continue
@@ -137,6 +201,20 @@ class Scorer:
         return pd.concat([out, manifest[keep].reset_index(drop=True)], axis=1)
 
 
+def check_output_file(path: str | Path | None, option: str) -> None:
+    """Refuse an output path that cannot be written, before hours of scoring (it would fail at the end)."""
+    if path is None:
+        return
+    p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"{option} {p} is a folder; give a file name, e.g. {p / 'scores.csv'}")
+    parent = next((a for a in p.parents if a.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise ConfigError(f"{option} {p}: {parent} is a file, not a folder")
+    if parent is not None and not os.access(parent, os.W_OK):
+        raise ConfigError(f"{option} {p}: {parent} is not writable")
+
+
 def write_scores(df: pd.DataFrame, csv_path: str | Path, asvspoof_path: str | Path | None = None) -> None:
     """The full CSV, plus an ASVspoof score file (``utt_id score``) of the files that scored."""
     csv_path = Path(csv_path)
@@ -144,4 +222,8 @@ def write_scores(df: pd.DataFrame, csv_path: str | Path, asvspoof_path: str | Pa
     df.to_csv(csv_path, index=False)
     if asvspoof_path is not None:
         ok = df[df.error == ""]
+        bad = [u for u in ok.utt_id if safe_id(u) != u]
+        if bad:  # a space or newline inside an id would make a file that cannot be read back
+            raise ConfigError(f"ids with whitespace cannot go into the ASVspoof file {asvspoof_path}: {bad[:5]}")
+        Path(asvspoof_path).parent.mkdir(parents=True, exist_ok=True)
         Path(asvspoof_path).write_text("".join(f"{u} {s:.6f}\n" for u, s in zip(ok.utt_id, ok.score, strict=True)))

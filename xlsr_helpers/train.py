@@ -28,7 +28,7 @@ from .audio import CROP_MODES, MIN_SAMPLES, PAD_MODES, SEGMENT_SAMPLES
 from .augment import make_augmenter
 from .cache import CachedFeatures, build_cache, collate_features, model_fingerprint
 from .device import DEVICES, PRECISIONS, preflight
-from .errors import ConfigError
+from .errors import ConfigError, disk_full_named
 from .features import LABEL2ID, AudioCollator, SegmentConfig, SegmentDataset
 from .fingerprint import manifest_fingerprint, model_identity
 from .manifest import read_manifest
@@ -445,16 +445,17 @@ def train_stage(config: TrainConfig | dict, train_manifest, dev_manifest, out_di
     resume = last_complete_checkpoint(Path(args.output_dir))
     if resume:
         log.warning("resuming from %s (the last complete checkpoint)", resume)
-    trainer.train(resume_from_checkpoint=resume)
+    with disk_full_named(out):
+        trainer.train(resume_from_checkpoint=resume)
 
-    history = history_table(trainer.state.log_history)
-    best = float(trainer.state.best_metric) if trainer.state.best_metric is not None else float("nan")
-    if trainer.is_world_process_zero():
-        detector_dir = out / "detector"
-        _save_detector_atomically(detector, feature_extractor, detector_dir)
-        history.to_csv(out / "history.csv", index=False)
-        summary = {"stage": cfg.stage, "best_dev_eer": best, "cached": cached, "parameters": counts,
-                   "world_size": args.world_size,
-                   "device": report.as_dict(), "config": dataclasses.asdict(cfg), "seconds": time.time() - t0}
-        (out / "summary.yaml").write_text(yaml.safe_dump(summary, sort_keys=False))
+        history = history_table(trainer.state.log_history)
+        best = float(trainer.state.best_metric) if trainer.state.best_metric is not None else float("nan")
+        if trainer.is_world_process_zero():
+            detector_dir = out / "detector"
+            _save_detector_atomically(detector, feature_extractor, detector_dir)
+            history.to_csv(out / "history.csv", index=False)
+            summary = {"stage": cfg.stage, "best_dev_eer": best, "cached": cached, "parameters": counts,
+                       "world_size": args.world_size,
+                       "device": report.as_dict(), "config": dataclasses.asdict(cfg), "seconds": time.time() - t0}
+            (out / "summary.yaml").write_text(yaml.safe_dump(summary, sort_keys=False))
     return StageResult(out / "detector", history, best, counts, cached, time.time() - t0)

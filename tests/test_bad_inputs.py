@@ -1,0 +1,241 @@
+"""Bad inputs, one row each: what is given, the exit code, the words the message must contain.
+
+Every row runs the real command line in-process and fails before any long work. Add a row for
+each new input type.
+"""
+
+import errno
+import shutil
+
+import pytest
+
+from xlsr_helpers.cli import main
+from xlsr_helpers.errors import DiskFullError, disk_full_named
+
+PROTO_2019 = "LA_0079 LA_T_1138215 - - bonafide\nLA_0079 LA_T_1004644 - A01 spoof\n"
+
+
+def lay_2019(root, train=PROTO_2019, audio=True):
+    proto = root / "ASVspoof2019_LA_cm_protocols"
+    proto.mkdir(parents=True, exist_ok=True)
+    for split, name in (("train", "train.trn"), ("dev", "dev.trl"), ("eval", "eval.trl")):
+        (proto / f"ASVspoof2019.LA.cm.{name}.txt").write_text(train)
+        if audio:
+            for line in train.split("\n"):
+                if line.split() and ".." not in line:
+                    flac = root / f"ASVspoof2019_LA_{split}" / "flac" / f"{line.split()[1]}.flac"
+                    flac.parent.mkdir(parents=True, exist_ok=True)
+                    flac.write_bytes(b"")
+    return root
+
+
+def manifest_args(root, tmp, *extra):
+    return ["manifest", "--dataset", "asvspoof2019-la", "--root", str(root), "--out", str(tmp / "m"), *extra]
+
+
+def non_utf8_protocol(tmp, fx):
+    root = lay_2019(tmp / "LA")
+    (root / "ASVspoof2019_LA_cm_protocols" / "ASVspoof2019.LA.cm.dev.trl.txt").write_bytes(
+        b"LA_0069 LA_D_1 - - bonafide\nLA_0069 LA_D_\xe9 - A05 spoof\n")
+    return manifest_args(root, tmp)
+
+
+def escaping_id(tmp, fx):
+    return manifest_args(lay_2019(tmp / "LA", PROTO_2019 + "LA_0079 ../../../etc/x - A01 spoof\n"), tmp,
+                         "--allow-missing")
+
+
+def all_missing(tmp, fx):
+    return manifest_args(lay_2019(tmp / "LA", audio=False), tmp, "--allow-missing")
+
+
+def itw_absolute_path(tmp, fx):
+    (tmp / "itw").mkdir()
+    (tmp / "itw" / "meta.csv").write_text("file,speaker,label\n0.wav,A,spoof\n/etc/passwd,B,bona-fide\n")
+    (tmp / "itw" / "0.wav").write_bytes(b"")
+    return ["manifest", "--dataset", "in-the-wild", "--root", str(tmp / "itw"), "--out", str(tmp / "m"),
+            "--allow-missing"]
+
+
+def labels_csv_parent(tmp, fx):
+    (tmp / "own").mkdir()
+    (tmp / "own" / "labels.csv").write_text("path,label\na.wav,bonafide\n../b.wav,spoof\n")
+    return ["manifest", "--dataset", "folder", "--root", str(tmp / "own"), "--out", str(tmp / "m"), "--allow-missing"]
+
+
+def bad_score_file(content):
+    def setup(tmp, fx):
+        proto = tmp / "proto.txt"
+        proto.write_text(PROTO_2019)
+        scores = tmp / "scores.txt"
+        if content is None:
+            scores.mkdir()
+        else:
+            scores.write_bytes(content)
+        return ["eer", str(scores), "--protocol", str(proto)]
+    return setup
+
+
+def score_args(model, *extra, out="scores.csv"):
+    def setup(tmp, fx):
+        wav = next(fx["demo"].rglob("*.flac"))
+        m = {"bare": fx["bare"], "stage": fx["detector"].parent, "missing": tmp / "no-model",
+             "trained": fx["detector"]}[model]
+        target = tmp / out
+        if out == "folder":
+            target.mkdir()
+        return ["score", str(m), str(wav), "--out", str(target), *extra]
+    return setup
+
+
+def run_args(*sets):
+    def setup(tmp, fx):
+        return ["run", "--preset", "cpu-smoke", "--run-dir", str(tmp / "run"), *[x for s in sets for x in ("--set", s)]]
+    return setup
+
+
+def run_dir_is_a_file(tmp, fx):
+    (tmp / "afile").write_text("x")
+    return ["run", "--preset", "cpu-smoke", "--run-dir", str(tmp / "afile")]
+
+
+def demo_into(kind):
+    def setup(tmp, fx):
+        target = tmp / "target"
+        if kind == "file":
+            target.write_text("x")
+        else:
+            target.mkdir()
+            (target / "keep.txt").write_text("mine")
+        return ["demo-data", str(target), "--size", "tiny"]
+    return setup
+
+
+def train_args(train_filter=None, dev_filter=None, *sets):
+    def setup(tmp, fx):
+        import pandas as pd
+        paths = {}
+        for split, keep in (("train", train_filter), ("dev", dev_filter)):
+            df = pd.read_csv(fx["manifests"] / f"{split}.csv", dtype=str, keep_default_na=False)
+            df = df[keep(df)] if keep else df
+            paths[split] = tmp / f"{split}.csv"
+            df.to_csv(paths[split], index=False)
+        return ["train", "--stage", "1", "--model", str(fx["bare"]), "--train", str(paths["train"]),
+                "--dev", str(paths["dev"]), "--out", str(tmp / "s1"), *[x for s in sets for x in ("--set", s)]]
+    return setup
+
+
+CASES = [
+    # (id, setup, exit code, words in the message)
+    ("protocol not UTF-8", non_utf8_protocol, 2, "ASVspoof2019.LA.cm.dev.trl.txt:2: not UTF-8 text (byte 0xe9)"),
+    ("protocol id escapes the root", escaping_id, 2, "lies outside the data root"),
+    ("allow-missing, every file missing", all_missing, 2, "that is a wrong root"),
+    ("meta.csv absolute path", itw_absolute_path, 2, "meta.csv:3: audio path /etc/passwd lies outside"),
+    ("labels.csv ../ path", labels_csv_parent, 2, "labels.csv:3: audio path"),
+    ("score file not UTF-8", bad_score_file(b"LA_T_1138215 1.0\nLA_T_1004644 \xff\n"), 2, "scores.txt:2: not UTF-8"),
+    ("score path is a folder", bad_score_file(None), 2, "scores.txt is a folder; expected a text file"),
+    ("score file with NaN", bad_score_file(b"LA_T_1138215 nan\nLA_T_1004644 1\n"), 2, "scores.txt:1: score is nan"),
+    ("score: model folder missing", score_args("missing"), 2, "no-model does not exist"),
+    ("score: a stage folder", score_args("stage"), 2, "it is a stage folder: use"),
+    ("score: no trained head", score_args("bare"), 2, "is not a trained detector: these weights are missing"),
+    ("score: --out is a folder", score_args("bare", out="folder"), 2, "--out"),
+    ("score: window below 400", score_args("trained", "--window", "100"), 2, "window=100 (expected an integer >= 400)"),
+    ("score: negative hop", score_args("trained", "--hop", "-5"), 2, "hop=-5"),
+    ("score: NaN threshold", score_args("trained", "--threshold", "nan"), 2, "threshold=nan"),
+    ("run: s1_epochs=abc", run_args("s1_epochs=abc"), 2, "s1_epochs='abc': expected an integer"),
+    ("run: device=gpu", run_args("device=gpu"), 2, "device='gpu'"),
+    ("run: precision=fp8", run_args("precision=fp8"), 2, "precision='fp8'"),
+    ("run: --set without =", run_args("oops"), 2, "--set expects key=value"),
+    ("run: run dir is a file", run_dir_is_a_file, 2, "is a file; give a folder"),
+    ("demo-data into a non-empty folder", demo_into("dir"), 2, "is not empty"),
+    ("demo-data onto a file", demo_into("file"), 2, "is a file"),
+    ("train: epochs=0", train_args(None, None, "epochs=0"), 2, "epochs=0 (expected an integer >= 1)"),
+    ("train: lr_scheduler=bogus", train_args(None, None, "lr_scheduler=bogus"), 2, "lr_scheduler='bogus'"),
+    ("train: empty train split", train_args(lambda d: d.label == "none"), 2, "train.csv: 0 trial(s)"),
+    ("train: one-class train split", train_args(lambda d: d.label == "spoof"), 2, "training needs bonafide and spoof"),
+    ("train: one-class dev split", train_args(None, lambda d: d.label == "bonafide"), 2, "dev.csv"),
+]
+
+
+@pytest.fixture(scope="module")
+def fx(demo_root, demo_manifests, tiny_backbone, trained):
+    return {"demo": demo_root, "manifests": demo_manifests, "bare": tiny_backbone, "detector": trained[1].detector_dir}
+
+
+@pytest.mark.parametrize("setup,code,words", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input(setup, code, words, fx, tmp_path, capsys):
+    argv = setup(tmp_path, fx)
+    assert main(argv) == code
+    err = capsys.readouterr().err
+    assert words in err, err
+    assert "Traceback" not in err
+
+
+def test_score_out_folder_is_refused_before_the_model_loads(fx, tmp_path, capsys):
+    (tmp_path / "out").mkdir()
+    assert main(["score", str(tmp_path / "no-model"), "x.wav", "--out", str(tmp_path / "out")]) == 2
+    assert "--out" in capsys.readouterr().err  # not the missing model: the output was checked first
+
+
+def test_bom_is_not_data(tmp_path):
+    """Excel's "CSV UTF-8" and BOM-prefixed protocols read as if the BOM were not there."""
+    from xlsr_helpers.manifest import build_manifest
+    root = lay_2019(tmp_path / "LA")
+    proto = root / "ASVspoof2019_LA_cm_protocols" / "ASVspoof2019.LA.cm.train.trn.txt"
+    proto.write_bytes(b"\xef\xbb\xbf" + proto.read_bytes())
+    assert build_manifest("asvspoof2019-la", root).splits["train"].speaker.tolist() == ["LA_0079", "LA_0079"]
+    itw = tmp_path / "itw"
+    itw.mkdir()
+    (itw / "meta.csv").write_bytes(b"\xef\xbb\xbffile,speaker,label\n0.wav,A,spoof\n")
+    (itw / "0.wav").write_bytes(b"")
+    assert build_manifest("in-the-wild", itw).splits["eval"].utt_id.tolist() == ["0"]
+
+
+def test_disk_full_names_where(tmp_path):
+    with pytest.raises(DiskFullError, match=r"disk full while writing .*ckpt.*larger disk"):
+        with disk_full_named(tmp_path):
+            raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "ckpt"))
+    with pytest.raises(PermissionError):  # other OS errors pass through unchanged
+        with disk_full_named(tmp_path):
+            raise PermissionError(errno.EACCES, "denied")
+
+
+def test_unreadable_file_in_a_dataloader_worker_is_named(fx, tmp_path):
+    """A worker re-raises AudioError from its message: the file and reason survive, not the worker traceback."""
+    import pandas as pd
+    from torch.utils.data import DataLoader
+
+    from xlsr_helpers.audio import AudioError
+    from xlsr_helpers.features import SegmentDataset
+    bad = tmp_path / "bad.flac"
+    bad.write_bytes(b"junk")
+    ds = SegmentDataset(pd.DataFrame({"path": [str(bad)], "label": ["spoof"]}))
+    with pytest.raises(AudioError) as info:
+        next(iter(DataLoader(ds, batch_size=1, num_workers=1)))
+    assert info.value.path == str(bad) and info.value.reason.startswith("cannot decode")
+    assert "\n" not in str(info.value)
+
+
+def test_score_inputs_one_row_per_path_unique_ids(fx, tmp_path):
+    import pandas as pd
+    wav = next(fx["demo"].rglob("*.flac"))
+    for d in ("bonafide", "spoof"):
+        (tmp_path / "in" / d).mkdir(parents=True)
+        shutil.copy(wav, tmp_path / "in" / d / "0001.flac")
+    (tmp_path / "in" / "notes.txt").write_text("not audio")
+    (tmp_path / "empty").mkdir()
+    spaced = tmp_path / "my clip.flac"
+    shutil.copy(wav, spaced)
+    short = tmp_path / "short.wav"
+    import numpy as np
+    import soundfile as sf
+    sf.write(short, np.zeros(300, dtype=np.float32), 16000)
+    out, asv = tmp_path / "s.csv", tmp_path / "s.txt"
+    assert main(["score", str(fx["detector"]), str(tmp_path / "in"), str(tmp_path / "empty"), str(spaced), str(short),
+                 "--out", str(out), "--asvspoof-out", str(asv)]) == 0
+    df = pd.read_csv(out, keep_default_na=False)
+    assert df.utt_id.tolist() == ["bonafide/0001", "spoof/0001", "empty", "my_clip", "short"]
+    assert df.error.tolist()[:2] == ["", ""] and df.error[2].startswith("folder holds no audio")
+    assert df.error[4].startswith("too short: 300 samples")
+    assert df.label_pred.tolist()[2] == "" and df.label_pred.tolist()[4] == ""
+    assert [line.split()[0] for line in asv.read_text().splitlines()] == ["bonafide/0001", "spoof/0001", "my_clip"]
