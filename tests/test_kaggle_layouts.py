@@ -153,3 +153,21 @@ def test_glob_without_a_kaggle_input_is_empty(tmp_path, monkeypatch):
 
 def test_run_dir_auto_lands_in_kaggle_working(kaggle):
     assert resolve_run_dir("auto") == kaggle / "working" / "xlsr-run"
+
+
+def test_offline_kernel_uses_the_attached_model_instead_of_the_hub(kaggle, tiny_backbone, monkeypatch):
+    """A Kaggle Model (<slug>/<framework>/<variation>/<version>) holding XLS-R's saved files replaces
+    the hub id; nothing is fetched (HF_HUB_OFFLINE=1, as in an offline kernel)."""
+    import shutil
+
+    from xlsr_helpers.model import load_detector
+    from xlsr_helpers.pipeline import find_attached_model, resolve_base_model
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert find_attached_model("facebook/wav2vec2-xls-r-300m") is None
+    (kaggle / "input" / "some-other-model" / "transformers" / "default" / "1").mkdir(parents=True)
+    attached = shutil.copytree(tiny_backbone, kaggle / "input" / "datasets" / "me" / "xls-r-300m-weights" / "model")
+    run = kaggle / "working" / "xlsr-run"
+    assert resolve_base_model("facebook/wav2vec2-xls-r-300m", run) == str(attached)
+    assert resolve_base_model(str(tiny_backbone), run) == str(tiny_backbone)  # a folder given stays
+    assert resolve_base_model("someone/another-model", run) == "someone/another-model"  # no copy attached
+    assert load_detector(resolve_base_model("facebook/wav2vec2-xls-r-300m", run)).config.num_labels == 2

@@ -110,6 +110,26 @@ def test_preflight_refuses_pascal_on_a_cu128_torch():
     check_capability((6, 0), ["sm_60", "sm_70"])  # an older torch build with Pascal kernels
 
 
+@pytest.mark.parametrize("torch_version,words", [
+    ("2.10.0+cu128", "pip install torch==2.10.0+cu126 torchaudio==2.10.0+cu126 --index-url "
+                     "https://download.pytorch.org/whl/cu126"),
+    ("2.6.0", "pip install torch==2.6.0+cu126 torchaudio==2.6.0+cu126 --index-url"),
+    ("2.14.1+cu130", "torch==2.14.1+cu126 torchaudio==2.14.1+cu126"),
+    ("2.15.0+cu128", "no torch wheel with P100 (sm_60) kernels exists for torch 2.15.0+cu128"),
+    ("2.5.1+cu121", "transformers 5 needs torch >= 2.6"),
+])
+def test_p100_advice_names_the_reinstall_for_the_installed_torch(torch_version, words):
+    from xlsr_helpers.kaggle_env import pascal_advice
+    assert words in pascal_advice(torch_version, torchvision=False)
+
+
+def test_preflight_message_carries_the_advice_for_this_torch(monkeypatch):
+    from xlsr_helpers import device
+    monkeypatch.setattr(device.torch, "__version__", "2.10.0+cu128")
+    with pytest.raises(UnsupportedGPUError, match=r"torch==2\.10\.0\+cu126"):
+        check_capability((6, 0), KAGGLE_CU128_ARCHS, "Tesla P100-PCIE-16GB")
+
+
 def test_precision_choice():
     assert choose_precision("cpu", False) == "fp32"
     assert choose_precision("cuda", False) == "fp16"  # T4, P100
