@@ -51,22 +51,39 @@ def test_eer_matches_official_on_continuous_scores(seed):
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_eer_matches_brute_force_on_random_and_tie_heavy_scores(seed):
+def test_eer_is_bit_for_bit_official_on_tie_heavy_scores(seed):
+    rng = np.random.default_rng(seed)
+    for bona, spoof in [(rng.normal(0.5, 1, 97), rng.normal(0, 1, 211)),
+                        (rng.integers(0, 6, 150).astype(float), rng.integers(0, 4, 400).astype(float)),
+                        (np.round(rng.normal(1, 1, 300), 1), np.round(rng.normal(-1, 1.3, 2000), 1))]:
+        assert compute_eer(bona, spoof) == official_eer(bona, spoof)  # exact, not approx
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_merged_ties_match_the_brute_force_sweep(seed):
     rng = np.random.default_rng(seed)
     for bona, spoof in [(rng.normal(0.5, 1, 97), rng.normal(0, 1, 211)),
                         (rng.integers(0, 6, 150).astype(float), rng.integers(0, 4, 400).astype(float))]:
-        eer, thr = compute_eer(bona, spoof)
+        eer, thr = compute_eer(bona, spoof, merge_ties=True)
         ref = brute_force_eer(bona, spoof)
         assert eer == pytest.approx(ref[0]) and thr == pytest.approx(ref[1])
 
 
-def test_ties_do_not_depend_on_input_order():
+def test_ties_official_split_versus_merged():
     bona = np.array([1.0, 1.0, 1.0, 2.0])
     spoof = np.array([1.0, 1.0, 0.0, 0.0])
-    assert compute_eer(bona, spoof) == compute_eer(bona[::-1], spoof[::-1])
-    # A threshold cannot split the tie at 1.0: either all six are rejected or none are.
+    # official: the stable sort puts the three bonafide 1.0s before the two spoof 1.0s, and every trial
+    # is a point: rejecting [0, 0, 1b] gives miss 1/4, fa 2/4 ... the EER pair is (0.5, 0.5) at 1.0
     miss, fa, thr = compute_det_curve(bona, spoof)
+    assert list(thr) == [-0.001, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 2.0]
+    assert list(miss) == [0, 0, 0, 0.25, 0.5, 0.75, 0.75, 0.75, 1.0]
+    assert list(fa) == [1, 0.75, 0.5, 0.5, 0.5, 0.5, 0.25, 0.0, 0.0]
+    assert compute_eer(bona, spoof) == (0.5, 1.0)
+    assert compute_eer(bona, spoof) == compute_eer(bona[::-1], spoof[::-1])  # order inside a tie is fixed
+    # merged: a threshold cannot split the tie at 1.0
+    miss, fa, thr = compute_det_curve(bona, spoof, merge_ties=True)
     assert list(thr) == pytest.approx([-0.001, 0.0, 1.0, 2.0])
+    assert compute_eer(bona, spoof, merge_ties=True) == (0.25, 0.0)  # best point: reject both spoof 0s
 
 
 def test_perfect_separation_gives_zero_eer():

@@ -200,3 +200,26 @@ def test_subsampled_manifests_say_what_they_hold(demo_root, tmp_path):
     record = json.loads((tmp_path / "subsample.json").read_text())
     assert all(v["written"] == len(splits[s]) <= 11 for s, v in record["rows"].items())
     assert set(read_manifest(tmp_path / "eval.csv").attack) == {"-", "A07", "A08", "A09"}  # every group kept
+
+
+def test_split_head_in_fp32_equals_the_model_forward(tiny_backbone):
+    from xlsr_helpers.model import detector_logits
+    model = load_detector(tiny_backbone).eval()
+    x = torch.randn(3, 12000)
+    mask = torch.ones(3, 12000, dtype=torch.long)
+    mask[2, 5000:] = 0
+    with torch.no_grad():
+        torch.testing.assert_close(detector_logits(model, x, mask), model(x, attention_mask=mask).logits,
+                                   rtol=1e-5, atol=1e-6)
+
+
+def test_scores_stay_distinct_under_bf16_autocast(trained):
+    """300 different inputs: the fp32 head keeps 300 distinct scores under bf16 (a bf16 head gave ~130)."""
+    from xlsr_helpers.scoring import Scorer, ScoringConfig
+    rng = np.random.default_rng(0)
+    windows = [rng.normal(0, 0.1, 16000).astype(np.float32) for _ in range(300)]
+    bf16 = Scorer(trained[1].detector_dir, ScoringConfig(window=16000, device="cpu", precision="bf16"))
+    fp32 = Scorer(trained[1].detector_dir, ScoringConfig(window=16000, device="cpu", precision="fp32"))
+    s16, s32 = bf16.score_windows(windows), fp32.score_windows(windows)
+    assert len(np.unique(s16)) == 300 and len(np.unique(s32)) == 300
+    assert np.abs(s16 - s32).max() < 0.5  # the encoder still runs in bf16

@@ -3,10 +3,11 @@
 Convention (as in ASVspoof): a higher score means *more bonafide*. A trial is
 rejected as spoof when ``score <= threshold``.
 
-``compute_det_curve`` follows the official ``compute_det_curve`` of the ASVspoof
-2019/2021 evaluation packages, with one fix: tied scores are treated as a single
-operating point (the official code splits ties by input order, so the EER of
-tie-heavy scores depends on how the file is sorted).
+``compute_det_curve``/``compute_eer`` are the official ASVspoof 2019/2021/5 definitions, bit for
+bit: one operating point per trial after a stable sort of the scores (bonafide first), so a run of
+tied scores is split between bonafide and spoof (the order inside a tie is fixed by the sort, not
+by the file). ``merge_ties=True`` gives the curve with one point per distinct score instead (a
+threshold cannot split a tie); it differs from the official EER only on tied scores.
 """
 
 from __future__ import annotations
@@ -33,11 +34,12 @@ def _as_scores(x, name: str) -> np.ndarray:
     return arr
 
 
-def compute_det_curve(bonafide_scores, spoof_scores) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def compute_det_curve(bonafide_scores, spoof_scores, merge_ties: bool = False
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Miss rate (bonafide rejected), false-alarm rate (spoof accepted) and thresholds.
 
-    Point 0 is "accept everything" (threshold below the lowest score); point k
-    rejects every score ``<= thresholds[k]``. One point per distinct score.
+    Point 0 is "accept everything" (threshold below the lowest score); point k rejects the k
+    lowest trials (official), or every score ``<= thresholds[k]`` with ``merge_ties``.
     """
     bona = _as_scores(bonafide_scores, "bonafide scores")
     spoof = _as_scores(spoof_scores, "spoof scores")
@@ -47,19 +49,19 @@ def compute_det_curve(bonafide_scores, spoof_scores) -> tuple[np.ndarray, np.nda
     scores, is_bona = scores[order], is_bona[order]
     bona_rejected = np.cumsum(is_bona)
     spoof_rejected = np.arange(1, scores.size + 1) - bona_rejected
-    # Keep only the last index of each run of tied scores: a threshold cannot split a tie.
-    last_of_tie = np.append(scores[1:] != scores[:-1], True)
+    # official: every trial is a point; merge_ties: only the last of each run of tied scores
+    last_of_tie = np.append(scores[1:] != scores[:-1], True) if merge_ties else np.ones(scores.size, dtype=bool)
     miss = np.concatenate([[0.0], bona_rejected[last_of_tie] / bona.size])
     fa = np.concatenate([[1.0], (spoof.size - spoof_rejected[last_of_tie]) / spoof.size])
     thresholds = np.concatenate([[scores[0] - 0.001], scores[last_of_tie]])
     return miss, fa, thresholds
 
 
-def compute_eer(bonafide_scores, spoof_scores) -> tuple[float, float]:
-    """Equal error rate and its threshold, as the official ``compute_eer``."""
-    miss, fa, thresholds = compute_det_curve(bonafide_scores, spoof_scores)
+def compute_eer(bonafide_scores, spoof_scores, merge_ties: bool = False) -> tuple[float, float]:
+    """Equal error rate and its threshold, as the official ``compute_eer`` (``np.mean`` of the pair)."""
+    miss, fa, thresholds = compute_det_curve(bonafide_scores, spoof_scores, merge_ties)
     i = int(np.argmin(np.abs(miss - fa)))
-    return float((miss[i] + fa[i]) / 2), float(thresholds[i])
+    return float(np.mean((miss[i], fa[i]))), float(thresholds[i])
 
 
 def roc_points(bonafide_scores, spoof_scores) -> pd.DataFrame:

@@ -221,7 +221,23 @@ def forward_top(model: nn.Module, hidden: torch.Tensor, mask: torch.Tensor, n_pr
     enc = model.wav2vec2.encoder
     if n_prefix_layers < len(enc.layers):
         hidden = run_layers(enc.layers[n_prefix_layers:], hidden, layer_attention_mask(enc.config, hidden, mask))
-    return head_from_pooled(model, masked_mean(final_norm(model, hidden), mask))
+    return pooled_logits(model, hidden, mask, normed=False)
+
+
+def pooled_logits(model: nn.Module, hidden: torch.Tensor, mask: torch.Tensor, normed: bool) -> torch.Tensor:
+    """Final layer norm (unless ``normed``), masked mean, projector and classifier in fp32 with
+    autocast off: under bf16/fp16 the logits would keep 8-11 bits and tie many scores."""
+    with torch.autocast(hidden.device.type, enabled=False):
+        h = hidden.float()
+        return head_from_pooled(model, masked_mean(h if normed else final_norm(model, h), mask.bool()))
+
+
+def detector_logits(model: nn.Module, input_values: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+    """``model(input_values, attention_mask).logits`` with the encoder under the caller's autocast and
+    the head in fp32 (``pooled_logits``)."""
+    hidden = model.wav2vec2(input_values, attention_mask=attention_mask).last_hidden_state
+    mask = _frame_mask(model, hidden.shape[1], attention_mask, hidden.shape[0], hidden.device)
+    return pooled_logits(model, hidden, mask, normed=True)
 
 
 def final_norm(model: nn.Module, hidden: torch.Tensor) -> torch.Tensor:

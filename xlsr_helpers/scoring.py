@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from .audio import MIN_SAMPLES, SAMPLE_RATE, SEGMENT_SAMPLES, AudioError, load_audio, window_starts
 from .device import DEVICES, PRECISIONS, choose_precision
 from .errors import ConfigError
-from .model import load_feature_extractor, load_trained_detector, scores_from_logits
+from .model import detector_logits, load_feature_extractor, load_trained_detector, scores_from_logits
 
 AGGREGATIONS = ("mean", "max", "min", "median")  # pandas groupby reductions
 AUDIO_EXTENSIONS = (".flac", ".wav", ".ogg", ".mp3")
@@ -144,9 +144,9 @@ class Scorer:
                 return_tensors="pt", padding="longest" if self.cfg.sort_by_length else "max_length",
                 max_length=None if self.cfg.sort_by_length else self.cfg.window)
             with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
-                logits = self.model(batch["input_values"].to(self.device),
-                                    attention_mask=batch["attention_mask"].to(self.device)).logits
-            out[idx] = scores_from_logits(logits.float()).cpu().numpy()
+                logits = detector_logits(self.model, batch["input_values"].to(self.device),
+                                         batch["attention_mask"].to(self.device))  # head in fp32
+            out[idx] = scores_from_logits(logits.double()).cpu().numpy()
         return out
 
     def _load_windows(self, path: Path) -> list[np.ndarray] | str:

@@ -36,6 +36,7 @@ from .metrics import compute_eer
 from .model import (
     XLSR_300M,
     check_model_ref,
+    detector_logits,
     forward_top,
     freeze_for_stage,
     frozen_prefix_layers,
@@ -179,12 +180,13 @@ class StageModule(nn.Module):
 
     def forward(self, input_values=None, attention_mask=None, features=None, labels=None):
         if self.mode == "pooled":
-            logits = head_from_pooled(self.detector, features)
+            with torch.autocast(features.device.type, enabled=False):  # the head in fp32, as in scoring
+                logits = head_from_pooled(self.detector, features.float())
         elif self.mode == "prefix":
             mask = torch.ones(features.shape[:2], dtype=torch.bool, device=features.device)
             logits = forward_top(self.detector, features, mask, self.n_prefix)
         else:
-            logits = self.detector(input_values, attention_mask=attention_mask).logits
+            logits = detector_logits(self.detector, input_values, attention_mask)
         loss = None
         if labels is not None:
             # fp32 loss under AMP: the weighted mean over a 1:9 class ratio is where fp16 loses precision
