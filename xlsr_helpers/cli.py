@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import cli_model
-from .errors import XlsrError
+from .errors import ConfigError, XlsrError
 
 
 def _cmd_demo_data(a: argparse.Namespace) -> int:
@@ -53,17 +53,32 @@ def _check_audio(res, out: Path) -> int:
 
 
 def _cmd_eer(a: argparse.Namespace) -> int:
-    from .scorefile import evaluate, join_scores, read_asv_scores, read_protocol, read_score_file, select_phase
+    from .scorefile import (
+        TDCF_VERSIONS,
+        evaluate,
+        join_scores,
+        read_asv_2021,
+        read_asv_scores,
+        read_protocol,
+        read_score_file,
+        select_phase,
+    )
     df = join_scores(read_score_file(a.score_file), read_protocol(a.protocol),
                      score_name=str(a.score_file), protocol_name=str(a.protocol))
     df, kept = select_phase(df, a.phase)
-    asv = read_asv_scores(a.asv_scores) if a.asv_scores else None
-    res = evaluate(df, asv)
+    if a.asv_keys and not a.asv_scores:
+        raise ConfigError("--asv-keys (2021 ASV trial_metadata.txt) needs --asv-scores (ASVTorch_Kaldi/score.txt)")
+    if a.asv_keys:  # ASVspoof 2021 LA: the revised t-DCF on the phase, as the 2021 evaluation package
+        asv, versions = read_asv_2021(a.asv_keys, a.asv_scores, a.phase), ("2021",)
+    else:
+        asv, versions = (read_asv_scores(a.asv_scores) if a.asv_scores else None), TDCF_VERSIONS
+    res = evaluate(df, asv, versions)
     print(f"trials: {res['n_bonafide']} bonafide, {res['n_spoof']} spoof ({kept})")
     print(f"EER: {100 * res['eer']:.3f} %  (threshold {res['threshold']:.6g})")
     if asv is not None:
-        print(f"min t-DCF (2019 legacy): {res['min_tdcf_2019']:.5f}")
-        print(f"min t-DCF (2021 revised): {res['min_tdcf_2021']:.5f}")
+        for version in versions:
+            name = "2019 legacy" if version == "2019" else "2021 revised"
+            print(f"min t-DCF ({name}): {res[f'min_tdcf_{version}']:.5f}")
     table = res["per_attack"].assign(eer_pct=lambda d: (100 * d.eer).round(3))
     print(table.drop(columns=["eer"]).to_string(index=False))
     return 0
@@ -96,7 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eer", help="EER, min t-DCF and per-attack EER of a score file")
     e.add_argument("score_file", type=Path, help="lines 'utt_id score' (higher = more bonafide)")
     e.add_argument("--protocol", type=Path, required=True, help="ASVspoof CM protocol / trial_metadata.txt")
-    e.add_argument("--asv-scores", type=Path, default=None, help="organisers' ASV score file (for min t-DCF)")
+    e.add_argument("--asv-scores", type=Path, default=None,
+                   help="organisers' ASV scores for min t-DCF: 2019 '...asv.eval.gi.trl.scores.txt', or with --asv-keys "
+                        "the 2021 'ASV/ASVTorch_Kaldi/score.txt'")
+    e.add_argument("--asv-keys", type=Path, default=None,
+                   help="ASVspoof 2021 LA 'ASV/trial_metadata.txt': official 2021 min t-DCF on --phase")
     e.add_argument("--phase", default="eval",
                    help="ASVspoof 2021 keys: metrics on this phase (eval, progress, hidden_track) or 'all' "
                         "(default eval, as the official results; ignored for 2019 protocols)")

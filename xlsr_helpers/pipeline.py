@@ -19,7 +19,8 @@ from .metrics import per_condition_eer
 from .model import save_random_backbone
 from .params import TINY_RANDOM
 from .runner import clear_results
-from .scorefile import ScoreFileError, evaluate, read_asv_scores, select_phase
+from .scorefile import TDCF_VERSIONS, ScoreFileError, evaluate, read_asv_2021, read_asv_scores, select_phase
+from .scoring import write_scores
 from .train import RUN_RECORD, stale_stage
 
 log = logging.getLogger(__name__)
@@ -141,25 +142,44 @@ def with_durations(df: pd.DataFrame, n_sample: int | None = 2000, seed: int = 0)
     return d.assign(duration_s=[sf.info(p).duration for p in d.path])
 
 
-def asv_score_file(dataset: str, root: Path, split: str, spec: str = "auto") -> Path | None:
-    """The organisers' ASV score file of a split when it exists ('auto'), a given path, or None ('none')."""
+def asv_reference(dataset: str, root: Path, split: str, spec: str = "auto") -> dict | None:
+    """The organisers' ASV data for min t-DCF: ``{"scores": path}`` (2019 score files, legacy t-DCF),
+    ``{"keys": path, "scores": path}`` (2021 keys, revised t-DCF), a given 2019-style path, or None."""
     if spec == "none":
         return None
     if spec != "auto":
-        return Path(spec)
-    rel = load_descriptor(dataset).get("asv_scores", {}).get(split)
-    return root / rel if rel and (root / rel).is_file() else None
+        return {"scores": Path(spec)}
+    desc = load_descriptor(dataset)
+    rel = desc.get("asv_scores", {}).get(split)
+    if rel and (root / rel).is_file():
+        return {"scores": root / rel}
+    if "asv_2021" in desc:
+        found = {k: next((root / c for c in desc["asv_2021"][k] if (root / c).is_file()), None)
+                 for k in ("keys", "scores")}
+        if all(found.values()):
+            return found
+    return None
 
 
-def evaluate_scores(scored: pd.DataFrame, asv_file: Path | None, phase: str = "eval") -> dict:
-    """EER (+ min t-DCF when ASV scores exist) and per-attack EER of a scored manifest; on
+def asv_rates(reference: dict | None, phase: str = "eval"):
+    """(ASV rates, t-DCF versions to report, the official one first) for an ``asv_reference``."""
+    if reference is None:
+        return None, ()
+    if "keys" in reference:
+        return read_asv_2021(reference["keys"], reference["scores"], phase), ("2021",)
+    return read_asv_scores(reference["scores"]), TDCF_VERSIONS
+
+
+def evaluate_scores(scored: pd.DataFrame, asv: dict | None, phase: str = "eval") -> dict:
+    """EER (+ min t-DCF when ASV data exist) and per-attack EER of a scored manifest; on
     ASVspoof 2021 keys only the ``phase`` subset counts (the official results use 'eval')."""
     failed = scored[scored.error != ""]
     if len(failed):
         raise ScoreFileError(f"{len(failed)} file(s) could not be scored, e.g. {failed.path.iloc[0]}: "
                              f"{failed.error.iloc[0]}; fix or remove them before computing metrics")
     subset, kept = select_phase(scored, phase)
-    return {**evaluate(subset, read_asv_scores(asv_file) if asv_file else None), "trials": kept}
+    rates, versions = asv_rates(asv, phase)
+    return {**evaluate(subset, rates, versions or TDCF_VERSIONS), "trials": kept}
 
 
 def splits_to_score(manifest_dir: Path, spec: str = "auto") -> list[str]:
@@ -171,6 +191,28 @@ def splits_to_score(manifest_dir: Path, spec: str = "auto") -> list[str]:
     if (spec != "auto" and missing) or not found:
         raise ManifestError(f"no manifest for split(s) {missing or wanted} in {manifest_dir}; run 01_data_prep first")
     return found
+
+
+def score_and_evaluate(scorer, run_dir: Path, dataset: str, root: Path, splits: str = "auto",
+                       asv_scores: str = "auto", phase: str = "eval") -> tuple[dict, dict]:
+    """Score every split's manifest (``scores/<split>.csv`` + ASVspoof ``.txt``) and compute its metrics."""
+    scored, results = {}, {}
+    for split in splits_to_score(run_dir / "manifests", splits):
+        scored[split] = scorer.score_manifest(read_manifest(run_dir / "manifests" / f"{split}.csv"))
+        write_scores(scored[split], run_dir / "scores" / f"{split}.csv", run_dir / "scores" / f"{split}.txt")
+        results[split] = evaluate_scores(scored[split], asv_reference(dataset, root, split, asv_scores), phase)
+    return scored, results
+
+
+def summary_table(scored: dict, results: dict, threshold: float, threshold_from: str, phase: str = "eval"):
+    """One row per split: trials, EER (%), min t-DCF (each version computed), accuracy at the threshold."""
+    rows = {}
+    for split, r in results.items():
+        row = {"trials": r["trials"], "EER (%)": 100 * r["eer"]}
+        row.update({f"min t-DCF {v}": r[f"min_tdcf_{v}"] for v in TDCF_VERSIONS if f"min_tdcf_{v}" in r})
+        row[f"accuracy at {threshold_from} threshold"] = accuracy_at(scored[split], threshold, phase)
+        rows[split] = row
+    return pd.DataFrame(rows).T
 
 
 def headline_split(results: dict) -> str:
@@ -189,7 +231,7 @@ def metrics_record(results: dict[str, dict], threshold: float, threshold_from: s
     """The ``metrics.json`` payload: EER, min t-DCF, per-attack EER, threshold, model, data, seconds."""
     head = headline_split(results)
     rec = {"dataset": dataset, "data_root": str(data_root), "detector": detector, "split": head,
-           "eer": results[head]["eer"], "min_tdcf": results[head].get("min_tdcf_2019"),
+           "eer": results[head]["eer"], "min_tdcf": results[head].get("min_tdcf"),
            "threshold": threshold, "threshold_from": threshold_from, "seconds": round(time.time() - t_start, 1)}
     for split, r in results.items():
         rec[split] = {k: v for k, v in r.items() if k != "per_attack"}

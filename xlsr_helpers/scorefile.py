@@ -129,14 +129,44 @@ def read_asv_scores(path: str | Path) -> AsvRates:
     return AsvRates.from_scores(scores[keys == "target"], scores[keys == "nontarget"], scores[keys == "spoof"])
 
 
-def evaluate(df: pd.DataFrame, asv: AsvRates | None = None) -> dict:
-    """EER, min t-DCF (2019 and 2021, when ASV rates are given) and per-attack EER of a scored table."""
+def read_asv_2021(keys_path: str | Path, scores_path: str | Path, phase: str = "eval") -> AsvRates:
+    """The 2021 keys' ASV trials (``ASV/trial_metadata.txt``: label in column 6 as target, nontarget
+    or spoof, phase in column 8) and the organisers' ASV scores (``ASV/ASVTorch_Kaldi/score.txt``:
+    ``speaker trial score``, row by row with the keys) -> ASV rates of one phase, as the 2021
+    evaluation package (``eval_wrapper.load_asv_metrics``) computes them."""
+    keys = [line.split() for line in read_lines(keys_path) if line.strip()]
+    scores = [line.split() for line in read_lines(scores_path) if line.strip()]
+    problems = [f"{keys_path}:{i}: expected 8 columns (speaker trial codec transmission attack "
+                f"target|nontarget|spoof trim phase), found {len(k)}" for i, k in enumerate(keys, 1)
+                if len(k) != 8 or k[5] not in ("target", "nontarget", "spoof")]
+    if len(scores) != len(keys):
+        problems.append(f"{scores_path}: {len(scores)} scores for {len(keys)} ASV trials in {keys_path}")
+    else:
+        problems += [f"{scores_path}:{i}: trial {s[1] if len(s) > 1 else '?'} does not match {k[1]} on line {i} "
+                     f"of {keys_path}" for i, (k, s) in enumerate(zip(keys, scores, strict=True), 1)
+                     if len(s) != 3 or s[1] != k[1]]
+    raise_problems(problems, "problem(s) with the 2021 ASV keys/scores", ScoreFileError)
+    rows = [(k[5], float(s[2])) for k, s in zip(keys, scores, strict=True) if k[7] == phase]
+    if not rows:
+        raise ScoreFileError(f"{keys_path}: no ASV trials of phase {phase!r}")
+    label = np.array([r[0] for r in rows])
+    value = np.array([r[1] for r in rows])
+    return AsvRates.from_scores(value[label == "target"], value[label == "nontarget"], value[label == "spoof"])
+
+
+TDCF_VERSIONS = ("2019", "2021")
+
+
+def evaluate(df: pd.DataFrame, asv: AsvRates | None = None, tdcf: tuple[str, ...] = TDCF_VERSIONS) -> dict:
+    """EER, min t-DCF (when ASV rates are given: each version in ``tdcf``; ``min_tdcf`` is the first,
+    the corpus' official one) and per-attack EER of a scored table."""
     eer, thr = eer_from_frame(df)
     out = {"eer": eer, "threshold": thr, "n_bonafide": int((df.label == "bonafide").sum()),
            "n_spoof": int((df.label == "spoof").sum())}
     if asv is not None:
         bona, spf = df.score[df.label == "bonafide"], df.score[df.label == "spoof"]
-        out["min_tdcf_2019"] = min_tdcf(bona, spf, asv, "2019")[0]
-        out["min_tdcf_2021"] = min_tdcf(bona, spf, asv, "2021")[0]
+        for version in tdcf:
+            out[f"min_tdcf_{version}"] = min_tdcf(bona, spf, asv, version)[0]
+        out["min_tdcf"] = out[f"min_tdcf_{tdcf[0]}"]
     out["per_attack"] = per_attack_eer(df)
     return out
