@@ -75,6 +75,8 @@ def _cmd_eer(a: argparse.Namespace) -> int:
     res = evaluate(df, asv, versions)
     print(f"trials: {res['n_bonafide']} bonafide, {res['n_spoof']} spoof ({kept})")
     print(f"EER: {100 * res['eer']:.3f} %  (threshold {res['threshold']:.6g})")
+    print(f"min DCF: {res['min_dcf']:.5f}  act DCF: {res['act_dcf']:.5f}  Cllr: {res['cllr']:.5f} bits"
+          "  (ASVspoof 5 costs; act DCF and Cllr need calibrated LLR scores)")
     if asv is not None:
         for version in versions:
             name = "2019 legacy" if version == "2019" else "2021 revised"
@@ -96,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("manifest", help="build validated manifests from a corpus' official files")
     m.add_argument("--dataset", required=True,
-                   choices=["asvspoof2019-la", "asvspoof2021-la", "asvspoof2021-df", "in-the-wild", "folder"])
+                   choices=["asvspoof2019-la", "asvspoof2021-la", "asvspoof2021-df", "asvspoof5", "in-the-wild", "folder"])
     m.add_argument("--root", type=Path, default=None, help="corpus root (default: auto-detect Kaggle mounts)")
     m.add_argument("--out", type=Path, required=True, help="folder for <split>.csv, counts.csv, validation.yaml")
     m.add_argument("--split", action="append", help="only this split (repeatable)")

@@ -150,6 +150,51 @@ def min_tdcf(bonafide_scores, spoof_scores, asv: AsvRates, version: str = "2019"
     return float(curve[i]), float(thr[i])
 
 
+# --------------------------------------------------------------------------- ASVspoof 5 (track 1)
+
+@dataclass(frozen=True)
+class DcfCosts:
+    """The ASVspoof 5 DCF: Pspoof 0.05, Cmiss 1 (bonafide rejected), Cfa 10 (spoof accepted)."""
+
+    p_spoof: float = 0.05
+    c_miss: float = 1.0
+    c_fa: float = 10.0
+
+    @property
+    def bayes_threshold(self) -> float:
+        """The Bayes decision threshold for LLR scores: -log(beta)."""
+        return float(-np.log(self.c_miss * (1 - self.p_spoof) / (self.c_fa * self.p_spoof)))
+
+
+def min_dcf(bonafide_scores, spoof_scores, costs: DcfCosts = DcfCosts()) -> tuple[float, float]:
+    """Minimum normalised DCF over the official DET points, and its threshold (``compute_mindcf``)."""
+    miss, fa, thr = compute_det_curve(bonafide_scores, spoof_scores)
+    p_target = 1 - costs.p_spoof  # the package writes the normaliser with 1 - p_target, not p_spoof (last bit)
+    c_det = costs.c_miss * miss * p_target + costs.c_fa * fa * (1 - p_target)
+    i = int(np.argmin(c_det))
+    return float(c_det[i] / min(costs.c_miss * p_target, costs.c_fa * (1 - p_target))), float(thr[i])
+
+
+def act_dcf(bonafide_scores, spoof_scores, costs: DcfCosts = DcfCosts()) -> tuple[float, float]:
+    """Normalised DCF at the Bayes threshold for LLR scores (``compute_actDCF``): needs calibrated scores."""
+    bona = _as_scores(bonafide_scores, "bonafide scores")
+    spoof = _as_scores(spoof_scores, "spoof scores")
+    thr = costs.bayes_threshold
+    miss = np.sum(bona < thr) / bona.size
+    fa = np.sum(spoof >= thr) / spoof.size
+    dcf = costs.c_miss * (1 - costs.p_spoof) * miss + costs.c_fa * costs.p_spoof * fa
+    return float(dcf / np.min([costs.c_fa * costs.p_spoof, costs.c_miss * (1 - costs.p_spoof)])), thr
+
+
+def cllr(bonafide_scores, spoof_scores) -> float:
+    """Log-likelihood-ratio cost in bits (``calculate_CLLR``): 1 for a detector that says nothing,
+    0 for a perfect, calibrated one, above 1 for badly calibrated scores."""
+    bona = _as_scores(bonafide_scores, "bonafide scores")
+    spoof = _as_scores(spoof_scores, "spoof scores")
+    with np.errstate(over="ignore"):  # exp overflows to inf exactly where the official code does
+        return float(0.5 * (np.mean(np.log1p(np.exp(-bona))) + np.mean(np.log1p(np.exp(spoof)))) / np.log(2))
+
+
 # --------------------------------------------------------------------------- tables
 
 def _check_labels(labels: np.ndarray) -> None:

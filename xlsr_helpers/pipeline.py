@@ -208,7 +208,8 @@ def summary_table(scored: dict, results: dict, threshold: float, threshold_from:
     """One row per split: trials, EER (%), min t-DCF (each version computed), accuracy at the threshold."""
     rows = {}
     for split, r in results.items():
-        row = {"trials": r["trials"], "EER (%)": 100 * r["eer"]}
+        row = {"trials": r["trials"], "EER (%)": 100 * r["eer"], "min DCF": r["min_dcf"], "act DCF": r["act_dcf"],
+               "Cllr (bits)": r["cllr"]}
         row.update({f"min t-DCF {v}": r[f"min_tdcf_{v}"] for v in TDCF_VERSIONS if f"min_tdcf_{v}" in r})
         row[f"accuracy at {threshold_from} threshold"] = accuracy_at(scored[split], threshold, phase)
         rows[split] = row

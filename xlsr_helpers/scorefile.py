@@ -13,11 +13,11 @@ import pandas as pd
 
 from .errors import XlsrError
 from .manifest import ManifestError, load_descriptor, parse_whitespace, raise_problems
-from .metrics import AsvRates, eer_from_frame, min_tdcf, per_attack_eer
+from .metrics import AsvRates, act_dcf, cllr, eer_from_frame, min_dcf, min_tdcf, per_attack_eer
 from .textfile import read_lines
 
 # Column count of an ASVspoof key file -> descriptor that documents its columns.
-PROTOCOL_LAYOUTS = {5: "asvspoof2019-la", 8: "asvspoof2021-la", 13: "asvspoof2021-df"}
+PROTOCOL_LAYOUTS = {5: "asvspoof2019-la", 8: "asvspoof2021-la", 10: "asvspoof5", 13: "asvspoof2021-df"}
 
 
 class ScoreFileError(XlsrError, ValueError):
@@ -73,8 +73,8 @@ def read_protocol(path: str | Path) -> pd.DataFrame:
     dup = df["utt_id"].duplicated()
     if dup.any():
         raise ManifestError(f"{path}: {int(dup.sum())} duplicate id(s), e.g. {df.utt_id[dup].head(3).tolist()}")
-    keep = ["utt_id", "label", "attack"] + [c for c in ("phase", "codec", "transmission", "source", "vocoder")
-                                            if c in df]
+    keep = ["utt_id", "label", "attack"] + [c for c in ("phase", "codec", "transmission", "source", "vocoder",
+                                                         "codec_q") if c in df]
     return df[keep]
 
 
@@ -161,10 +161,10 @@ def evaluate(df: pd.DataFrame, asv: AsvRates | None = None, tdcf: tuple[str, ...
     """EER, min t-DCF (when ASV rates are given: each version in ``tdcf``; ``min_tdcf`` is the first,
     the corpus' official one) and per-attack EER of a scored table."""
     eer, thr = eer_from_frame(df)
-    out = {"eer": eer, "threshold": thr, "n_bonafide": int((df.label == "bonafide").sum()),
-           "n_spoof": int((df.label == "spoof").sum())}
+    bona, spf = df.score[df.label == "bonafide"].to_numpy(), df.score[df.label == "spoof"].to_numpy()
+    out = {"eer": eer, "threshold": thr, "n_bonafide": int(bona.size), "n_spoof": int(spf.size),
+           "min_dcf": min_dcf(bona, spf)[0], "act_dcf": act_dcf(bona, spf)[0], "cllr": cllr(bona, spf)}
     if asv is not None:
-        bona, spf = df.score[df.label == "bonafide"], df.score[df.label == "spoof"]
         for version in tdcf:
             out[f"min_tdcf_{version}"] = min_tdcf(bona, spf, asv, version)[0]
         out["min_tdcf"] = out[f"min_tdcf_{tdcf[0]}"]
