@@ -1,3 +1,4 @@
+import json
 import os
 import signal
 import subprocess
@@ -40,7 +41,9 @@ def test_saved_detector_works_in_the_transformers_pipeline(trained, small_manife
         out = {d["label"]: d["score"] for d in clf(load_audio(path), top_k=2)}
         assert set(out) == {"bonafide", "spoof"}
         assert np.log(out["bonafide"] / out["spoof"]) == pytest.approx(row.score, abs=1e-3)
-        assert row.p_spoof == pytest.approx(out["spoof"], abs=1e-4)
+        cal = json.loads((detector / "xlsr_detector.json").read_text())["calibration"]
+        llr = cal["scale"] * row.score + cal["offset"]  # the calibrated LLR, not the softmax
+        assert row.llr == pytest.approx(llr) and row.p_spoof == pytest.approx(1 / (1 + np.exp(llr)))
 
 
 def test_xlsr_score_cli_lists_unreadable_files(trained, small_manifests, tmp_path):
@@ -144,3 +147,66 @@ def test_chunked_scoring_matches_one_chunk_and_keeps_order(trained, small_manife
         files, progress=False)
     ok = one.error == ""
     assert (mx.score[ok] >= one.score[ok] - 1e-6).all() and (mx.score[ok] > one.score[ok] + 1e-6).any()
+
+
+def test_the_saved_detector_carries_its_settings_and_card(trained, small_manifests):
+    """Segment and scoring settings, the dev EER threshold of the saved weights, a calibration fitted
+    on dev, and a model card: scoring reads them, so nothing is repeated by hand."""
+    from xlsr_helpers.calibration import fit_calibration
+    from xlsr_helpers.metrics import compute_eer
+    s2 = trained[1]
+    settings = json.loads((s2.detector_dir / "xlsr_detector.json").read_text())
+    assert settings["segment_samples"] == 32000 and settings["scoring"] == {"window": 32000, "hop": 16000,
+                                                                            "aggregation": "mean"}
+    assert settings["base_model"].endswith("tiny-wav2vec2") and settings["stage"] == 2  # through stage 1's settings
+    dev = read_manifest(small_manifests / "dev.csv")
+    scorer = Scorer(s2.detector_dir, ScoringConfig(device="cpu"))
+    assert (scorer.cfg.window, scorer.cfg.hop, scorer.cfg.threshold) == (32000, 16000, settings["dev"]["threshold"])
+    # the saved weights reproduce the selected epoch's dev EER (the best, not the last epoch's)
+    import torch
+
+    from xlsr_helpers.features import AudioCollator, SegmentConfig, SegmentDataset
+    from xlsr_helpers.model import detector_logits, load_feature_extractor, load_trained_detector, scores_from_logits
+    model = load_trained_detector(s2.detector_dir).eval()
+    batch = AudioCollator(load_feature_extractor(s2.detector_dir))(list(SegmentDataset(dev, SegmentConfig(32000))))
+    with torch.no_grad():
+        scores = scores_from_logits(detector_logits(model, batch["input_values"], batch["attention_mask"])).numpy()
+    labels = dev.label.to_numpy()
+    bona, spoof = scores[labels == "bonafide"], scores[labels == "spoof"]
+    eer, thr = compute_eer(bona, spoof)
+    assert eer == pytest.approx(s2.best_dev_eer, abs=1e-9) == pytest.approx(settings["dev"]["eer"], abs=1e-9)
+    assert s2.best_dev_eer == pytest.approx(s2.history.dev_eer.min())
+    assert thr == pytest.approx(settings["dev"]["threshold"], abs=1e-4)
+    cal = fit_calibration(bona, spoof)
+    assert cal.scale == pytest.approx(settings["calibration"]["scale"], rel=1e-3)
+    card = (s2.detector_dir / "README.md").read_text()
+    assert "pipeline_tag: audio-classification" in card and f"{100 * settings['dev']['eer']:.3f} %" in card
+    assert "`asvspoof2019-la`: ODC-By 1.0" in card and "Intended use and limits" in card
+
+
+def test_xlsr_push_uploads_the_detector_folder(trained, tmp_path, monkeypatch, capsys):
+    """The Hub client is replaced (no network here); what it would be asked to do is checked."""
+    import huggingface_hub
+
+    from xlsr_helpers.cli import main
+    calls = []
+
+    class FakeApi:
+        def __init__(self, token=None):
+            calls.append(("init", token))
+
+        def create_repo(self, repo_id, private, exist_ok, repo_type):
+            calls.append(("create", repo_id, private, repo_type))
+
+        def upload_folder(self, folder_path, repo_id, repo_type, commit_message):
+            from pathlib import Path
+            calls.append(("upload", sorted(p.name for p in Path(folder_path).iterdir()), repo_id))
+            return type("Info", (), {"commit_url": f"https://huggingface.co/{repo_id}/commit/abc"})()
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    assert main(["push", str(trained[1].detector_dir), "me/xlsr-detector"]) == 0
+    assert calls[1] == ("create", "me/xlsr-detector", True, "model")
+    assert {"README.md", "config.json", "model.safetensors", "preprocessor_config.json",
+            "xlsr_detector.json"} <= set(calls[2][1])
+    assert "me/xlsr-detector/commit/abc" in capsys.readouterr().out
+    assert main(["push", str(trained[1].detector_dir.parent), "me/x"]) == 2  # the stage folder, not its detector

@@ -53,12 +53,15 @@ def _cmd_score(a: argparse.Namespace) -> int:
     from .scoring import AUDIO_EXTENSIONS, Scorer, ScoringConfig, check_output_file, expand_inputs, write_scores
     check_output_file(a.out, "--out")  # before any work: a bad path must not lose hours of scores
     check_output_file(a.asvspoof_out, "--asvspoof-out")
-    window = {} if a.window is None else {"window": a.window, "hop": a.window // 2}
-    cfg = ScoringConfig(batch_size=a.batch_size, aggregation=a.aggregation, threshold=a.threshold,
-                        **{**window, **({} if a.hop is None else {"hop": a.hop})})
+    cfg = ScoringConfig(batch_size=a.batch_size, aggregation=a.aggregation, threshold=a.threshold, window=a.window,
+                        hop=a.hop, prior_spoof=a.prior_spoof)
     manifests = [read_manifest(m) for m in a.paths if str(m).endswith(".csv")]
     inputs = expand_inputs([p for p in a.paths if not str(p).endswith(".csv")])
     scorer = Scorer(a.model_dir, cfg)
+    c = scorer.cfg
+    print(f"windows of {c.window} samples every {c.hop}, {c.aggregation}; threshold {c.threshold:.6g}; "
+          + (f"p_spoof at a spoof prior of {c.prior_spoof:g} from the detector's calibration" if scorer.calibration
+             else "not calibrated: no llr / p_spoof"))
     frames = [scorer.score_manifest(m) for m in manifests]
     if inputs.paths:
         frames.append(scorer.score_files(inputs.paths, inputs.ids, known_errors=inputs.errors))
@@ -73,6 +76,12 @@ def _cmd_score(a: argparse.Namespace) -> int:
         print(f"  skipped (not {'/'.join(AUDIO_EXTENSIONS)}): {p}")
     if len(inputs.skipped) > 20:
         print(f"  ... and {len(inputs.skipped) - 20} more skipped")
+    return 0
+
+
+def _cmd_push(a: argparse.Namespace) -> int:
+    from .detector_info import push_detector
+    print(f"pushed {a.model_dir} -> {push_detector(a.model_dir, a.repo_id, private=not a.public, token=a.token)}")
     return 0
 
 
@@ -121,14 +130,25 @@ def add_commands(sub) -> None:
     s = sub.add_parser("score", help="score files, folders or manifest CSVs with a saved detector")
     s.add_argument("model_dir")
     s.add_argument("paths", nargs="+", help="audio files, folders, or manifest .csv files")
-    s.add_argument("--out", required=True, type=Path, help="CSV: utt_id, path, score, p_spoof, label_pred, error")
+    s.add_argument("--out", required=True, type=Path,
+                   help="CSV: utt_id, path, score, llr, p_spoof, label_pred, n_windows, error")
     s.add_argument("--asvspoof-out", type=Path, help="also write an ASVspoof score file 'utt_id score'")
-    s.add_argument("--threshold", type=float, default=0.0, help="score > T is predicted bonafide")
+    s.add_argument("--threshold", type=float, default=None,
+                   help="score > T is predicted bonafide (default: the detector's dev EER threshold)")
     s.add_argument("--batch-size", type=int, default=16)
-    s.add_argument("--aggregation", choices=["mean", "max", "min", "median"], default="mean")
-    s.add_argument("--window", type=int, help="window length in samples (default 80000 = 5 s)")
-    s.add_argument("--hop", type=int, help="window hop in samples (default window/2)")
+    s.add_argument("--aggregation", choices=["mean", "max", "min", "median"], default=None,
+                   help="how window scores combine (default: the detector's, mean)")
+    s.add_argument("--window", type=int, help="window length in samples (default: the detector's training segment)")
+    s.add_argument("--hop", type=int, help="window hop in samples (default: half a window)")
+    s.add_argument("--prior-spoof", type=float, default=0.5, help="prior probability of spoof behind p_spoof")
     s.set_defaults(func=_cmd_score)
+
+    h = sub.add_parser("push", help="publish a detector folder (weights, settings, model card) to the Hugging Face Hub")
+    h.add_argument("model_dir", help="a stage's detector/ folder")
+    h.add_argument("repo_id", help="you/xlsr-deepfake-detector")
+    h.add_argument("--public", action="store_true", help="a public repository (default private)")
+    h.add_argument("--token", default=None, help="Hub token (default: HF_TOKEN or the saved login)")
+    h.set_defaults(func=_cmd_push)
 
     r = sub.add_parser("run", help="execute the notebooks in order with papermill")
     r.add_argument("--preset", default="demo", help="presets/<name>.yaml: demo, cpu-smoke, kaggle-t4, kaggle-p100")

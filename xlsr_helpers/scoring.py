@@ -9,6 +9,7 @@ in the output with their error instead of being dropped or aborting the batch.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -21,21 +22,27 @@ import torch
 from tqdm.auto import tqdm
 
 from .audio import MIN_SAMPLES, SAMPLE_RATE, SEGMENT_SAMPLES, AudioError, load_audio, window_starts
+from .calibration import Calibration
+from .detector_info import read_settings
 from .device import DEVICES, PRECISIONS, choose_precision
 from .errors import ConfigError
 from .model import detector_logits, load_feature_extractor, load_trained_detector, scores_from_logits
 
+log = logging.getLogger(__name__)
 AGGREGATIONS = ("mean", "max", "min", "median")  # pandas groupby reductions
 AUDIO_EXTENSIONS = (".flac", ".wav", ".ogg", ".mp3")
 
 
 @dataclass
 class ScoringConfig:
-    window: int = SEGMENT_SAMPLES  # samples per window (the training segment length)
-    hop: int = SEGMENT_SAMPLES // 2  # window step for long files
+    """Scoring settings; ``None`` means: as the detector folder says (``xlsr_detector.json``)."""
+
+    window: int | None = None  # samples per window; None: the detector's training segment
+    hop: int | None = None  # window step for long files; None: the detector's (half a window)
     batch_size: int = 16
-    aggregation: str = "mean"
-    threshold: float = 0.0  # score > threshold -> bonafide (0 = argmax of the two logits)
+    aggregation: str | None = None  # None: the detector's (mean)
+    threshold: float | None = None  # score > threshold -> bonafide; None: the detector's dev EER threshold
+    prior_spoof: float = 0.5  # prior probability of spoof behind p_spoof (from the calibrated LLR)
     sort_by_length: bool = True  # False pads every window to `window` (the naive baseline)
     device: str = "auto"
     chunk_files: int = 512  # files decoded and scored together (bounds memory)
@@ -46,10 +53,13 @@ class ScoringConfig:
         problems = [f"{name}={getattr(self, name)!r} (expected an integer >= {low})"
                     for name, low in (("window", MIN_SAMPLES), ("hop", 1), ("batch_size", 1), ("chunk_files", 1),
                                       ("load_workers", 1))
-                    if not (isinstance(getattr(self, name), int) and getattr(self, name) >= low)]
-        if not (isinstance(self.threshold, int | float) and np.isfinite(self.threshold)):
+                    if getattr(self, name) is not None
+                    and not (isinstance(getattr(self, name), int) and getattr(self, name) >= low)]
+        if self.threshold is not None and not (isinstance(self.threshold, int | float) and np.isfinite(self.threshold)):
             problems.append(f"threshold={self.threshold!r} (expected a finite number)")
-        if self.aggregation not in AGGREGATIONS:
+        if not (isinstance(self.prior_spoof, float | int) and 0 < self.prior_spoof < 1):
+            problems.append(f"prior_spoof={self.prior_spoof!r} (expected a number in (0, 1))")
+        if self.aggregation is not None and self.aggregation not in AGGREGATIONS:
             problems.append(f"aggregation={self.aggregation!r} (expected one of {list(AGGREGATIONS)})")
         if self.device not in DEVICES or self.precision not in PRECISIONS:
             problems.append(f"device={self.device!r}/precision={self.precision!r} "
@@ -121,7 +131,10 @@ class Scorer:
     """A loaded detector + feature extractor that turns waveforms into ASVspoof scores."""
 
     def __init__(self, model_dir: str | Path, config: ScoringConfig = ScoringConfig()):
-        self.cfg = config
+        self.settings = read_settings(model_dir)
+        self.cfg = resolve_scoring(config, self.settings)
+        cal = self.settings.get("calibration")
+        self.calibration = Calibration.from_dict(cal) if cal else None
         dev = config.device if config.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
         self.device = torch.device(dev)
         self.model = load_trained_detector(model_dir).eval().to(self.device)
@@ -160,7 +173,7 @@ class Scorer:
 
     def score_files(self, files: list[str | Path], ids: list[str] | None = None, progress: bool = True,
                     known_errors: dict[int, str] | None = None) -> pd.DataFrame:
-        """One row per input file: utt_id, path, score, p_spoof, label_pred, n_windows, error.
+        """One row per input file: utt_id, path, score, llr, p_spoof, label_pred, n_windows, error.
 
         Files are decoded in threads and scored ``chunk_files`` at a time, so memory stays flat
         on corpora of any size (ASVspoof 2021 DF has 611k files)."""
@@ -187,8 +200,9 @@ class Scorer:
                     scores[per_file.index.to_numpy()] = per_file.to_numpy()
                 bar.update(len(chunk))
         df = pd.DataFrame({"utt_id": ids, "path": [str(f) for f in files], "score": scores})
-        # score = log p(bonafide) - log p(spoof)  =>  p(spoof) = sigmoid(-score)
-        df["p_spoof"] = 1 / (1 + np.exp(np.clip(df.score, -500, 500)))
+        # a probability only from a calibrated LLR and a stated prior; NaN (said once) without calibration
+        df["llr"] = self.calibration.llr(scores) if self.calibration else np.nan
+        df["p_spoof"] = self.calibration.p_spoof(scores, self.cfg.prior_spoof) if self.calibration else np.nan
         df["label_pred"] = np.where(df.score.isna(), "", np.where(df.score > self.cfg.threshold, "bonafide", "spoof"))
         df["n_windows"] = n_windows
         df["error"] = [errors.get(k, "") for k in range(len(files))]
@@ -199,6 +213,22 @@ class Scorer:
         out = self.score_files(manifest["path"].tolist(), manifest["utt_id"].tolist(), progress)
         keep = [c for c in manifest.columns if c not in out.columns]
         return pd.concat([out, manifest[keep].reset_index(drop=True)], axis=1)
+
+
+def resolve_scoring(config: ScoringConfig, settings: dict) -> ScoringConfig:
+    """Fill the unset fields from the detector's settings (training segment, its scoring window, hop
+    and aggregation, dev EER threshold); a detector without settings gets the old defaults, said once."""
+    from dataclasses import replace
+    scoring = settings.get("scoring", {})
+    if not settings and (config.window is None or config.threshold is None):
+        log.warning("the detector folder has no %s: scoring with %d-sample windows and threshold 0",
+                    "xlsr_detector.json", SEGMENT_SAMPLES)
+    window = config.window or scoring.get("window") or settings.get("segment_samples") or SEGMENT_SAMPLES
+    return replace(config, window=window,
+                   hop=config.hop or (scoring.get("hop") if config.window is None else None) or window // 2,
+                   aggregation=config.aggregation or scoring.get("aggregation", "mean"),
+                   threshold=config.threshold if config.threshold is not None
+                   else settings.get("dev", {}).get("threshold", 0.0))
 
 
 def check_output_file(path: str | Path | None, option: str) -> None:

@@ -27,12 +27,14 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from .audio import CROP_MODES, MIN_SAMPLES, PAD_MODES, SEGMENT_SAMPLES
 from .augment import make_augmenter
 from .cache import CachedFeatures, build_cache, collate_features, model_fingerprint
+from .calibration import fit_calibration
+from .detector_info import base_model_of, read_settings, write_model_card, write_settings
 from .device import DEVICES, PRECISIONS, preflight
 from .errors import ConfigError, disk_full_named
 from .features import LABEL2ID, AudioCollator, SegmentConfig, SegmentDataset
 from .fingerprint import manifest_fingerprint, model_identity
 from .manifest import read_manifest
-from .metrics import compute_eer
+from .metrics import cllr, compute_eer, min_dcf
 from .model import (
     XLSR_300M,
     check_model_ref,
@@ -43,6 +45,7 @@ from .model import (
     head_from_pooled,
     load_detector,
     load_feature_extractor,
+    scores_from_logits,
 )
 
 log = logging.getLogger(__name__)
@@ -259,9 +262,32 @@ def class_weight_tensor(labels: np.ndarray, how: str) -> torch.Tensor | None:
     return torch.tensor(counts.sum() / (2 * counts), dtype=torch.float32)
 
 
+def _logits(predictions):
+    return predictions[0] if isinstance(predictions, tuple) else predictions
+
+
+def detector_settings(cfg: TrainConfig, dev_scores: np.ndarray, dev_labels: np.ndarray, train_df: pd.DataFrame,
+                      dev_df: pd.DataFrame) -> dict:
+    """What the saved detector carries: its segment and scoring settings, the dev EER threshold and
+    metrics of the saved (best) weights, a calibration fitted on those dev scores, its training data."""
+    bona, spoof = dev_scores[dev_labels == LABEL2ID["bonafide"]], dev_scores[dev_labels == LABEL2ID["spoof"]]
+    eer, thr = compute_eer(bona, spoof)
+    cal = fit_calibration(bona, spoof, fitted_on="dev")
+    return {"stage": cfg.stage, "base_model": base_model_of(cfg.model), "segment_samples": cfg.segment_samples,
+            "pad": cfg.pad, "crop": cfg.crop,
+            "scoring": {"window": cfg.segment_samples, "hop": cfg.segment_samples // 2, "aggregation": "mean"},
+            "dev": {"eer": eer, "threshold": thr, "min_dcf": min_dcf(bona, spoof)[0], "cllr_raw": cllr(bona, spoof),
+                    "cllr_calibrated": cllr(cal.llr(bona), cal.llr(spoof)), "n_bonafide": int(bona.size),
+                    "n_spoof": int(spoof.size)},
+            "calibration": cal.as_dict(),
+            "trained_on": {"train_manifest": manifest_fingerprint(train_df), "dev_manifest": manifest_fingerprint(dev_df),
+                           "datasets": sorted(set(train_df.get("dataset", pd.Series(dtype=str)).astype(str)))},
+            "training": {k: getattr(cfg, k) for k in ("top_layers", "epochs", "batch_size", "grad_accum", "learning_rate",
+                                                       "lr_scheduler", "class_weights", "augment", "seed")}}
+
+
 def eer_metrics(eval_pred) -> dict:
-    logits, labels = eval_pred.predictions, eval_pred.label_ids
-    logits = logits[0] if isinstance(logits, tuple) else logits
+    logits, labels = _logits(eval_pred.predictions), eval_pred.label_ids
     scores = logits[:, LABEL2ID["bonafide"]] - logits[:, LABEL2ID["spoof"]]
     eer, thr = compute_eer(scores[labels == LABEL2ID["bonafide"]], scores[labels == LABEL2ID["spoof"]])
     return {"eer": eer, "eer_threshold": thr}
@@ -361,11 +387,13 @@ def _name(m, default: str) -> str:
     return default if isinstance(m, pd.DataFrame) else str(m)
 
 
-def _save_detector_atomically(detector, feature_extractor, out: Path) -> None:
+def _save_detector_atomically(detector, feature_extractor, out: Path, settings: dict) -> None:
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     detector.save_pretrained(tmp)
     feature_extractor.save_pretrained(tmp)
+    write_settings(tmp, settings)
+    write_model_card(tmp, read_settings(tmp))
     old = out.with_name(out.name + ".old")
     if out.exists():
         shutil.rmtree(old, ignore_errors=True)
@@ -452,9 +480,11 @@ def train_stage(config: TrainConfig | dict, train_manifest, dev_manifest, out_di
 
         history = history_table(trainer.state.log_history)
         best = float(trainer.state.best_metric) if trainer.state.best_metric is not None else float("nan")
+        dev_scores = scores_from_logits(torch.as_tensor(_logits(trainer.predict(dev_ds).predictions))).numpy()
         if trainer.is_world_process_zero():
             detector_dir = out / "detector"
-            _save_detector_atomically(detector, feature_extractor, detector_dir)
+            settings = detector_settings(cfg, dev_scores, dev_labels, train_df, dev_df)
+            _save_detector_atomically(detector, feature_extractor, detector_dir, settings)
             history.to_csv(out / "history.csv", index=False)
             summary = {"stage": cfg.stage, "best_dev_eer": best, "cached": cached, "parameters": counts,
                        "world_size": args.world_size,
