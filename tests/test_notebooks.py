@@ -86,7 +86,13 @@ def test_demo_chain_runs_end_to_end(demo_run):
     assert metrics["eer"] < 0.3  # chance is 0.5
     assert set(metrics["eval"]["per_attack_eer"]) == {"A07", "A08", "A09", "pooled"}
     assert metrics["min_tdcf"] is not None and metrics["min_tdcf"] < 1.0
-    assert len(list((demo_run / "figures").glob("*.png"))) >= 5
+    assert len(list((demo_run / "figures").glob("*.png"))) >= 7
+    rep = metrics["report"]
+    assert rep["eer_ci"]["low"] <= metrics["eer"] <= rep["eer_ci"]["high"] and 0.5 < rep["roc_auc"] <= 1
+    conf = rep["confusion_at_threshold"]
+    assert sum(v for row in conf.values() for v in row.values()) == metrics["eval"]["n_bonafide"] + metrics["eval"]["n_spoof"]
+    assert rep["calibration"]["calibrated"]["cllr"] < rep["calibration"]["raw"]["cllr"]
+    assert "<audio" in (demo_run / "notebooks" / "04_eval_eer.ipynb").read_text()  # the worst errors, to listen to
     params = yaml.safe_load((demo_run / "params.yaml").read_text())
     assert params["notebooks"]["02_stage1_head"]["base_model"] == "tiny-random"
     clf = pipeline("audio-classification", model=str(demo_run / "stage2" / "detector"), device="cpu")

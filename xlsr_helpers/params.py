@@ -24,12 +24,16 @@ RULES: dict[str, tuple] = {
     "s1_patience": NON_NEGATIVE_INT, "s2_patience": NON_NEGATIVE_INT, "num_workers": NON_NEGATIVE_INT,
     "seed": NON_NEGATIVE_INT, "max_trials_per_split": ("int_or_none", 2),
     "s1_learning_rate": POSITIVE_FLOAT, "s2_learning_rate": POSITIVE_FLOAT,
-    "segment_seconds": ("float", 0.025), "score_hop_seconds": ("float", 0.025),  # >= 400 samples at 16 kHz
+    "segment_seconds": ("float", 0.025),  # >= 400 samples at 16 kHz
     "allow_missing": ("bool",), "check_audio": ("bool",), "grad_checkpointing": ("bool",),
     "cache": ("choice", ("auto", "on", "off")), "precision": ("choice", ("auto", "fp32", "fp16", "bf16")),
     "device": ("choice", ("auto", "cuda", "cpu")), "aggregation": ("choice", ("mean", "max", "min", "median")),
     "phase": ("choice", ("eval", "progress", "hidden_track", "all")), "on_change": ("choice", ("refuse", "restart")),
+    "score_window_seconds": ("float_or_auto", 0.025), "bootstrap": NON_NEGATIVE_INT, "worst_examples": NON_NEGATIVE_INT,
+    "prior_spoof": ("probability",),
 }
+RULES["score_hop_seconds"] = ("float_or_auto", 0.025)
+RULES["aggregation"] = ("choice", ("auto", "mean", "max", "min", "median"))
 
 
 def check_value(name: str, value):
@@ -50,6 +54,13 @@ def check_value(name: str, value):
         raise ConfigError(f"parameter {name}={value!r}: expected True or False")
     if kind == "int_or_none" and value is None:
         return None
+    if kind == "float_or_auto":
+        return "auto" if value == "auto" else _number(name, value, "float", rule[1])
+    if kind == "probability":
+        v = _number(name, value, "float", 0.0)
+        if v >= 1:
+            raise ConfigError(f"parameter {name}={value!r}: expected a number in (0, 1)")
+        return v
     return _number(name, value, kind, rule[1])
 
 

@@ -11,6 +11,9 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
+from . import report
+from .audio import SAMPLE_RATE
+from .calibration import Calibration, fit_calibration
 from .demo import make_demo_corpus
 from .errors import ConfigError
 from .kaggle_env import glob_input, kaggle_input, kaggle_working, on_kaggle
@@ -214,6 +217,63 @@ def summary_table(scored: dict, results: dict, threshold: float, threshold_from:
         row[f"accuracy at {threshold_from} threshold"] = accuracy_at(scored[split], threshold, phase)
         rows[split] = row
     return pd.DataFrame(rows).T
+
+
+def scoring_config(window_seconds, hop_seconds, batch_size: int, aggregation: str, prior_spoof: float):
+    """Notebook 04's parameters as a ``ScoringConfig``; 'auto' leaves a field to the detector's settings."""
+    from .scoring import ScoringConfig
+    samples = lambda s: None if s == "auto" else int(round(float(s) * SAMPLE_RATE))  # noqa: E731
+    return ScoringConfig(window=samples(window_seconds), hop=samples(hop_seconds), batch_size=batch_size,
+                         aggregation=None if aggregation == "auto" else aggregation, prior_spoof=prior_spoof)
+
+
+def ensure_calibration(scorer, scored: dict, run_dir: Path) -> Calibration | None:
+    """The detector's calibration; for a detector without one, fitted here on the dev scores (when dev
+    was scored) and applied to every split's llr / p_spoof (scores files rewritten)."""
+    if scorer.calibration is not None or "dev" not in scored:
+        return scorer.calibration
+    dev = scored["dev"]
+    cal = fit_calibration(dev.score[dev.label == "bonafide"], dev.score[dev.label == "spoof"], fitted_on="dev (04)")
+    scorer.calibration = cal
+    for split, df in scored.items():
+        df["llr"], df["p_spoof"] = cal.llr(df.score), cal.p_spoof(df.score, scorer.cfg.prior_spoof)
+        write_scores(df, run_dir / "scores" / f"{split}.csv", run_dir / "scores" / f"{split}.txt")
+    return cal
+
+
+def evaluation_report(df: pd.DataFrame, threshold: float, calibration: Calibration | None, prior_spoof: float = 0.5,
+                      bootstrap: int = 1000, seed: int = 0, worst: int = 5, phase: str = "eval") -> dict:
+    """ROC AUC, a bootstrap interval for the EER, decisions at the (dev) threshold, calibration before
+    and after, and the most confident errors, for the headline split."""
+    subset, _ = select_phase(df, phase)
+    return {"roc_auc": report.roc_auc(subset),
+            "eer_ci": report.bootstrap_eer(subset, bootstrap, seed) if bootstrap else None,
+            "confusion": report.confusion_at(subset, threshold),
+            "calibration": report.calibration_report(subset, calibration, prior_spoof),
+            "worst": report.worst_errors(subset, threshold, worst)}
+
+
+def report_table(result: dict, rep: dict) -> pd.DataFrame:
+    """The report's numbers, one row each, as shown in notebook 04."""
+    ci = rep["eer_ci"]
+    cal = rep["calibration"]
+    rows = {"EER (%)": 100 * result["eer"],
+            f"EER {int(100 * ci['level'])} % interval (%)": f"{100 * ci['low']:.2f} - {100 * ci['high']:.2f}" if ci else "-",
+            "ROC AUC": rep["roc_auc"], "min DCF": result["min_dcf"],
+            "Cllr raw (bits)": cal["raw"]["cllr"], "act DCF raw": cal["raw"]["act_dcf"],
+            "Cllr calibrated (bits)": cal["calibrated"]["cllr"] if cal["calibrated"] else "-",
+            "act DCF calibrated": cal["calibrated"]["act_dcf"] if cal["calibrated"] else "-"}
+    return pd.DataFrame({"value": rows})
+
+
+def report_record(rep: dict) -> dict:
+    """The JSON-able part of the report for ``metrics.json``."""
+    cal = rep["calibration"]
+    conf = rep["confusion"]
+    return {"roc_auc": rep["roc_auc"], "eer_ci": rep["eer_ci"],
+            "confusion_at_threshold": {t: {d: int(conf.loc[t, d]) for d in conf.columns} for t in conf.index},
+            "calibration": {"raw": cal["raw"], "calibrated": cal["calibrated"]},
+            "worst_errors": rep["worst"][["error", "utt_id", "score"]].to_dict(orient="records")}
 
 
 def headline_split(results: dict) -> str:

@@ -106,3 +106,26 @@ def score_distributions(df: pd.DataFrame, threshold: float | None = None, thresh
         ax.legend(loc="lower right")
     ax.set(ylabel="", xlabel="score (higher = more bonafide)", title="Score distributions")
     return fig
+
+
+def confusion_matrix(table: pd.DataFrame, title: str = "Decisions at the dev EER threshold") -> Figure:
+    """Trials by true label and decision (``report.confusion_at``), counts and row shares."""
+    fig, ax = _figure(figsize=(4.2, 3.4))
+    shares = table.div(table.sum(axis=1).replace(0, 1), axis=0)
+    labels = np.array([[f"{table.iloc[i, j]:,}\n{100 * shares.iloc[i, j]:.1f} %" for j in range(2)] for i in range(2)])
+    sns.heatmap(shares, annot=labels, fmt="", cmap="Blues", vmin=0, vmax=1, cbar=False, ax=ax)
+    ax.set(xlabel="decided", ylabel="true", title=title)
+    return fig
+
+
+def reliability_diagram(table: pd.DataFrame, title: str = "Calibration: predicted vs observed") -> Figure:
+    """Observed spoof rate against mean predicted p_spoof per bin (``calibration.reliability_table``);
+    the diagonal is perfect calibration, marker size the trials in the bin."""
+    fig, ax = _figure(figsize=(4.2, 4.0))
+    t = table.dropna(subset=["mean_p_spoof"])
+    ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--")
+    ax.plot(t.mean_p_spoof, t.spoof_rate, color=PALETTE["spoof"], marker="o")
+    ax.scatter(t.mean_p_spoof, t.spoof_rate, s=20 + 200 * t.trials / max(t.trials.max(), 1), color=PALETTE["spoof"],
+               alpha=0.4)
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="predicted p_spoof", ylabel="observed spoof rate", title=title)
+    return fig
