@@ -210,3 +210,23 @@ def test_xlsr_push_uploads_the_detector_folder(trained, tmp_path, monkeypatch, c
             "xlsr_detector.json"} <= set(calls[2][1])
     assert "me/xlsr-detector/commit/abc" in capsys.readouterr().out
     assert main(["push", str(trained[1].detector_dir.parent), "me/x"]) == 2  # the stage folder, not its detector
+
+
+def test_scoring_under_torchrun_shards_and_gathers(trained, small_manifests, tmp_path):
+    """Two CPU processes each score half of the files; rank 0 writes one table equal to one process's."""
+    df = read_manifest(small_manifests / "eval.csv").head(9)
+    bad = tmp_path / "broken.flac"
+    bad.write_bytes(b"junk")
+    args = ["score", str(trained[1].detector_dir), *df.path, str(bad), "--window", "16000"]
+    one = subprocess.run([sys.executable, "-m", "xlsr_helpers", *args, "--out", str(tmp_path / "one.csv")],
+                         capture_output=True, text=True, timeout=300)
+    assert one.returncode == 0, one.stderr
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "xlsr_helpers",
+                          *args, "--out", str(tmp_path / "two.csv")], capture_output=True, text=True, timeout=300)
+    assert two.returncode == 0, two.stderr
+    a = pd.read_csv(tmp_path / "one.csv", keep_default_na=False)
+    b = pd.read_csv(tmp_path / "two.csv", keep_default_na=False)
+    assert len(b) == 10 and b.utt_id.tolist() == a.utt_id.tolist() and b.error.tolist() == a.error.tolist()
+    ok = a.error == ""
+    np.testing.assert_allclose(b.score[ok].astype(float), a.score[ok].astype(float), rtol=1e-5)
+    assert b.n_windows.tolist() == a.n_windows.tolist()

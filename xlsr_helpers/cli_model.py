@@ -50,22 +50,34 @@ def _cmd_score(a: argparse.Namespace) -> int:
     import pandas as pd
 
     from .manifest import read_manifest
-    from .scoring import AUDIO_EXTENSIONS, Scorer, ScoringConfig, check_output_file, expand_inputs, write_scores
+    from .scoring import (
+        AUDIO_EXTENSIONS,
+        Scorer,
+        ScoringConfig,
+        check_output_file,
+        expand_inputs,
+        init_distributed,
+        write_scores,
+    )
     check_output_file(a.out, "--out")  # before any work: a bad path must not lose hours of scores
     check_output_file(a.asvspoof_out, "--asvspoof-out")
     cfg = ScoringConfig(batch_size=a.batch_size, aggregation=a.aggregation, threshold=a.threshold, window=a.window,
                         hop=a.hop, prior_spoof=a.prior_spoof)
+    rank = init_distributed()  # under torchrun: every process scores its share, rank 0 writes
     manifests = [read_manifest(m) for m in a.paths if str(m).endswith(".csv")]
     inputs = expand_inputs([p for p in a.paths if not str(p).endswith(".csv")])
     scorer = Scorer(a.model_dir, cfg)
     c = scorer.cfg
-    print(f"windows of {c.window} samples every {c.hop}, {c.aggregation}; threshold {c.threshold:.6g}; "
-          + (f"p_spoof at a spoof prior of {c.prior_spoof:g} from the detector's calibration" if scorer.calibration
-             else "not calibrated: no llr / p_spoof"))
+    if rank == 0:
+        print(f"windows of {c.window} samples every {c.hop}, {c.aggregation}; threshold {c.threshold:.6g}; "
+              + (f"p_spoof at a spoof prior of {c.prior_spoof:g} from the detector's calibration" if scorer.calibration
+                 else "not calibrated: no llr / p_spoof"))
     frames = [scorer.score_manifest(m) for m in manifests]
     if inputs.paths:
         frames.append(scorer.score_files(inputs.paths, inputs.ids, known_errors=inputs.errors))
     df = pd.concat(frames, ignore_index=True)
+    if rank != 0:
+        return 0
     write_scores(df, a.out, a.asvspoof_out)
     failed = df[df.error != ""]
     print(f"scored {len(df) - len(failed)} of {len(df)} inputs -> {a.out}"

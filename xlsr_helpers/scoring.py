@@ -182,10 +182,12 @@ class Scorer:
         scores = np.full(len(files), np.nan)
         n_windows = np.zeros(len(files), dtype=int)
         errors: dict[int, str] = dict(known_errors or {})
+        rank, world = _rank_world()
+        mine = range(rank, len(files), world)  # under torchrun each process scores every world-th file
         with ThreadPoolExecutor(max_workers=self.cfg.load_workers) as pool, \
                 tqdm(total=len(files), desc="scoring", unit="file", disable=not progress, leave=False) as bar:
-            for start in range(0, len(files), self.cfg.chunk_files):
-                chunk = range(start, min(start + self.cfg.chunk_files, len(files)))
+            for start in range(0, len(mine), self.cfg.chunk_files):
+                chunk = mine[start:start + self.cfg.chunk_files]
                 windows, owner = [], []
                 todo = [k for k in chunk if k not in errors]
                 for k, loaded in zip(todo, pool.map(self._load_windows, [files[k] for k in todo]), strict=True):
@@ -199,6 +201,8 @@ class Scorer:
                     per_file = pd.Series(self.score_windows(windows)).groupby(np.asarray(owner)).agg(self.cfg.aggregation)
                     scores[per_file.index.to_numpy()] = per_file.to_numpy()
                 bar.update(len(chunk))
+        if world > 1:  # gather every process's share: all of them return the whole table
+            scores, n_windows, errors = _gather(mine, scores, n_windows, errors)
         df = pd.DataFrame({"utt_id": ids, "path": [str(f) for f in files], "score": scores})
         # a probability only from a calibrated LLR and a stated prior; NaN (said once) without calibration
         df["llr"] = self.calibration.llr(scores) if self.calibration else np.nan
@@ -213,6 +217,39 @@ class Scorer:
         out = self.score_files(manifest["path"].tolist(), manifest["utt_id"].tolist(), progress)
         keep = [c for c in manifest.columns if c not in out.columns]
         return pd.concat([out, manifest[keep].reset_index(drop=True)], axis=1)
+
+
+def init_distributed() -> int:
+    """Under torchrun (WORLD_SIZE > 1) join the process group (gloo on CPU, nccl on GPUs) and pin this
+    process to its GPU; returns the rank (0 without torchrun)."""
+    import torch.distributed as dist
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
+        return _rank_world()[0]
+    if torch.cuda.is_available():
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank()
+
+
+def _rank_world() -> tuple[int, int]:
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _gather(mine: range, scores: np.ndarray, n_windows: np.ndarray, errors: dict) -> tuple:
+    """Merge the processes' shares (each filled only its own indices) into the full arrays."""
+    import torch.distributed as dist
+    idx = np.asarray(mine)
+    share = (idx, scores[idx], n_windows[idx], {k: v for k, v in errors.items() if k in set(mine)})
+    parts = [None] * dist.get_world_size()
+    dist.all_gather_object(parts, share)
+    scores, n_windows, errors = scores.copy(), n_windows.copy(), dict(errors)
+    for i, s, n, e in parts:
+        scores[i], n_windows[i] = s, n
+        errors.update(e)
+    return scores, n_windows, errors
 
 
 def resolve_scoring(config: ScoringConfig, settings: dict) -> ScoringConfig:
