@@ -12,7 +12,7 @@ KVENV  := .venv-kaggle
 KBIN   := $(KVENV)/bin
 KSTAMP := $(KVENV)/.installed
 
-.PHONY: demo test test-kaggle kaggle-env lint bench clean
+.PHONY: demo test test-kaggle kaggle-env lint bench mutate clean
 
 $(STAMP): requirements.txt requirements-kaggle.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,8 +53,15 @@ $(KSTAMP): kaggle/image-versions.txt requirements-kaggle.txt kaggle/compare_free
 lint: $(STAMP)
 	$(BIN)/ruff check xlsr_helpers tests benchmarks kaggle
 
+# Mutation testing of the modules that decide published numbers (slow: not part of `make test`).
+mutate: $(STAMP)
+	$(BIN)/pip install -q --disable-pip-version-check mutmut==3.8.1
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children 2 || true
+	$(BIN)/python benchmarks/mutation_report.py
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_all.py
 
 clean:
-	rm -rf runs .pytest_cache $(KVENV)
+	rm -rf runs .pytest_cache $(KVENV) mutants

@@ -10,6 +10,17 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a hub
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def pytest_collection_modifyitems(items):
+    """Tests that need a trained detector are marked, so quick subsets (make mutate) can leave them out."""
+    for item in items:
+        if "trained" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.trains)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "trains: needs the session's trained detector (about 30 s once)")
+
+
 @pytest.fixture(scope="session")
 def demo_root(tmp_path_factory):
     from xlsr_helpers.demo import make_demo_corpus

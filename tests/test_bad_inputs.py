@@ -157,12 +157,30 @@ CASES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def fx(demo_root, demo_manifests, tiny_backbone, trained):
-    return {"demo": demo_root, "manifests": demo_manifests, "bare": tiny_backbone, "detector": trained[1].detector_dir}
+class Fixtures(dict):
+    """The inputs rows need; the trained detector only when a row asks for it (it takes a while)."""
+
+    def __init__(self, request, **kw):
+        super().__init__(**kw)
+        self.request = request
+
+    def __missing__(self, key):
+        if key != "detector":
+            raise KeyError(key)
+        self["detector"] = self.request.getfixturevalue("trained")[1].detector_dir
+        return self["detector"]
 
 
-@pytest.mark.parametrize("setup,code,words", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+@pytest.fixture
+def fx(request, demo_root, demo_manifests, tiny_backbone):
+    return Fixtures(request, demo=demo_root, manifests=demo_manifests, bare=tiny_backbone)
+
+
+NEEDS_DETECTOR = {"score: window below 400", "score: negative hop", "score: NaN threshold"}
+
+
+@pytest.mark.parametrize("setup,code,words", [
+    pytest.param(*c[1:], id=c[0], marks=[pytest.mark.trains] if c[0] in NEEDS_DETECTOR else []) for c in CASES])
 def test_bad_input(setup, code, words, fx, tmp_path, capsys):
     argv = setup(tmp_path, fx)
     assert main(argv) == code
@@ -171,7 +189,7 @@ def test_bad_input(setup, code, words, fx, tmp_path, capsys):
     assert "Traceback" not in err
 
 
-def test_score_out_folder_is_refused_before_the_model_loads(fx, tmp_path, capsys):
+def test_score_out_folder_is_refused_before_the_model_loads(tmp_path, capsys):
     (tmp_path / "out").mkdir()
     assert main(["score", str(tmp_path / "no-model"), "x.wav", "--out", str(tmp_path / "out")]) == 2
     assert "--out" in capsys.readouterr().err  # not the missing model: the output was checked first
@@ -200,7 +218,7 @@ def test_disk_full_names_where(tmp_path):
             raise PermissionError(errno.EACCES, "denied")
 
 
-def test_unreadable_file_in_a_dataloader_worker_is_named(fx, tmp_path):
+def test_unreadable_file_in_a_dataloader_worker_is_named(tmp_path):
     """A worker re-raises AudioError from its message: the file and reason survive, not the worker traceback."""
     import pandas as pd
     from torch.utils.data import DataLoader
@@ -216,6 +234,7 @@ def test_unreadable_file_in_a_dataloader_worker_is_named(fx, tmp_path):
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.trains
 def test_score_inputs_one_row_per_path_unique_ids(fx, tmp_path):
     import pandas as pd
     wav = next(fx["demo"].rglob("*.flac"))

@@ -3,7 +3,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pandas as pd
@@ -82,35 +81,44 @@ def test_unknown_training_parameter_is_an_error():
             TrainConfig.from_mapping(bad)
 
 
+KILL_DRIVER = """
+import os, signal, sys
+from xlsr_helpers import train
+save = train.DetectorTrainer._save
+def _save(self, output_dir=None, state_dict=None):
+    save(self, output_dir, state_dict)  # weights written, completion marker not yet: then SIGKILL
+    if self.state.global_step == int(os.environ["KILL_AT_STEP"]):
+        os.kill(os.getpid(), signal.SIGKILL)
+train.DetectorTrainer._save = _save
+from xlsr_helpers.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def test_killed_run_resumes_and_finishes(small_manifests, tiny_backbone, tmp_path):
+    """SIGKILL at a fixed point: in the middle of writing epoch 3's checkpoint (weights on disk, no
+    completion marker). The same command then resumes from epoch 2's checkpoint and drops the torn one."""
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "xlsr_helpers", "train", "--stage", "1", "--model", str(tiny_backbone),
-           "--train", str(small_manifests / "train.csv"), "--dev", str(small_manifests / "dev.csv"),
-           "--out", str(out), "--set", "cache=off", "--set", "epochs=6", "--set", "segment_samples=16000",
-           "--set", "batch_size=8", "--set", "num_workers=0", "--set", "early_stopping_patience=0",
-           "--set", "device=cpu", "--set", "save_total_limit=3"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    args = ["train", "--stage", "1", "--model", str(tiny_backbone),
+            "--train", str(small_manifests / "train.csv"), "--dev", str(small_manifests / "dev.csv"),
+            "--out", str(out), "--set", "cache=off", "--set", "epochs=6", "--set", "segment_samples=16000",
+            "--set", "batch_size=8", "--set", "num_workers=0", "--set", "early_stopping_patience=0",
+            "--set", "device=cpu", "--set", "save_total_limit=3"]
+    steps = -(-len(read_manifest(small_manifests / "train.csv")) // 8)  # optimizer steps per epoch
+    killed = subprocess.run([sys.executable, "-c", KILL_DRIVER, *args], capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "KILL_AT_STEP": str(3 * steps)})
+    assert killed.returncode == -signal.SIGKILL
     ckpts = out / "checkpoints"
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None:
-        if any((d / COMPLETE_MARKER).exists() for d in ckpts.glob("checkpoint-*")):
-            break
-        time.sleep(0.2)
-    assert proc.poll() is None, "training finished before it could be killed"
-    time.sleep(0.5)  # now somewhere inside epoch 2 (or writing its checkpoint)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert not (out / "detector").exists()
-    # a checkpoint folder left half-written by a kill must be ignored and removed
-    (ckpts / "checkpoint-99999").mkdir(parents=True)
-    (ckpts / "checkpoint-99999" / "model.safetensors").write_bytes(b"partial")
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    torn = ckpts / f"checkpoint-{3 * steps}"
+    assert torn.is_dir() and not (torn / COMPLETE_MARKER).exists() and not (out / "detector").exists()
+    assert (ckpts / f"checkpoint-{2 * steps}" / COMPLETE_MARKER).exists()
+    r = subprocess.run([sys.executable, "-m", "xlsr_helpers", *args], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "resuming from" in r.stderr
-    assert not (ckpts / "checkpoint-99999").exists()
+    assert f"resuming from {ckpts / f'checkpoint-{2 * steps}'}" in r.stderr
     history = pd.read_csv(out / "history.csv")
     assert history.epoch.tolist() == [1, 2, 3, 4, 5, 6]
     assert (out / "detector" / "model.safetensors").exists()
+    assert (ckpts / f"checkpoint-{6 * steps}" / COMPLETE_MARKER).exists()
 
 
 def test_data_parallel_training_with_two_cpu_processes(small_manifests, tiny_backbone, tmp_path):
