@@ -25,7 +25,8 @@ DEV = pd.DataFrame({"utt_id": ["d", "e"], "label": ["bonafide", "spoof"], "path"
 OTHER = {"stage": 2, "top_layers": 2, "epochs": 4, "batch_size": 8, "learning_rate": 0.5, "weight_decay": 0.1,
          "warmup_ratio": 0.2, "lr_scheduler": "linear", "grad_accum": 2, "grad_checkpointing": True,
          "class_weights": "none", "early_stopping_patience": 1, "seed": 7, "segment_samples": 16000, "pad": "zero",
-         "crop": "center", "augment": "ssi", "cache": "off", "cache_dtype": "float32", "precision": "fp32"}
+         "crop": "center", "augment": "ssi", "cache": "off", "cache_dtype": "float32", "precision": "fp32",
+         "noise_dir": "/data/musan", "rir_dir": "/data/rirs", "encoder_learning_rate": 1e-05, "layer_decay": 0.8}
 
 
 def identity(model, train=TRAIN, dev=DEV, **kw):
@@ -123,3 +124,31 @@ def test_two_visible_gpus_train_on_one_with_a_clear_line(tmp_path):
     note = limit_to_one_gpu(args, visible=2)
     assert args.n_gpu == 1 and "2 GPUs visible" in note and "torchrun --nproc_per_node 2" in note
     assert args.train_batch_size == args.per_device_train_batch_size  # no DataParallel-sized batches
+
+
+def test_head_and_encoder_layers_get_their_own_learning_rates(tiny_backbone):
+    from xlsr_helpers.model import freeze_for_stage, load_detector
+    from xlsr_helpers.train import StageModule, parameter_groups
+    detector = load_detector(tiny_backbone)
+    freeze_for_stage(detector, 2, top_layers=2)  # layers 2 and 3 of 4 train
+    module = StageModule(detector, "full", 2, None)
+    groups = parameter_groups(module, head_lr=1e-3, encoder_lr=1e-4, decay=0.5, weight_decay=0.01)
+    lr_of = {id(p): g["lr"] for g in groups for p in g["params"]}
+    layers = detector.wav2vec2.encoder.layers
+    assert {lr_of[id(p)] for p in layers[3].parameters()} == {1e-4}  # top layer
+    assert {lr_of[id(p)] for p in layers[2].parameters()} == {5e-5}  # one below: decayed once
+    assert {lr_of[id(p)] for p in detector.classifier.parameters()} == {1e-3}
+    assert not any(id(p) in lr_of for p in layers[1].parameters())  # frozen: in no group
+    assert sum(len(g["params"]) for g in groups) == sum(p.requires_grad for p in module.parameters())
+    no_decay = {id(p) for g in groups if g["weight_decay"] == 0 for p in g["params"]}
+    assert id(detector.classifier.bias) in no_decay and id(detector.classifier.weight) not in no_decay
+
+
+def test_report_to_is_checked_before_training():
+    with pytest.raises(ConfigError, match="report_to='bogus'"):
+        TrainConfig(report_to="bogus")
+    from transformers.integrations import get_available_reporting_integrations
+    if "tensorboard" not in get_available_reporting_integrations():
+        with pytest.raises(ConfigError, match=r"tensorboard is not installed \(pip install tensorboard\)"):
+            TrainConfig(report_to="tensorboard")
+    assert TrainConfig(report_to="none").report_to == "none"

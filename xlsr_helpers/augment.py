@@ -14,13 +14,16 @@ Three signal-processing distortions of the raw waveform, each drawn from a seede
 from __future__ import annotations
 
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 from scipy import signal
 
+from .audio import SAMPLE_RATE
+from .channel import CHANNEL, NEEDS_FOLDER, audio_files
 from .errors import ConfigError
 
-SR = 16_000
+SR = SAMPLE_RATE
 
 
 def _notch_filter(rng: np.random.Generator, n_bands: int = 5, min_f: float = 20, max_f: float = 8000,
@@ -81,22 +84,36 @@ def ssi(x: np.ndarray, rng: np.random.Generator, snr_min: float = 10, snr_max: f
     return x + noise / norm_n * norm_x / 10 ** (0.05 * snr)
 
 
-ALGORITHMS = {"lnl": lnl, "isd": isd, "ssi": ssi}
+ALGORITHMS = {"lnl": lnl, "isd": isd, "ssi": ssi, **CHANNEL}
 
 
-def make_augmenter(spec: str):
-    """``'none'`` -> None; ``'lnl+isd'`` -> a function ``(wave, rng) -> wave`` applying them in order."""
+def make_augmenter(spec: str, noise_dir: str = "", rir_dir: str = ""):
+    """``'none'`` -> None; ``'lnl+mp3+noise'`` -> a function ``(wave, rng) -> wave`` applying them in
+    order (RawBoost, codecs and channels of ``channel.py``; ``noise``/``rir`` draw from the folders)."""
     if spec in (None, "", "none"):
         return None
     parts = spec.split("+")
-    unknown = [p for p in parts if p not in ALGORITHMS]
+    known = sorted([*ALGORITHMS, *NEEDS_FOLDER])
+    unknown = [p for p in parts if p not in known]
     if unknown:
-        raise ConfigError(f"unknown augmentation {unknown}: use 'none' or a '+'-joined subset of {sorted(ALGORITHMS)}")
-    return partial(_apply, [ALGORITHMS[p] for p in parts])
+        raise ConfigError(f"unknown augmentation {unknown}: use 'none' or a '+'-joined subset of {known}")
+    folders = {"noise_dir": noise_dir, "rir_dir": rir_dir}
+    chain = []
+    for p in parts:
+        if p in NEEDS_FOLDER:
+            name, fn = NEEDS_FOLDER[p]
+            folder = folders[name]
+            if not folder or not Path(folder).is_dir():
+                raise ConfigError(f"augmentation '{p}' needs {name}: a folder of audio files (got {folder!r})")
+            audio_files(str(folder))  # refuses an empty folder now, not an epoch into training
+            chain.append(partial(fn, folder=str(folder)))
+        else:
+            chain.append(ALGORITHMS[p])
+    return partial(_apply, chain)
 
 
 def _apply(chain, wave: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     y = wave.astype(np.float64)
     for fn in chain:
-        y = fn(y, rng)
+        y = np.asarray(fn(y, rng), dtype=np.float64)
     return y.astype(np.float32)

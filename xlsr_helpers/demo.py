@@ -17,9 +17,10 @@ import numpy as np
 import soundfile as sf
 from scipy import signal
 
+from .audio import SAMPLE_RATE
 from .errors import ConfigError
 
-SR = 16_000
+SR = SAMPLE_RATE
 ATTACKS = {  # attack id -> toy vocoder settings
     "A01": {"cutoff": 4000, "flatten": 0.9, "buzz": 0.00, "comb": 0.0, "frame_am": 0.0},
     "A02": {"cutoff": 5000, "flatten": 0.5, "buzz": 0.03, "comb": 0.0, "frame_am": 0.3},

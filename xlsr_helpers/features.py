@@ -17,8 +17,9 @@ from transformers import Wav2Vec2FeatureExtractor
 
 from .audio import SAMPLE_RATE, SEGMENT_SAMPLES, fix_length, load_audio
 from .augment import make_augmenter
+from .manifest import LABELS
 
-LABEL2ID = {"bonafide": 0, "spoof": 1}
+LABEL2ID = {label: i for i, label in enumerate(LABELS)}  # bonafide 0, spoof 1
 ID2LABEL = {v: k for k, v in LABEL2ID.items()}
 
 
@@ -42,11 +43,11 @@ class SegmentDataset(Dataset):
     """
 
     def __init__(self, manifest: pd.DataFrame, segment: SegmentConfig = SegmentConfig(), seed: int = 0,
-                 augment: str = "none"):
+                 augment: str = "none", noise_dir: str = "", rir_dir: str = ""):
         self.paths = manifest["path"].tolist()
         self.labels = manifest["label"].map(LABEL2ID).to_numpy()
         self.segment, self.seed, self.epoch = segment, seed, 0
-        self.augment = make_augmenter(augment)
+        self.augment = make_augmenter(augment, noise_dir, rir_dir)
 
     def __len__(self) -> int:
         return len(self.paths)

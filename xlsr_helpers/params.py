@@ -16,7 +16,8 @@ POSITIVE_INT = ("int", 1)
 NON_NEGATIVE_INT = ("int", 0)
 POSITIVE_FLOAT = ("float", 0.0)
 TINY_RANDOM = "tiny-random"  # base_model value: a random-initialised tiny wav2vec2 (demo and tests)
-PATH_PARAMETERS = ("run_dir", "data_root", "detector", "cache_dir", "base_model", "resume_from")
+PATH_PARAMETERS = ("run_dir", "data_root", "detector", "cache_dir", "base_model", "resume_from", "s2_noise_dir",
+                   "s2_rir_dir")
 RULES: dict[str, tuple] = {
     "s1_epochs": POSITIVE_INT, "s2_epochs": POSITIVE_INT, "s1_batch_size": POSITIVE_INT,
     "s2_batch_size": POSITIVE_INT, "s2_grad_accum": POSITIVE_INT, "eval_batch_size": POSITIVE_INT,
@@ -30,7 +31,8 @@ RULES: dict[str, tuple] = {
     "device": ("choice", ("auto", "cuda", "cpu")), "aggregation": ("choice", ("mean", "max", "min", "median")),
     "phase": ("choice", ("eval", "progress", "hidden_track", "all")), "on_change": ("choice", ("refuse", "restart")),
     "score_window_seconds": ("float_or_auto", 0.025), "bootstrap": NON_NEGATIVE_INT, "worst_examples": NON_NEGATIVE_INT,
-    "prior_spoof": ("probability",),
+    "prior_spoof": ("probability",), "s2_encoder_learning_rate": ("float_or_none", 0.0),
+    "s2_layer_decay": ("probability_incl",),
 }
 RULES["score_hop_seconds"] = ("float_or_auto", 0.025)
 RULES["aggregation"] = ("choice", ("auto", "mean", "max", "min", "median"))
@@ -54,6 +56,13 @@ def check_value(name: str, value):
         raise ConfigError(f"parameter {name}={value!r}: expected True or False")
     if kind == "int_or_none" and value is None:
         return None
+    if kind == "float_or_none":
+        return None if value is None else _number(name, value, "float", rule[1])
+    if kind == "probability_incl":
+        v = _number(name, value, "float", 0.0)
+        if v > 1:
+            raise ConfigError(f"parameter {name}={value!r}: expected a number in (0, 1]")
+        return v
     if kind == "float_or_auto":
         return "auto" if value == "auto" else _number(name, value, "float", rule[1])
     if kind == "probability":

@@ -74,7 +74,9 @@ class TrainConfig:
     segment_samples: int = SEGMENT_SAMPLES
     pad: str = "repeat"
     crop: str = "start"  # 'random' disables caching (segments differ every epoch)
-    augment: str = "none"  # RawBoost on training audio: 'lnl+isd' (2021 LA), 'ssi' (DF), ...; disables caching
+    augment: str = "none"  # '+'-joined: RawBoost lnl/isd/ssi, mp3, ogg, telephone, g711, loss, gain, noise, rir; no cache
+    noise_dir: str = ""  # folder of noise files for augment 'noise' (e.g. MUSAN)
+    rir_dir: str = ""  # folder of room impulse responses for augment 'rir'
     cache: str = "auto"  # 'auto' (cache when segments are deterministic), 'on', 'off'
     cache_dtype: str = "float16"
     cache_dir: str = "auto"  # 'auto': <out_dir>/cache; elsewhere for big stage-2 caches (Kaggle: /tmp)
@@ -82,7 +84,9 @@ class TrainConfig:
     device: str = "auto"  # 'auto', 'cuda', 'cpu'
     num_workers: int = 2
     save_total_limit: int = 2
-    logging_steps: int = 50
+    encoder_learning_rate: float | None = None  # stage 2: learning rate of the unfrozen layers; None: learning_rate
+    layer_decay: float = 1.0  # stage 2: each lower unfrozen layer trains at this factor of the one above it
+    report_to: str = "none"  # training curves: none, tensorboard, wandb, trackio, mlflow (comma-separated)
     on_change: str = "refuse"  # a stage folder started with other parameters or inputs: 'refuse' or 'restart' it
     extra: dict = field(default_factory=dict)  # more TrainingArguments, passed through
 
@@ -94,7 +98,7 @@ class TrainConfig:
             raise ConfigError(f"cache must be 'auto', 'on' or 'off', got {self.cache!r}")
         if self.stage not in (1, 2):
             raise ConfigError(f"stage must be 1 or 2, got {self.stage!r}")
-        make_augmenter(self.augment)  # validates the name now, not an epoch into training
+        make_augmenter(self.augment, self.noise_dir, self.rir_dir)  # validated now, not an epoch into training
         if self.pad not in PAD_MODES or self.crop not in CROP_MODES:
             raise ConfigError(f"pad must be one of {PAD_MODES} and crop one of {CROP_MODES}, got {self.pad!r}/{self.crop!r}")
         if self.class_weights not in ("balanced", "none"):
@@ -115,7 +119,8 @@ class TrainConfig:
 FIELD_RULES = {
     "epochs": ("int", 1), "batch_size": ("int", 1), "eval_batch_size": ("int", 1), "grad_accum": ("int", 1),
     "top_layers": ("int", 1), "num_workers": ("int", 0), "early_stopping_patience": ("int", 0),
-    "save_total_limit": ("int", 1), "logging_steps": ("int", 1), "seed": ("int", 0),
+    "save_total_limit": ("int", 1), "seed": ("int", 0), "layer_decay": ("ratio_incl", None),
+    "encoder_learning_rate": ("float_or_none", 0.0),
     "segment_samples": ("int", MIN_SAMPLES), "learning_rate": ("float", 0.0), "weight_decay": ("float", None),
     "warmup_ratio": ("ratio", None), "precision": ("choice", PRECISIONS), "device": ("choice", DEVICES),
     "cache_dtype": ("choice", ("float16", "float32")), "on_change": ("choice", ("refuse", "restart")),
@@ -135,13 +140,33 @@ def check_fields(cfg: TrainConfig) -> None:
             allowed = f"an integer >= {rule}"
         elif kind == "ratio":
             ok, allowed = _is_number(v) and 0 <= v < 1, "a number in [0, 1)"
+        elif kind == "ratio_incl":
+            ok, allowed = _is_number(v) and 0 < v <= 1, "a number in (0, 1]"
+        elif kind == "float_or_none":
+            ok, allowed = v is None or (_is_number(v) and v > rule), f"None or a number > {rule:g}"
         else:
             ok = _is_number(v) and (rule is None or v > rule)
             allowed = "a number" + ("" if rule is None else f" > {rule:g}")
         if not ok:
             problems.append(f"{name}={v!r} (expected {allowed})")
+    problems += _reporting_problems(cfg.report_to)
     if problems:
         raise ConfigError("invalid training parameter(s): " + "; ".join(problems))
+
+
+REPORTERS = ("none", "tensorboard", "wandb", "trackio", "mlflow", "all")
+
+
+def _reporting_problems(report_to: str) -> list[str]:
+    """Unknown reporters, or ones whose package is missing (found now, not after the caches are built)."""
+    from transformers.integrations import get_available_reporting_integrations
+    wanted = [r.strip() for r in str(report_to).split(",") if r.strip()]
+    if not wanted or any(r not in REPORTERS for r in wanted):
+        return [f"report_to={report_to!r} (expected 'none' or a comma-separated subset of {list(REPORTERS[1:-1])}, or 'all')"]
+    available = set(get_available_reporting_integrations())
+    missing = [r for r in wanted if r not in ("none", "all") and r not in available]
+    return [f"report_to={report_to!r}: {', '.join(missing)} is not installed (pip install {' '.join(missing)})"] \
+        if missing else []
 
 
 def _is_number(v) -> bool:
@@ -198,7 +223,20 @@ class StageModule(nn.Module):
 
 
 class DetectorTrainer(Trainer):
-    """Trainer that saves only trainable weights and logs cumulative wall seconds."""
+    """Trainer that saves only trainable weights, logs cumulative wall seconds, and (stage 2) trains
+    the head and the unfrozen encoder layers at their own learning rates."""
+
+    def __init__(self, *args, encoder_learning_rate: float | None = None, layer_decay: float = 1.0, **kw):
+        super().__init__(*args, **kw)
+        self.encoder_learning_rate, self.layer_decay = encoder_learning_rate, layer_decay
+
+    def create_optimizer(self, *args, **kwargs):
+        if self.optimizer is None and (self.encoder_learning_rate is not None or self.layer_decay != 1.0):
+            groups = parameter_groups(self.model, self.args.learning_rate, self.encoder_learning_rate,
+                                      self.layer_decay, self.args.weight_decay)
+            self.optimizer = torch.optim.AdamW(groups, betas=(self.args.adam_beta1, self.args.adam_beta2),
+                                               eps=self.args.adam_epsilon)
+        return super().create_optimizer(*args, **kwargs)
 
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
         if state_dict is None:
@@ -212,6 +250,24 @@ class DetectorTrainer(Trainer):
             self._t_offset, self._t_start = max(prior, default=0.0), time.time()
         logs["seconds"] = round(self._t_offset + time.time() - self._t_start, 2)
         super().log(logs, *args, **kwargs)
+
+
+def parameter_groups(module: nn.Module, head_lr: float, encoder_lr: float | None, decay: float,
+                     weight_decay: float) -> list[dict]:
+    """Optimizer groups: everything outside the encoder layers at ``head_lr``; encoder layer i (of n)
+    at ``encoder_lr * decay ** (n - 1 - i)`` (the top layer at ``encoder_lr``). Biases and norms get
+    no weight decay, as in the Trainer's own optimizer."""
+    encoder_lr = head_lr if encoder_lr is None else encoder_lr
+    layers = module.detector.wav2vec2.encoder.layers
+    layer_of = {id(p): i for i, layer in enumerate(layers) for p in layer.parameters()}
+    groups: dict[tuple[float, bool], list] = {}
+    for name, p in module.named_parameters():
+        if not p.requires_grad:
+            continue
+        lr = encoder_lr * decay ** (len(layers) - 1 - layer_of[id(p)]) if id(p) in layer_of else head_lr
+        no_decay = p.ndim < 2 or "norm" in name.lower()
+        groups.setdefault((lr, no_decay), []).append(p)
+    return [{"params": ps, "lr": lr, "weight_decay": 0.0 if nd else weight_decay} for (lr, nd), ps in groups.items()]
 
 
 class CompleteMarker(TrainerCallback):
@@ -308,8 +364,8 @@ def history_table(log_history: list[dict]) -> pd.DataFrame:
 
 # Parameters that may change between a run and its resumption without changing what is trained.
 # `model` is a path that moves with the run folder; what it holds is compared as `inputs.model`.
-RESUME_SAFE = {"num_workers", "eval_batch_size", "logging_steps", "save_total_limit", "device", "extra", "cache_dir",
-               "on_change", "model"}
+RESUME_SAFE = {"num_workers", "eval_batch_size", "save_total_limit", "device", "extra", "cache_dir",
+               "on_change", "model", "report_to"}
 RUN_RECORD = "train_config.yaml"
 STAGE_OUTPUTS = ("checkpoints", "detector", "history.csv", "summary.yaml", RUN_RECORD)
 
@@ -433,7 +489,7 @@ def train_stage(config: TrainConfig | dict, train_manifest, dev_manifest, out_di
     dev_labels = dev_df["label"].map(LABEL2ID).to_numpy()
     autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(report.precision)
 
-    args = TrainingArguments(
+    args = TrainingArguments(**{**dict(
         output_dir=str(out / "checkpoints"), num_train_epochs=cfg.epochs,
         per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=cfg.eval_batch_size,
         gradient_accumulation_steps=cfg.grad_accum, learning_rate=cfg.learning_rate,
@@ -443,8 +499,8 @@ def train_stage(config: TrainConfig | dict, train_manifest, dev_manifest, out_di
         save_total_limit=cfg.save_total_limit, seed=cfg.seed, data_seed=cfg.seed,
         bf16=report.precision == "bf16", fp16=report.precision == "fp16", use_cpu=report.device == "cpu",
         dataloader_num_workers=0 if cached else cfg.num_workers, remove_unused_columns=False,
-        report_to="none", disable_tqdm=False, label_names=["labels"], ddp_find_unused_parameters=False,
-        **cfg.extra)
+        report_to=[r.strip() for r in cfg.report_to.split(",")], disable_tqdm=False, label_names=["labels"],
+        ddp_find_unused_parameters=False), **cfg.extra})  # `extra` may override any of these
     _ = args.device  # sets up torch.distributed now, so rank 0 alone builds the caches
     if note := limit_to_one_gpu(args, torch.cuda.device_count() if report.device == "cuda" else 0):
         log.warning(note)
@@ -462,7 +518,8 @@ def train_stage(config: TrainConfig | dict, train_manifest, dev_manifest, out_di
                                             **common), dev_labels)
         collator, mode = collate_features, kind
     else:
-        train_ds = SegmentDataset(train_df, segment, seed=cfg.seed, augment=cfg.augment)
+        train_ds = SegmentDataset(train_df, segment, seed=cfg.seed, augment=cfg.augment, noise_dir=cfg.noise_dir,
+                                  rir_dir=cfg.rir_dir)
         dev_ds = SegmentDataset(dev_df, dev_segment, seed=cfg.seed)
         collator, mode = AudioCollator(feature_extractor), "full"
 
@@ -471,7 +528,8 @@ def train_stage(config: TrainConfig | dict, train_manifest, dev_manifest, out_di
     if cfg.early_stopping_patience > 0:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
     trainer = DetectorTrainer(model=module, args=args, train_dataset=train_ds, eval_dataset=dev_ds,
-                              data_collator=collator, compute_metrics=eer_metrics, callbacks=callbacks)
+                              data_collator=collator, compute_metrics=eer_metrics, callbacks=callbacks,
+                              encoder_learning_rate=cfg.encoder_learning_rate, layer_decay=cfg.layer_decay)
     resume = last_complete_checkpoint(Path(args.output_dir))
     if resume:
         log.warning("resuming from %s (the last complete checkpoint)", resume)
