@@ -9,6 +9,12 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a hub
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+# transformers binds its log handler to sys.stderr the first time it logs; bind it now, to the
+# session's stream, not to a stream captured by one test (later writes to it would be "Logging error").
+import transformers  # noqa: E402
+
+transformers.logging.get_logger("transformers").info("")
+
 
 def pytest_collection_modifyitems(items):
     """Tests that need a trained detector are marked, so quick subsets (make mutate) can leave them out."""

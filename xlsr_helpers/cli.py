@@ -146,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     pkg_log = logging.getLogger("xlsr_helpers")
     if not pkg_log.handlers:
         pkg_log.addHandler(handler)
+    pkg_log.propagate = False  # the command line prints its own lines, once, whatever the root logger holds
     pkg_log.setLevel(logging.INFO)
     try:
         return int(args.func(args) or 0)
