@@ -9,11 +9,25 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a hub
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-# transformers binds its log handler to sys.stderr the first time it logs; bind it now, to the
-# session's stream, not to a stream captured by one test (later writes to it would be "Logging error").
-import transformers  # noqa: E402
+# transformers binds its log handler (stream and flush) to the sys.stderr of the moment it first logs;
+# in a process that runs pytest more than once (mutmut) that stream is closed later: "Logging error".
+# Point it at whatever sys.stderr is when a record is written.
+import sys  # noqa: E402
 
-transformers.logging.get_logger("transformers").info("")
+import transformers.utils.logging as _hf_logging  # noqa: E402
+
+
+class _CurrentStderr:
+    def write(self, text):
+        return sys.stderr.write(text)
+
+    def flush(self):
+        return sys.stderr.flush()
+
+
+_hf_logging.get_logger("transformers")  # configures the library's handler
+_hf_logging._default_handler.setStream(_CurrentStderr())
+_hf_logging._default_handler.flush = _CurrentStderr().flush
 
 
 def pytest_collection_modifyitems(items):
