@@ -85,7 +85,8 @@ def _number(name: str, value, kind: str, minimum: float):
         ok = ok and float(v).is_integer()
         v = int(v) if ok else v
     if not ok or v < minimum or (kind == "float" and v <= 0):
-        what = ("a number" if kind == "float" else "an integer") + f" >= {minimum:g}"
+        bound = f"> {minimum:g}" if kind == "float" and minimum <= 0 else f">= {minimum:g}"
+        what = ("a number " if kind == "float" else "an integer ") + bound
         raise ConfigError(f"parameter {name}={value!r}: expected {what}" + (" or None" if kind == "int_or_none" else ""))
     return float(v) if kind == "float" else v
 

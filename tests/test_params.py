@@ -1,0 +1,65 @@
+"""Notebook parameter rules: every kind accepts what it should and names what it refuses."""
+
+import math
+
+import pytest
+
+from xlsr_helpers.errors import ConfigError
+from xlsr_helpers.params import RULES, absolute_paths, check_parameters, check_value
+
+
+@pytest.mark.parametrize("name,value,expected", [
+    ("s1_epochs", 3, 3), ("s1_epochs", "4", 4), ("s1_epochs", 5.0, 5), ("s1_patience", 0, 0), ("seed", "0", 0),
+    ("max_trials_per_split", None, None), ("max_trials_per_split", 2, 2),
+    ("s1_learning_rate", "1e-3", 0.001), ("s1_learning_rate", 2, 2.0), ("segment_seconds", 0.025, 0.025),
+    ("score_window_seconds", "auto", "auto"), ("score_window_seconds", "2.5", 2.5),
+    ("prior_spoof", 0.05, 0.05), ("s2_layer_decay", 1, 1.0), ("s2_encoder_learning_rate", None, None),
+    ("s2_encoder_learning_rate", "5e-6", 5e-6), ("cache", True, "on"), ("cache", False, "off"), ("cache", "auto", "auto"),
+    ("check_audio", True, True), ("aggregation", "median", "median"), ("phase", "all", "all"),
+    ("data_root", "anything/at/all", "anything/at/all"),  # free-form: checked where it is used
+])
+def test_accepted_values_and_their_conversion(name, value, expected):
+    out = check_value(name, value)
+    assert out == expected and type(out) is type(expected)
+
+
+@pytest.mark.parametrize("name,value,words", [
+    ("s1_epochs", 0, "an integer >= 1"), ("s1_epochs", 2.5, "an integer >= 1"), ("s1_epochs", True, "an integer"),
+    ("s1_epochs", "abc", "s1_epochs='abc'"), ("s1_patience", -1, "an integer >= 0"),
+    ("max_trials_per_split", 1, "an integer >= 2 or None"), ("s1_learning_rate", 0, "a number > 0"),
+    ("s1_learning_rate", float("inf"), "a number"), ("segment_seconds", 0.02, ">= 0.025"),
+    ("score_hop_seconds", "fast", "score_hop_seconds='fast'"), ("prior_spoof", 1, "(0, 1)"), ("prior_spoof", 0, "> 0"),
+    ("s2_layer_decay", 1.5, "(0, 1]"), ("s2_encoder_learning_rate", -1, "> 0"), ("cache", "maybe", "one of"),
+    ("check_audio", "yes", "True or False"), ("check_audio", 1, "True or False"), ("device", "gpu", "'auto', 'cuda', 'cpu'"),
+    ("precision", "fp8", "'bf16'"), ("aggregation", "sum", "'median'"), ("phase", "dev", "'hidden_track'"),
+    ("on_change", "ignore", "'restart'"),
+])
+def test_refused_values_name_the_parameter_and_the_rule(name, value, words):
+    with pytest.raises(ConfigError) as info:
+        check_value(name, value)
+    assert f"parameter {name}=" in str(info.value) and words in str(info.value)
+
+
+def test_every_rule_kind_is_exercised():
+    kinds = {rule[0] for rule in RULES.values()}
+    assert kinds == {"int", "int_or_none", "float", "float_or_auto", "float_or_none", "probability",
+                     "probability_incl", "bool", "choice"}
+
+
+def test_all_bad_parameters_are_reported_at_once():
+    with pytest.raises(ConfigError) as info:
+        check_parameters({"s1_epochs": 0, "device": "gpu", "seed": 1})
+    assert "s1_epochs=0" in str(info.value) and "device='gpu'" in str(info.value)
+    assert check_parameters({"seed": "7", "s1_learning_rate": "1e-4"}) == {"seed": 7, "s1_learning_rate": 1e-4}
+    assert math.isclose(check_parameters({"segment_seconds": "0.5"})["segment_seconds"], 0.5)
+
+
+def test_relative_paths_follow_the_working_directory(tmp_path):
+    (tmp_path / "my-model").mkdir()
+    out = absolute_paths({"data_root": "data/LA", "run_dir": "auto", "detector": "/abs/det", "cache_dir": "~/c",
+                          "base_model": "my-model", "s2_noise_dir": "musan", "dataset": "x/y"}, tmp_path)
+    assert out["data_root"] == str(tmp_path / "data" / "LA") and out["s2_noise_dir"] == str(tmp_path / "musan")
+    assert out["run_dir"] == "auto" and out["detector"] == "/abs/det" and out["cache_dir"] == "~/c"
+    assert out["base_model"] == str(tmp_path / "my-model") and out["dataset"] == "x/y"
+    hub = absolute_paths({"base_model": "facebook/wav2vec2-xls-r-300m", "data_root": "demo:tiny"}, tmp_path)
+    assert hub == {"base_model": "facebook/wav2vec2-xls-r-300m", "data_root": "demo:tiny"}
