@@ -137,6 +137,8 @@ def tdcf_curve_2021(bonafide_scores, spoof_scores, asv: AsvRates, cost: CostMode
     if c0 < 0 or c1 < 0 or c2 < 0:
         raise MetricError(f"t-DCF weights are negative (C0={c0:.4g}, C1={c1:.4g}, C2={c2:.4g})")
     default = c0 + min(c1, c2)
+    if default == 0:
+        raise MetricError("t-DCF normaliser is zero: a perfect ASV that also rejects every spoof leaves nothing to weigh")
     return (c0 + c1 * miss_cm + c2 * fa_cm) / default, thr
 
 

@@ -1,0 +1,182 @@
+"""Score files, keys and ASV score files: every bad line named with its file and line, all of them
+(not just the first), and the exact columns kept."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from xlsr_helpers.manifest import ManifestError
+from xlsr_helpers.metrics import AsvRates, DcfCosts, MetricError, act_dcf, min_tdcf, per_attack_eer, per_condition_eer
+from xlsr_helpers.scorefile import (
+    ScoreFileError,
+    join_scores,
+    read_asv_scores,
+    read_protocol,
+    read_score_file,
+    select_phase,
+)
+
+
+def test_every_bad_score_line_is_listed(tmp_path):
+    f = tmp_path / "s.txt"
+    f.write_text("a 1.0\n\nlonely\nb x\nc nan\nd -inf\na 2.0\ne 0.5\nf extra 3.0\n")
+    with pytest.raises(ScoreFileError) as info:
+        read_score_file(f)
+    msg = str(info.value)
+    assert msg.startswith("5 bad line(s) in score file s.txt:")
+    for expected in (f"{f}:3: expected 'utt_id score', found 'lonely'", f"{f}:4: score 'x' is not a number",
+                     f"{f}:5: score is nan (NaN/Inf)", f"{f}:6: score is -inf (NaN/Inf)",
+                     f"{f}:7: duplicate id a (first on line 1)"):
+        assert expected in msg
+
+
+def test_good_score_lines_keep_the_last_column(tmp_path):
+    f = tmp_path / "s.txt"
+    f.write_text("a 1.5\nb - bonafide 2.5\n\nc -0.25\n")
+    df = read_score_file(f)
+    assert df.utt_id.tolist() == ["a", "b", "c"] and df.score.tolist() == [1.5, 2.5, -0.25]
+    (tmp_path / "empty.txt").write_text("\n\n")
+    with pytest.raises(ScoreFileError, match=r"empty.txt: no scores found"):
+        read_score_file(tmp_path / "empty.txt")
+
+
+def test_asv_score_lines_are_checked_one_by_one(tmp_path):
+    f = tmp_path / "asv.txt"
+    f.write_text("LA_1 A01 target 1.0\nLA_1 x\nLA_1 A01 maybe 2.0\nLA_1 A01 spoof abc\nLA_1 bonafide nontarget -1\n")
+    with pytest.raises(ScoreFileError) as info:
+        read_asv_scores(f)
+    msg = str(info.value)
+    assert msg.startswith("3 bad line(s) in ASV score file asv.txt:")
+    assert f"{f}:2: expected '[speaker] source target|nontarget|spoof score'" in msg
+    assert f"{f}:3: expected" in msg and f"{f}:4: score 'abc' is not a number" in msg
+
+
+def test_asv_rates_from_a_file(tmp_path):
+    f = tmp_path / "asv.txt"
+    f.write_text("A target 2\nA target 3\nA nontarget -1\nA nontarget 0\nA01 spoof 2.5\nA02 spoof -3\n")
+    r = read_asv_scores(f)
+    # sorted -1n 0n 2t 3t: rejecting the two non-targets is the EER point, threshold = the 2nd score, 0;
+    # non-targets accepted are those >= 0 (one of two), spoofs rejected those < 0 (one of two)
+    assert (r.threshold, r.p_miss, r.p_fa, r.p_miss_spoof) == (0.0, 0.0, 0.5, 0.5)
+
+
+def test_key_files_keep_their_metadata_columns(tmp_path):
+    k = tmp_path / "k.txt"
+    k.write_text("LA_1 LA_E_1 alaw ita_tx A07 spoof notrim eval\nLA_1 LA_E_2 none - - bonafide notrim progress\n")
+    df = read_protocol(k)
+    assert list(df.columns) == ["utt_id", "label", "attack", "phase", "codec", "transmission"]
+    df5 = tmp_path / "k5.txt"
+    df5.write_text("T_1 T_0 F C01 3 - AC1 A05 spoof -\nT_1 T_1 M - - - - bonafide bonafide -\n")
+    assert list(read_protocol(df5).columns) == ["utt_id", "label", "attack", "codec", "codec_q"]
+    dfk = tmp_path / "df.txt"
+    dfk.write_text("LA_0043 DF_E_1 mp3m4a asvspoof A09 spoof notrim eval traditional_vocoder - - - -\n")
+    assert list(read_protocol(dfk).columns) == ["utt_id", "label", "attack", "phase", "codec", "source", "vocoder"]
+
+
+def test_key_file_problems_are_named(tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_text("a b c\n")
+    with pytest.raises(ManifestError, match=r"bad.txt:1: 3 columns; expected an ASVspoof key file with \[5, 8, 10, 13\]"):
+        read_protocol(bad)
+    labels = tmp_path / "labels.txt"
+    labels.write_text("LA_1 LA_T_1 - - bonafide\nLA_1 LA_T_2 - A01 fake\nLA_1 LA_T_3 - A01 real\n")
+    with pytest.raises(ManifestError) as info:
+        read_protocol(labels)
+    assert "2 malformed line(s) in labels.txt" in str(info.value)
+    assert f"{labels}:2: unknown label 'fake'" in str(info.value) and f"{labels}:3: unknown label 'real'" in str(info.value)
+    dup = tmp_path / "dup.txt"
+    dup.write_text("".join(f"LA_1 LA_T_{i % 5} - - bonafide\n" for i in range(10)))
+    with pytest.raises(ManifestError, match=r"5 duplicate id\(s\), e.g. \['LA_T_0', 'LA_T_1', 'LA_T_2'\]$"):
+        read_protocol(dup)
+    (tmp_path / "blank.txt").write_text("\n")
+    with pytest.raises(ManifestError, match="0 columns"):
+        read_protocol(tmp_path / "blank.txt")
+
+
+def test_join_lists_both_kinds_of_mismatch():
+    proto = pd.DataFrame({"utt_id": [f"t{i}" for i in range(8)], "label": "spoof", "attack": "A01"})
+    scores = pd.DataFrame({"utt_id": [f"t{i}" for i in range(1, 8)] + [f"x{i}" for i in range(7)], "score": 0.0})
+    with pytest.raises(ScoreFileError) as info:
+        join_scores(scores, proto)
+    assert str(info.value) == ("7 id(s) in the score file are not in the protocol: ['x0', 'x1', 'x2', 'x3', 'x4']; "
+                               "1 trial(s) of the protocol have no score: ['t0']")
+    ok = join_scores(scores[scores.utt_id.str.startswith("t")].assign(score=1.0), proto.iloc[1:])
+    assert len(ok) == 7 and "_merge" not in ok and (ok.score == 1.0).all()
+
+
+def test_phase_selection_says_what_it_kept():
+    df = pd.DataFrame({"phase": ["eval", "eval", "progress"], "score": [1, 2, 3]})
+    sub, said = select_phase(df)
+    assert len(sub) == 2 and said == "phase 'eval': 2 of 3 trials (all phases: {'eval': 2, 'progress': 1})"
+    assert select_phase(df.drop(columns="phase"))[1] == "all 3 trials"
+
+
+# ----------------------------------------------------------------------------- metrics corner cases
+
+def test_metric_inputs_are_named_when_empty():
+    with pytest.raises(MetricError, match="^ASV target scores is empty"):
+        AsvRates.from_scores([], [0.0], [0.0])
+    with pytest.raises(MetricError, match="^ASV non-target scores is empty"):
+        AsvRates.from_scores([1.0], [], [0.0])
+    with pytest.raises(MetricError, match="^ASV spoof scores is empty"):
+        AsvRates.from_scores([1.0], [0.0], [])
+    with pytest.raises(MetricError, match="^bonafide scores is empty"):
+        act_dcf([], [0.0])
+    with pytest.raises(MetricError, match="^spoof scores is empty"):
+        act_dcf([1.0], [])
+
+
+def test_boundaries_at_the_thresholds():
+    # a spoof exactly at the ASV threshold is accepted by the ASV (not a miss)
+    assert AsvRates.from_scores([2.0, 3.0], [0.0, 1.0], [2.0, 0.5]).p_miss_spoof == 0.5
+    thr = DcfCosts().bayes_threshold
+    # a bonafide exactly at the Bayes threshold is accepted, a spoof exactly there is accepted too
+    assert act_dcf([thr, 5.0], [thr, -5.0])[0] == pytest.approx((10 * 0.05 * 0.5) / 0.5)
+    # other costs: normaliser min(Cfa Pspoof, Cmiss (1-Pspoof)) = min(0.3, 1.4) = 0.3, threshold -log(1.4/0.3)
+    costs = DcfCosts(p_spoof=0.3, c_miss=2.0, c_fa=1.0)
+    assert costs.bayes_threshold == pytest.approx(-np.log(1.4 / 0.3))
+    assert act_dcf([-10.0, 5.0], [5.0, -10.0], costs)[0] == pytest.approx((1.4 * 0.5 + 0.3 * 0.5) / 0.3)
+
+
+def test_tdcf_weights_and_defaults():
+    asv = AsvRates(threshold=0.0, p_fa=0.1, p_miss=0.05, p_miss_spoof=0.4)
+    assert min_tdcf([1.0, 2.0], [0.0, 1.5], asv) == min_tdcf([1.0, 2.0], [0.0, 1.5], asv, "2019")
+    # an ASV that misses every target and accepts every non-target: C1 < 0 (2019) and C0 > Ptar (2021)
+    broken = AsvRates(threshold=0.0, p_fa=1.0, p_miss=1.0, p_miss_spoof=0.0)
+    with pytest.raises(MetricError, match=r"^t-DCF weights are negative \(C1=-0.095, C2=0.5\): check the ASV scores$"):
+        min_tdcf([1.0], [0.0], broken, "2019")
+    with pytest.raises(MetricError, match=r"^t-DCF weights are negative \(C0=1.036, C1=-0.095, C2=0.5\)$"):
+        min_tdcf([1.0], [0.0], broken, "2021")
+    with pytest.raises(MetricError, match="^t-DCF normaliser is zero: the ASV accepts no spoofs or rejects every target$"):
+        min_tdcf([1.0], [0.0], AsvRates(threshold=0.0, p_fa=0.0, p_miss=0.0, p_miss_spoof=1.0), "2019")
+    # 2021 is defined where 2019 is not: C2 = 0 (no spoof passes the ASV) as long as C0 > 0 ...
+    no_spoof_passes = AsvRates(threshold=0.0, p_fa=0.0, p_miss=0.1, p_miss_spoof=1.0)
+    assert min_tdcf([1.0], [0.0], no_spoof_passes, "2021")[0] == 1.0
+    with pytest.raises(MetricError, match="^t-DCF normaliser is zero: a perfect ASV"):  # ... and C0 = 0 with it is not
+        min_tdcf([1.0], [0.0], AsvRates(threshold=0.0, p_fa=0.0, p_miss=0.0, p_miss_spoof=1.0), "2021")
+    perfect = AsvRates(threshold=0.0, p_fa=0.0, p_miss=0.0, p_miss_spoof=0.0)
+    assert min_tdcf([1.0, 2.0], [0.0, 1.5], perfect, "2021")[0] == pytest.approx(0.5 * 0.5 / 0.5)
+
+
+def test_tdcf_2021_with_other_asv_costs():
+    from xlsr_helpers.metrics import CostModel, tdcf_curve_2021
+    cost = CostModel(c_miss_asv=2.0, c_fa_asv=5.0)
+    asv = AsvRates(threshold=0.0, p_fa=0.1, p_miss=0.2, p_miss_spoof=0.4)
+    curve, _ = tdcf_curve_2021([1.0], [0.0], asv, cost)
+    ptar, pnon = 0.95 * 0.99, 0.95 * 0.01
+    c0 = ptar * 2.0 * 0.2 + pnon * 5.0 * 0.1
+    c1, c2 = ptar * 2.0 - c0, 0.05 * 10 * 0.6
+    assert curve[0] == pytest.approx((c0 + c2) / (c0 + min(c1, c2)))  # accept all: every spoof passes
+
+
+def test_tables_are_sorted_and_named():
+    df = pd.DataFrame({"score": [5, 6, 0, 1, 2, 0.5], "label": ["bonafide"] * 2 + ["spoof"] * 4,
+                       "attack": ["-", "-", "A10", "A02", "A10", "A02"], "codec": ["z", "a", "z", "a", "z", "a"]})
+    t = per_attack_eer(df)
+    assert list(t.columns) == ["attack", "n_spoof", "n_bonafide", "eer", "threshold"]
+    assert t.attack.tolist() == ["A02", "A10", "pooled"] and t.threshold.notna().all()
+    c = per_condition_eer(df, "codec")
+    assert c.codec.tolist() == ["a", "z"] and list(c.columns) == ["codec", "n_bonafide", "n_spoof", "eer", "threshold"]
+    with pytest.raises(MetricError) as info:
+        per_attack_eer(df.assign(label=[f"x{i}" for i in range(6)]))
+    assert "['x0', 'x1', 'x2', 'x3', 'x4']" in str(info.value) and "x5" not in str(info.value)
