@@ -1,0 +1,85 @@
+"""Manifest tables checked cell by cell: summary, counts, pivot, own-folder rows, audio check."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from xlsr_helpers.manifest import ManifestError, available_datasets, build_manifest, check_audio
+
+TRAIN = "S1 T1 - - bonafide\nS1 T2 - A01 spoof\nS2 T3 - A01 spoof\nS2 T4 - A02 spoof\n"
+DEV = "S3 D1 - - bonafide\nS3 D2 - - bonafide\nS3 D3 - A01 spoof\n"
+
+
+def lay(root, missing=()):
+    proto = root / "ASVspoof2019_LA_cm_protocols"
+    proto.mkdir(parents=True)
+    for split, text, name in (("train", TRAIN, "train.trn"), ("dev", DEV, "dev.trl"), ("eval", DEV, "eval.trl")):
+        (proto / f"ASVspoof2019.LA.cm.{name}.txt").write_text(text)
+        for line in text.splitlines():
+            utt = line.split()[1]
+            if utt not in missing:
+                f = root / f"ASVspoof2019_LA_{split}" / "flac" / f"{utt}.flac"
+                f.parent.mkdir(parents=True, exist_ok=True)
+                f.write_bytes(b"")
+    return root
+
+
+def test_summary_counts_and_pivot(tmp_path):
+    res = build_manifest("asvspoof2019-la", lay(tmp_path, missing={"T4"}), allow_missing=True)
+    s = res.summary().set_index("split")
+    assert list(res.summary().columns) == ["split", "lines", "bonafide", "spoof", "missing_skipped", "kept", "protocol"]
+    assert (s.loc["train", "lines"], s.loc["train", "bonafide"], s.loc["train", "spoof"]) == (4, 1, 3)
+    assert (s.loc["train", "missing_skipped"], s.loc["train", "kept"]) == (1, 3)
+    assert (s.loc["dev", "bonafide"], s.loc["dev", "spoof"]) == (2, 1)
+    counts = res.counts()
+    row = counts[(counts.split == "train") & (counts.attack == "A02")].iloc[0]
+    assert (row.lines, row.missing, row.kept) == (1, 1, 0)
+    assert counts.split.tolist()[:3] == ["train", "train", "train"] and counts.split.tolist()[-1] == "eval"
+    pivot = res.pivot()
+    assert list(pivot.columns) == ["train", "dev", "eval"]
+    assert pivot.loc[("bonafide", "-"), "dev"] == 2 and pivot.loc[("spoof", "A01"), "train"] == 2
+    assert pivot.loc[("spoof", "A02"), "train"] == 0  # the missing file is not kept
+    assert pivot.values.sum() == 3 + 3 + 3
+
+
+def test_own_folder_rows_exactly(tmp_path):
+    for rel in ("real/spk1/a.wav", "real/b.FLAC", "fake/c.ogg", "fake/d.mp3", "fake/notes.txt", "other/e.wav"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"")
+    df = build_manifest("folder", tmp_path).splits["all"]
+    assert df[["utt_id", "label"]].values.tolist() == [
+        ["fake/c", "spoof"], ["fake/d", "spoof"], ["real/b", "bonafide"], ["real/spk1/a", "bonafide"]]
+    assert df.path.tolist()[2] == str(tmp_path / "real" / "b.FLAC")
+    (tmp_path / "labels.csv").write_text("path,label\nreal/b.FLAC,genuine\nfake/c.ogg,fake\n")
+    df = build_manifest("folder", tmp_path).splits["all"]
+    assert df[["utt_id", "label"]].values.tolist() == [["real/b", "bonafide"], ["fake/c", "spoof"]]
+    (tmp_path / "labels.csv").write_text("path,label\nreal/b.FLAC,maybe\n")
+    with pytest.raises(ManifestError, match=r"labels.csv:2: unknown label 'maybe'"):
+        build_manifest("folder", tmp_path)
+    (tmp_path / "labels.csv").write_text("file,label\nreal/b.FLAC,real\n")
+    with pytest.raises(ManifestError, match=r"labels.csv:1: header \['file', 'label'\] lacks column\(s\) \['path'\]"):
+        build_manifest("folder", tmp_path)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ManifestError, match=r"empty: no labels.csv and no label folders \(\['bona-fide', 'bonafide'"):
+        build_manifest("folder", empty)
+
+
+def test_audio_check_lists_flagged_files_with_their_ids(tmp_path):
+    ok, short, silent = tmp_path / "ok.wav", tmp_path / "short.wav", tmp_path / "silent.wav"
+    rng = np.random.default_rng(0)
+    sf.write(ok, rng.normal(0, 0.1, 16000).astype(np.float32), 16000)
+    sf.write(short, rng.normal(0, 0.1, 1600).astype(np.float32), 16000)
+    sf.write(silent, np.zeros(16000, np.float32), 16000)
+    df = pd.DataFrame({"utt_id": ["u_ok", "u_short", "u_silent"], "path": [str(ok), str(short), str(silent)]})
+    summary = check_audio({"dev": df}, tmp_path, min_seconds=0.5).iloc[0]
+    assert (summary.files, summary.short, summary.silent, summary.unreadable, summary.clipped) == (3, 1, 1, 0, 0)
+    flagged = pd.read_csv(tmp_path / "audio_check_dev.csv")
+    assert flagged.utt_id.tolist() == ["u_short", "u_silent"] and "Unnamed: 0" not in flagged.columns
+    assert check_audio({"dev": df}, tmp_path, min_seconds=0.05).iloc[0].short == 0  # the threshold is used
+
+
+def test_every_descriptor_is_listed():
+    assert available_datasets() == ["asvspoof2019-la", "asvspoof2021-df", "asvspoof2021-la", "asvspoof5", "folder",
+                                    "in-the-wild"]
