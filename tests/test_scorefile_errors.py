@@ -180,3 +180,59 @@ def test_tables_are_sorted_and_named():
     with pytest.raises(MetricError) as info:
         per_attack_eer(df.assign(label=[f"x{i}" for i in range(6)]))
     assert "['x0', 'x1', 'x2', 'x3', 'x4']" in str(info.value) and "x5" not in str(info.value)
+
+
+def test_later_bad_lines_are_still_reported(tmp_path):
+    f = tmp_path / "s.txt"
+    f.write_text("a 1\na 2\ng 1 x\nh 1 nan\n\nq\n")
+    msg = str(pytest.raises(ScoreFileError, read_score_file, f).value)
+    assert f"{f}:2: duplicate id a" in msg and f"{f}:3: score 'x' is not a number" in msg
+    assert f"{f}:4: score is nan (NaN/Inf)" in msg and f"{f}:6: expected 'utt_id score'" in msg
+    asv = tmp_path / "asv.txt"
+    asv.write_text("\nA x target\nA y\nA target 1\n\nA nontarget z\nA nontarget 2\n")
+    msg = str(pytest.raises(ScoreFileError, read_asv_scores, asv).value)
+    assert msg.startswith("3 bad line(s)") and f"{asv}:2: score 'target' is not a number" not in msg
+    assert f"{asv}:2: expected" in msg and f"{asv}:3: expected" in msg and f"{asv}:6: score 'z' is not a number" in msg
+
+
+def test_2021_asv_keys_errors_and_default_phase(tmp_path):
+    from xlsr_helpers.scorefile import read_asv_2021
+    keys, scores = tmp_path / "k.txt", tmp_path / "s.txt"
+    good = ["LA_1 T1 - - - target notrim eval", "LA_1 T2 - - - nontarget notrim eval",
+            "LA_1 T3 - - A07 spoof notrim eval", "LA_1 T4 - - - target notrim progress"]
+    keys.write_text("\n".join(good) + "\n")
+    scores.write_text("LA_1 T1 3.0\nLA_1 T2 -1.0\nLA_1 T3 0.5\nLA_1 T4 -9.0\n")
+    r = read_asv_2021(keys, scores)  # phase eval by default: T4 (progress, -9) does not count
+    # sorted -1n 3t: the EER point rejects the non-target, threshold -1; the package's rates count
+    # non-targets >= threshold as accepted (all of them) and spoofs < threshold as rejected (none)
+    assert (r.threshold, r.p_miss, r.p_fa, r.p_miss_spoof) == (-1.0, 0.0, 1.0, 0.0)
+    with pytest.raises(MetricError, match="ASV non-target scores is empty"):  # progress holds one target only
+        read_asv_2021(keys, scores, "progress")
+    keys.write_text("\n".join(good[:1] + ["LA_1 T2 - - - maybe notrim eval", "LA_1 T3 - - A07 spoof eval"] + good[3:]))
+    msg = str(pytest.raises(ScoreFileError, read_asv_2021, keys, scores).value)
+    assert msg.startswith("2 problem(s) with the 2021 ASV keys/scores:")
+    assert f"{keys}:2: expected 8 columns" in msg and f"{keys}:3: expected 8 columns" in msg and "found 7" in msg
+    keys.write_text("\n".join(good) + "\n")
+    scores.write_text("LA_1 T1 3.0\n")
+    with pytest.raises(ScoreFileError, match=r"s.txt: 1 scores for 4 ASV trials in .*k.txt"):
+        read_asv_2021(keys, scores)
+    scores.write_text("LA_1 T1 3.0\nT2\nLA_1 T3 0.5\nLA_1 T4 -9.0\n")
+    with pytest.raises(ScoreFileError, match=r"s.txt:2: trial \? does not match T2 on line 2"):
+        read_asv_2021(keys, scores)
+    scores.write_text("LA_1 T1 3.0\nLA_1 T2 -1.0\nLA_1 T3 0.5\nLA_1 T4 -9.0\n")
+    with pytest.raises(ScoreFileError, match=r"k.txt: no ASV trials of phase 'hidden_track'$"):
+        read_asv_2021(keys, scores, "hidden_track")
+
+
+def test_evaluate_reports_the_official_t_dcf_and_the_dcf_values():
+    from xlsr_helpers.metrics import min_dcf
+    from xlsr_helpers.scorefile import evaluate
+    df = pd.DataFrame({"score": [2.0, 1.0, 0.5, -1.0, 0.0, 1.5], "label": ["bonafide"] * 3 + ["spoof"] * 3,
+                       "attack": ["-"] * 3 + ["A01"] * 3})
+    asv = AsvRates(threshold=0.0, p_fa=0.1, p_miss=0.05, p_miss_spoof=0.4)
+    out = evaluate(df, asv)
+    bona, spoof = np.array([2.0, 1.0, 0.5]), np.array([-1.0, 0.0, 1.5])
+    assert out["act_dcf"] == act_dcf(bona, spoof)[0] and out["min_dcf"] == min_dcf(bona, spoof)[0]
+    assert out["min_tdcf"] == out["min_tdcf_2019"] == min_tdcf(bona, spoof, asv, "2019")[0]
+    only_2021 = evaluate(df, asv, ("2021",))
+    assert only_2021["min_tdcf"] == min_tdcf(bona, spoof, asv, "2021")[0] and "min_tdcf_2019" not in only_2021
