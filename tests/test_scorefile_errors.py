@@ -236,3 +236,37 @@ def test_evaluate_reports_the_official_t_dcf_and_the_dcf_values():
     assert out["min_tdcf"] == out["min_tdcf_2019"] == min_tdcf(bona, spoof, asv, "2019")[0]
     only_2021 = evaluate(df, asv, ("2021",))
     assert only_2021["min_tdcf"] == min_tdcf(bona, spoof, asv, "2021")[0] and "min_tdcf_2019" not in only_2021
+
+
+def test_metric_messages_name_the_input_and_the_first_bad_index():
+    from xlsr_helpers.metrics import cllr, compute_eer
+    with pytest.raises(MetricError, match=r"^bonafide scores is empty"):
+        compute_eer([], [1.0])
+    with pytest.raises(MetricError, match=r"^spoof scores is empty"):
+        compute_eer([1.0], [])
+    with pytest.raises(MetricError, match=r"^spoof scores contains 2 NaN/Inf score\(s\) \(first at index 1\)$"):
+        compute_eer([1.0], [0.0, np.nan, np.inf])
+    with pytest.raises(MetricError, match=r"^bonafide scores is empty"):
+        cllr([], [1.0])
+    with pytest.raises(MetricError, match=r"^spoof scores contains 1 NaN/Inf"):
+        cllr([1.0], [np.nan])
+
+
+def test_first_operating_point_and_normalisers_under_other_costs():
+    from xlsr_helpers.metrics import CostModel, min_dcf, roc_points, tdcf_curve_2021
+    assert roc_points([2.0, 3.0], [0.5, 1.0]).threshold.iloc[0] == 0.5 - 0.001  # below the lowest score
+    # the spoof at the ASV threshold (1.0, the EER point of targets [2, 3] vs non-targets [0, 1]) is accepted
+    assert AsvRates.from_scores([2.0, 3.0], [0.0, 1.0], [1.0, 0.5]).p_miss_spoof == 0.5
+    # Pspoof 0.5, Cmiss 1, Cfa 10: normaliser min(Cmiss (1-Pspoof), Cfa Pspoof) = 0.5 from the miss side
+    costs = DcfCosts(p_spoof=0.5, c_miss=1.0, c_fa=10.0)
+    bona, spoof = np.array([-5.0, 1.0, 2.0, 3.0]), np.array([-4.0, -3.0])
+    assert min_dcf(bona, spoof, costs)[0] == pytest.approx(1.0 * 0.25 * 0.5 / 0.5)  # reject -5 and both spoofs
+    # Bayes threshold -log(0.5 / 5) = 2.303: bona -5, 1, 2 missed (3 of 4), no spoof accepted
+    assert act_dcf(bona, spoof, costs)[0] == pytest.approx(0.5 * 0.75 / 0.5)
+    cost = CostModel(c_miss_asv=2.0, c_fa_asv=5.0)
+    asv = AsvRates(threshold=0.0, p_fa=0.1, p_miss=0.2, p_miss_spoof=0.4)
+    curve, _ = tdcf_curve_2021([1.0], [0.0], asv, cost)
+    ptar, pnon = 0.95 * 0.99, 0.95 * 0.01
+    c0 = ptar * 2.0 * 0.2 + pnon * 5.0 * 0.1
+    c1, c2 = ptar * 2.0 - c0, 0.05 * 10 * 0.6
+    assert curve[1] == pytest.approx(c0 / (c0 + min(c1, c2)))  # the spoof rejected, the bonafide kept
