@@ -56,6 +56,7 @@ def _cmd_score(a: argparse.Namespace) -> int:
         ScoringConfig,
         check_output_file,
         expand_inputs,
+        finish_distributed,
         init_distributed,
         write_scores,
     )
@@ -76,6 +77,7 @@ def _cmd_score(a: argparse.Namespace) -> int:
     if inputs.paths:
         frames.append(scorer.score_files(inputs.paths, inputs.ids, known_errors=inputs.errors))
     df = pd.concat(frames, ignore_index=True)
+    finish_distributed()
     if rank != 0:
         return 0
     write_scores(df, a.out, a.asvspoof_out)

@@ -231,6 +231,14 @@ def init_distributed() -> int:
     return dist.get_rank()
 
 
+def finish_distributed() -> None:
+    """Leave the process group cleanly (torch 2.10's gloo aborts a process that exits inside it)."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def _rank_world() -> tuple[int, int]:
     import torch.distributed as dist
     if dist.is_available() and dist.is_initialized():
