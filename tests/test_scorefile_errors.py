@@ -217,7 +217,7 @@ def test_2021_asv_keys_errors_and_default_phase(tmp_path):
     with pytest.raises(ScoreFileError, match=r"s.txt: 1 scores for 4 ASV trials in .*k.txt"):
         read_asv_2021(keys, scores)
     scores.write_text("LA_1 T1 3.0\nT2\nLA_1 T3 0.5\nLA_1 T4 -9.0\n")
-    with pytest.raises(ScoreFileError, match=r"s.txt:2: trial \? does not match T2 on line 2"):
+    with pytest.raises(ScoreFileError, match=r"s.txt:2: expected 'speaker T2 score' \(line 2 of .*\), found 'T2'"):
         read_asv_2021(keys, scores)
     scores.write_text("LA_1 T1 3.0\nLA_1 T2 -1.0\nLA_1 T3 0.5\nLA_1 T4 -9.0\n")
     with pytest.raises(ScoreFileError, match=r"k.txt: no ASV trials of phase 'hidden_track'$"):
@@ -270,3 +270,19 @@ def test_first_operating_point_and_normalisers_under_other_costs():
     c0 = ptar * 2.0 * 0.2 + pnon * 5.0 * 0.1
     c1, c2 = ptar * 2.0 - c0, 0.05 * 10 * 0.6
     assert curve[1] == pytest.approx(c0 / (c0 + min(c1, c2)))  # the spoof rejected, the bonafide kept
+
+
+def test_the_last_survivors(tmp_path):
+    asv = tmp_path / "asv.txt"
+    asv.write_text("A target x\nA nontarget y\n")  # a bad score, then another: both named
+    msg = str(pytest.raises(ScoreFileError, read_asv_scores, asv).value)
+    assert f"{asv}:1: score 'x'" in msg and f"{asv}:2: score 'y'" in msg
+    proto = pd.DataFrame({"utt_id": [f"t{i}" for i in range(7)], "label": "spoof", "attack": "A01"})
+    msg = str(pytest.raises(ScoreFileError, join_scores, pd.DataFrame({"utt_id": ["t0"], "score": [0.0]}), proto).value)
+    assert msg == "6 trial(s) of the protocol have no score: ['t1', 't2', 't3', 't4', 't5']"
+    from xlsr_helpers.scorefile import read_asv_2021
+    keys, scores = tmp_path / "k.txt", tmp_path / "s.txt"
+    keys.write_text("LA_1 T1 - - - target notrim eval\nLA_1 T2 - - - nontarget notrim eval\n")
+    scores.write_text("LA_1 T1 1.0\nLA_1 T2\n")  # two fields: the trial is named, the missing score too
+    with pytest.raises(ScoreFileError, match=r"s.txt:2: expected 'speaker T2 score' \(line 2 of .*k.txt\), found 'LA_1 T2'"):
+        read_asv_2021(keys, scores)

@@ -88,7 +88,8 @@ def test_misaligned_asv_scores_are_refused(tmp_path):
     lines = scores.read_text().splitlines()
     lines[3], lines[4] = lines[4], lines[3]
     scores.write_text("\n".join(lines) + "\n")
-    with pytest.raises(ScoreFileError, match=r"score.txt:4: trial LA_E_A00004 does not match LA_E_A00003"):
+    with pytest.raises(ScoreFileError, match=r"score.txt:4: expected 'speaker LA_E_A00003 score' \(line 4 of .*\), "
+                                             r"found 'LA_0004 LA_E_A00004"):
         read_asv_2021(keys / "ASV" / "trial_metadata.txt", scores)
     assert main(["eer", str(tmp_path / "scores.txt"), "--protocol", str(keys / "CM" / "trial_metadata.txt"),
                  "--asv-keys", str(keys / "ASV" / "trial_metadata.txt")]) == 2

@@ -142,8 +142,8 @@ def read_asv_2021(keys_path: str | Path, scores_path: str | Path, phase: str = "
     if len(scores) != len(keys):
         problems.append(f"{scores_path}: {len(scores)} scores for {len(keys)} ASV trials in {keys_path}")
     else:
-        problems += [f"{scores_path}:{i}: trial {s[1] if len(s) > 1 else '?'} does not match {k[1]} on line {i} "
-                     f"of {keys_path}" for i, (k, s) in enumerate(zip(keys, scores, strict=True), 1)
+        problems += [f"{scores_path}:{i}: expected 'speaker {k[1]} score' (line {i} of {keys_path}), "
+                     f"found {' '.join(s)!r}" for i, (k, s) in enumerate(zip(keys, scores, strict=True), 1)
                      if len(s) != 3 or s[1] != k[1]]
     raise_problems(problems, "problem(s) with the 2021 ASV keys/scores", ScoreFileError)
     rows = [(k[5], float(s[2])) for k, s in zip(keys, scores, strict=True) if k[7] == phase]
