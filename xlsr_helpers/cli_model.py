@@ -39,6 +39,8 @@ def _cmd_train(a: argparse.Namespace) -> int:
     if a.model:
         params["model"] = a.model
     res = train_stage(TrainConfig.from_mapping(params), a.train, a.dev, a.out)
+    from .scoring import finish_distributed
+    finish_distributed()  # leave the process group before exiting: gloo may abort a process still in it
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports
         return 0
     print(res.history.to_string(index=False))
