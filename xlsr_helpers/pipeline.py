@@ -97,7 +97,7 @@ def evaluation_detector(run_dir: Path, detector: str) -> Path:
     train_df, dev_df = (read_manifest(run_dir / "manifests" / f"{s}.csv") for s in ("train", "dev"))
     reasons = stale_stage(stage2, train_df, dev_df, stage1 / "detector")
     if (stage1 / RUN_RECORD).exists():
-        reasons += [f"stage1 {r}" for r in stale_stage(stage1, train_df, dev_df, "-") if "inputs.model" not in r]
+        reasons += [f"stage1 {r}" for r in stale_stage(stage1, train_df, dev_df, None)]
     if reasons:
         raise ConfigError(f"{stage2 / 'detector'} is stale: {'; '.join(reasons)}; run 02/03 again "
                           "(on_change='restart') or give detector=<folder> to score another detector")

@@ -250,7 +250,8 @@ def _gather(mine: range, scores: np.ndarray, n_windows: np.ndarray, errors: dict
     """Merge the processes' shares (each filled only its own indices) into the full arrays."""
     import torch.distributed as dist
     idx = np.asarray(mine)
-    share = (idx, scores[idx], n_windows[idx], {k: v for k, v in errors.items() if k in set(mine)})
+    own = set(mine)  # once, not per error: a corpus may hold many unreadable files
+    share = (idx, scores[idx], n_windows[idx], {k: v for k, v in errors.items() if k in own})
     parts = [None] * dist.get_world_size()
     dist.all_gather_object(parts, share)
     scores, n_windows, errors = scores.copy(), n_windows.copy(), dict(errors)

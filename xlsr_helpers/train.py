@@ -405,14 +405,15 @@ def check_same_run(out: Path, identity: dict, on_change: str = "refuse") -> None
     path.write_text(yaml.safe_dump(identity, sort_keys=True))
 
 
-def stale_stage(stage_dir: Path, train_df: pd.DataFrame, dev_df: pd.DataFrame, model: str | Path) -> list[str]:
-    """Why a finished stage's detector no longer matches these inputs ([] when it does)."""
+def stale_stage(stage_dir: Path, train_df: pd.DataFrame, dev_df: pd.DataFrame, model: str | Path | None) -> list[str]:
+    """Why a finished stage's detector no longer matches these inputs ([] when it does); ``model=None``
+    leaves the starting model out (a stage whose base model is not known here)."""
     path = stage_dir / RUN_RECORD
     if not path.exists():
         return [f"{stage_dir} has no {RUN_RECORD}"]
     recorded = (yaml.safe_load(path.read_text()) or {}).get("inputs", {})
     now = {"train_manifest": manifest_fingerprint(train_df), "dev_manifest": manifest_fingerprint(dev_df),
-           "model": model_identity(model)}
+           **({} if model is None else {"model": model_identity(model)})}
     return [f"inputs.{k}: {recorded.get(k)!r} -> {v!r}" for k, v in now.items() if recorded.get(k) != v]
 
 
