@@ -23,10 +23,10 @@ import pandas as pd
 import soundfile as sf
 import torch
 
-from xlsr_helpers.cache import build_cache, model_fingerprint
+from xlsr_helpers.cache import CacheRun, CacheSpec, build_cache, model_fingerprint
 from xlsr_helpers.features import AudioCollator, SegmentConfig, SegmentDataset, default_feature_extractor
 from xlsr_helpers.metrics import compute_eer
-from xlsr_helpers.model import encode_prefix, freeze_for_stage, head_from_pooled, xlsr_300m_config
+from xlsr_helpers.model import encode_prefix, freeze_for_stage, pooled_head_logits, xlsr_300m_config
 from xlsr_helpers.scoring import Scorer, ScoringConfig
 from xlsr_helpers.train import StageModule, class_weight_tensor
 
@@ -61,7 +61,7 @@ def bench_stage1(model, df, seg, epochs, batch, device) -> dict:
     fe = default_feature_extractor()
     freeze_for_stage(model, 1)
     labels = torch.tensor((df.label == "spoof").astype(int).to_numpy())
-    module = StageModule(model, "full", len(model.wav2vec2.encoder.layers), class_weight_tensor(labels.numpy(), "balanced"))
+    module = StageModule(model, "waveform", len(model.wav2vec2.encoder.layers), class_weight_tensor(labels.numpy(), "balanced"))
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     ds = SegmentDataset(df, seg)
     collate = AudioCollator(fe)
@@ -80,15 +80,15 @@ def bench_stage1(model, df, seg, epochs, batch, device) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         sync(device)
         t = time.perf_counter()
-        path = build_cache(model, fe, df, seg, "pooled", len(model.wav2vec2.encoder.layers), Path(tmp),
-                           model_fingerprint("bench", model.config), "train", batch_size=batch, device=device)
+        spec = CacheSpec("pooled", len(model.wav2vec2.encoder.layers), seg, model_fingerprint("bench", model.config))
+        path = build_cache(model, fe, df, "train", spec, CacheRun(Path(tmp), batch_size=batch, device=device))
         sync(device)
         build = time.perf_counter() - t
         feats = torch.from_numpy(np.load(path).astype(np.float32)).to(device)
     t = time.perf_counter()
     for _ in range(epochs):
         for i in range(0, len(feats), batch):
-            logits = head_from_pooled(model, feats[i:i + batch])
+            logits = pooled_head_logits(model, feats[i:i + batch])
             loss = torch.nn.functional.cross_entropy(logits, labels[i:i + batch].to(device))
             loss.backward()
             opt.step()
@@ -111,7 +111,7 @@ def bench_stage2_step(model, batch_waves, top, device) -> dict:
         prefix, fmask = encode_prefix(model, x, m, n_prefix)
 
     # As in training: StageModule keeps the frozen prefix in eval mode, the top layers in train mode.
-    full_module = StageModule(model, "full", n_prefix, None).train()
+    full_module = StageModule(model, "waveform", n_prefix, None).train()
     cached_module = StageModule(model, "prefix", n_prefix, None).train()
 
     def full():

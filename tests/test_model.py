@@ -3,7 +3,15 @@ import pytest
 import torch
 from transformers import Wav2Vec2ForSequenceClassification
 
-from xlsr_helpers.cache import CachedFeatures, build_cache, collate_features, model_fingerprint
+from xlsr_helpers.cache import (
+    CachedFeatures,
+    CacheRun,
+    CacheSpec,
+    build_cache,
+    collate_features,
+    feature_kind,
+    model_fingerprint,
+)
 from xlsr_helpers.device import UnsupportedGPUError, check_capability, choose_precision
 from xlsr_helpers.features import AudioCollator, SegmentConfig, SegmentDataset
 from xlsr_helpers.manifest import read_manifest
@@ -11,6 +19,7 @@ from xlsr_helpers.model import (
     encode_prefix,
     forward_top,
     freeze_for_stage,
+    head_of,
     load_detector,
     load_feature_extractor,
     scores_from_logits,
@@ -55,20 +64,34 @@ def test_split_forward_equals_full_forward(tiny_backbone, n_prefix):
     assert scores_from_logits(ref).shape == (3,)
 
 
-@pytest.mark.parametrize("stage,kind", [(1, "pooled"), (2, "prefix")])
-def test_cached_and_uncached_losses_agree(tiny_backbone, demo_manifests, tmp_path, stage, kind):
+def _spec(kind, n_prefix, seg, fp, dtype="float16"):
+    return CacheSpec(kind, n_prefix, seg, fp, dtype)
+
+
+# (head, stage, what the frozen part hands over): a pooled vector only for the linear head on a fully
+# frozen encoder; frame heads get the last layer's frames; 'sls' gets every frozen layer's output.
+CACHE_CASES = [("linear", 1, "pooled"), ("linear", 2, "prefix"), ("aasist", 1, "prefix"), ("aasist", 2, "prefix"),
+               ("sls", 1, "layers"), ("sls", 2, "layers")]
+
+
+@pytest.mark.parametrize("head,stage,kind", CACHE_CASES)
+def test_cached_and_uncached_losses_agree(tiny_backbone, demo_manifests, tmp_path, head, stage, kind):
     df = read_manifest(demo_manifests / "dev.csv")
     seg = SegmentConfig(samples=16000)
-    model = load_detector(tiny_backbone)
+    model = load_detector(tiny_backbone, head=head, segment_samples=seg.samples)
     freeze_for_stage(model, stage, top_layers=2)
     n_prefix = 4 if stage == 1 else 2
+    assert feature_kind(head_of(model).needs, n_prefix, 4) == kind
     fe = load_feature_extractor(tiny_backbone)
     labels = df.label.map({"bonafide": 0, "spoof": 1}).to_numpy()
     weights = class_weight_tensor(labels, "balanced")
-    path = build_cache(model, fe, df, seg, kind, n_prefix, tmp_path, model_fingerprint(tiny_backbone, model.config),
-                       "dev", batch_size=8)
+    fp = model_fingerprint(tiny_backbone, model.config)
+    run = CacheRun(tmp_path, batch_size=8)
+    path = build_cache(model, fe, df, "dev", _spec(kind, n_prefix, seg, fp), run)
+    expected_row = {"pooled": (64,), "prefix": (49, 64), "layers": (n_prefix, 49, 64)}[kind]  # 16000 samples: 49 frames
+    assert np.load(path, mmap_mode="r").shape == (len(df), *expected_row)
     cached = StageModule(model, kind, n_prefix, weights).eval()
-    full = StageModule(model, "full", n_prefix, weights).eval()
+    full = StageModule(model, "waveform", n_prefix, weights).eval()
     ds_c = CachedFeatures(path, labels)
     ds_f = SegmentDataset(df, seg)
     idx = list(range(len(df)))
@@ -77,11 +100,8 @@ def test_cached_and_uncached_losses_agree(tiny_backbone, demo_manifests, tmp_pat
         loss_f = full(**AudioCollator(fe)([ds_f[i] for i in idx])).loss
     assert loss_c.item() == pytest.approx(loss_f.item(), rel=2e-3)
     # the cache is reused when nothing changed, and rebuilt when the segment changes
-    again = build_cache(model, fe, df, seg, kind, n_prefix, tmp_path,
-                        model_fingerprint(tiny_backbone, model.config), "dev")
-    assert again == path
-    other = build_cache(model, fe, df, SegmentConfig(samples=8000), kind, n_prefix, tmp_path,
-                        model_fingerprint(tiny_backbone, model.config), "dev")
+    assert build_cache(model, fe, df, "dev", _spec(kind, n_prefix, seg, fp), run) == path
+    other = build_cache(model, fe, df, "dev", _spec(kind, n_prefix, SegmentConfig(samples=8000), fp), run)
     assert other != path and not list(tmp_path.glob("*.tmp*"))
 
 
@@ -89,8 +109,8 @@ def test_cache_refuses_random_crops(tiny_backbone, demo_manifests, tmp_path):
     df = read_manifest(demo_manifests / "dev.csv")
     model = load_detector(tiny_backbone)
     with pytest.raises(ValueError, match="deterministic"):
-        build_cache(model, load_feature_extractor(tiny_backbone), df, SegmentConfig(crop="random"), "pooled", 4,
-                    tmp_path, {}, "dev")
+        build_cache(model, load_feature_extractor(tiny_backbone), df, "dev",
+                    _spec("pooled", 4, SegmentConfig(crop="random"), {}), CacheRun(tmp_path))
 
 
 def test_class_weights_balance_the_classes():
@@ -136,7 +156,7 @@ def test_precision_choice():
     assert choose_precision("cuda", True) == "bf16"  # A100, L4, H100
 
 
-@pytest.mark.parametrize("mode", ["full", "prefix"])
+@pytest.mark.parametrize("mode", ["waveform", "prefix"])
 def test_gradient_checkpointing_still_trains_the_top_layers(tiny_backbone, mode):
     """Checkpointed layers behind a frozen prefix must still get gradients (no reentrant pitfall)."""
     model = load_detector(tiny_backbone)
@@ -144,7 +164,7 @@ def test_gradient_checkpointing_still_trains_the_top_layers(tiny_backbone, mode)
     getattr(model, "activation_checkpointing_enable", model.gradient_checkpointing_enable)()
     module = StageModule(model, mode, 2, None).train()
     x = torch.randn(2, 8000)
-    if mode == "full":
+    if mode == "waveform":
         out = module(input_values=x, attention_mask=torch.ones_like(x, dtype=torch.long), labels=torch.tensor([0, 1]))
     else:
         with torch.no_grad():
@@ -186,8 +206,8 @@ def test_cache_that_cannot_fit_is_refused_before_encoding(tiny_backbone, demo_ma
     df = read_manifest(demo_manifests / "dev.csv")
     model = load_detector(tiny_backbone)
     with pytest.raises(ConfigError, match="GiB are free"):
-        build_cache(model, load_feature_extractor(tiny_backbone), df, SegmentConfig(samples=16000), "prefix", 2,
-                    tmp_path, {}, "dev")
+        build_cache(model, load_feature_extractor(tiny_backbone), df, "dev",
+                    _spec("prefix", 2, SegmentConfig(samples=16000), {}), CacheRun(tmp_path))
     assert not list(tmp_path.glob("*.npy*"))
 
 

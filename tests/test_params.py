@@ -17,6 +17,7 @@ from xlsr_helpers.params import RULES, absolute_paths, check_parameters, check_v
     ("s2_encoder_learning_rate", "5e-6", 5e-6), ("cache", True, "on"), ("cache", False, "off"), ("cache", "auto", "auto"),
     ("check_audio", True, True), ("aggregation", "median", "median"), ("phase", "all", "all"),
     ("data_root", "anything/at/all", "anything/at/all"),  # free-form: checked where it is used
+    ("head", "auto", "auto"), ("head", "aasist", "aasist"), ("head", "sls", "sls"), ("head", "linear", "linear"),
 ])
 def test_accepted_values_and_their_conversion(name, value, expected):
     out = check_value(name, value)
@@ -32,7 +33,7 @@ def test_accepted_values_and_their_conversion(name, value, expected):
     ("s2_layer_decay", 1.5, "(0, 1]"), ("s2_encoder_learning_rate", -1, "> 0"), ("cache", "maybe", "one of"),
     ("check_audio", "yes", "True or False"), ("check_audio", 1, "True or False"), ("device", "gpu", "'auto', 'cuda', 'cpu'"),
     ("precision", "fp8", "'bf16'"), ("aggregation", "sum", "'median'"), ("phase", "dev", "'hidden_track'"),
-    ("on_change", "ignore", "'restart'"),
+    ("on_change", "ignore", "'restart'"), ("head", "rawnet", "['aasist', 'linear', 'sls']"),
 ])
 def test_refused_values_name_the_parameter_and_the_rule(name, value, words):
     with pytest.raises(ConfigError) as info:
@@ -43,7 +44,7 @@ def test_refused_values_name_the_parameter_and_the_rule(name, value, words):
 def test_every_rule_kind_is_exercised():
     kinds = {rule[0] for rule in RULES.values()}
     assert kinds == {"int", "int_or_none", "float", "float_or_auto", "float_or_none", "probability",
-                     "probability_incl", "bool", "choice"}
+                     "probability_incl", "bool", "choice", "head"}
 
 
 def test_all_bad_parameters_are_reported_at_once():

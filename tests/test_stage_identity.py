@@ -26,7 +26,8 @@ OTHER = {"stage": 2, "top_layers": 2, "epochs": 4, "batch_size": 8, "learning_ra
          "warmup_ratio": 0.2, "lr_scheduler": "linear", "grad_accum": 2, "grad_checkpointing": True,
          "class_weights": "none", "early_stopping_patience": 1, "seed": 7, "segment_samples": 16000, "pad": "zero",
          "crop": "center", "augment": "ssi", "cache": "off", "cache_dtype": "float32", "precision": "fp32",
-         "noise_dir": "/data/musan", "rir_dir": "/data/rirs", "encoder_learning_rate": 1e-05, "layer_decay": 0.8}
+         "noise_dir": "/data/musan", "rir_dir": "/data/rirs", "encoder_learning_rate": 1e-05, "layer_decay": 0.8,
+         "head": "aasist"}
 
 
 def identity(model, train=TRAIN, dev=DEV, **kw):
@@ -131,7 +132,7 @@ def test_head_and_encoder_layers_get_their_own_learning_rates(tiny_backbone):
     from xlsr_helpers.train import StageModule, parameter_groups
     detector = load_detector(tiny_backbone)
     freeze_for_stage(detector, 2, top_layers=2)  # layers 2 and 3 of 4 train
-    module = StageModule(detector, "full", 2, None)
+    module = StageModule(detector, "waveform", 2, None)
     groups = parameter_groups(module, head_lr=1e-3, encoder_lr=1e-4, decay=0.5, weight_decay=0.01)
     lr_of = {id(p): g["lr"] for g in groups for p in g["params"]}
     layers = detector.wav2vec2.encoder.layers

@@ -38,6 +38,8 @@ def _cmd_train(a: argparse.Namespace) -> int:
     params["stage"] = a.stage
     if a.model:
         params["model"] = a.model
+    if a.head:
+        params["head"] = a.head
     res = train_stage(TrainConfig.from_mapping(params), a.train, a.dev, a.out)
     from .scoring import finish_distributed
     finish_distributed()  # leave the process group before exiting: gloo may abort a process still in it
@@ -139,6 +141,8 @@ def add_commands(sub) -> None:
     t.add_argument("--dev", required=True, help="dev manifest CSV (model selection and early stopping)")
     t.add_argument("--out", required=True, type=Path, help="run folder (checkpoints, cache, detector/)")
     t.add_argument("--model", help="hub id or folder (default facebook/wav2vec2-xls-r-300m)")
+    t.add_argument("--head", help="back-end: linear, aasist, sls (default: the model's own head; linear for a bare "
+                                  "encoder)")
     t.add_argument("--config", help="YAML mapping of training parameters")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one parameter (repeatable)")
     t.set_defaults(func=_cmd_train)

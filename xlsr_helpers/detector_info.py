@@ -39,6 +39,12 @@ def base_model_of(model: str | Path) -> str:
     return read_settings(model).get("base_model", str(model)) if Path(model).is_dir() else str(model)
 
 
+_HEAD_NOTE = """
+This head is not part of transformers: `pip install xlsr-helpers` (or put its folder on the path)
+and `import xlsr_helpers` before `AutoModelForAudioClassification.from_pretrained` or `pipeline`.
+"""
+
+
 def model_card(settings: dict) -> str:
     """A Hugging Face model card (YAML header + markdown) from the settings."""
     base = settings.get("base_model", "facebook/wav2vec2-xls-r-300m")
@@ -63,9 +69,9 @@ def model_card(settings: dict) -> str:
 # XLS-R audio deepfake detector (stage {settings.get('stage', '?')})
 
 Tells bona fide speech from spoofed (synthesised or converted) speech. `{base}` fine-tuned with
-xlsr-helpers ({settings.get('xlsr_helpers', '')}): stage 1 trains a
-projector and classifier on the frozen encoder, stage 2 also the top transformer layers.
-
+xlsr-helpers ({settings.get('xlsr_helpers', '')}) with the `{settings.get('head', 'linear')}` head: stage 1
+trains the head on the frozen encoder, stage 2 also the top transformer layers.
+{'' if settings.get('head', 'linear') == 'linear' else _HEAD_NOTE}
 Score = `logit[bonafide] - logit[spoof]`, higher = more bona fide (the ASVspoof convention).
 
 ## Training

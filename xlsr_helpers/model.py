@@ -1,11 +1,12 @@
-"""The detector: ``Wav2Vec2ForSequenceClassification`` on XLS-R, with stage-wise freezing.
+"""The detector: XLS-R with a head (``heads``): the stock ``Wav2Vec2ForSequenceClassification`` for the
+``linear`` head, ``XlsrDetector`` for the others; loading and stage-wise freezing.
 
 Score convention (ASVspoof): ``score = logit[bonafide] - logit[spoof]``; higher = more bonafide.
 
 Besides loading/freezing, this module splits the forward pass so that the frozen part can be
 cached: ``encode_prefix`` runs everything below the first trainable transformer layer and
-``forward_top`` the rest (top layers, final layer norm, projector, masked mean, classifier).
-Their composition equals ``model(input_values, attention_mask).logits``.
+``forward_top`` the rest (top layers, then the head on what it reads: pooled or framewise final-normed
+last layer, or every layer's output). Their composition equals ``model(input_values, attention_mask).logits``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 from transformers import (
+    AutoConfig,
     AutoFeatureExtractor,
     AutoModelForAudioClassification,
     Wav2Vec2Config,
@@ -26,8 +28,12 @@ from transformers import (
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.models.wav2vec2.modeling_wav2vec2 import Wav2Vec2EncoderStableLayerNorm
 
+from .audio import SEGMENT_SAMPLES
+from .detector_model import MODEL_TYPE, XlsrDetector, XlsrDetectorConfig
 from .errors import ConfigError, XlsrError
 from .features import ID2LABEL, LABEL2ID, default_feature_extractor
+from .heads import Head, head_class
+from .heads.linear import LinearHead
 
 log = logging.getLogger(__name__)
 XLSR_300M = "facebook/wav2vec2-xls-r-300m"
@@ -56,25 +62,78 @@ def check_model_ref(name_or_path: str | Path) -> None:
         raise ModelLoadError(f"model folder {p} does not exist")
 
 
-def load_detector(name_or_path: str | Path = XLSR_300M, **config_overrides) -> nn.Module:
+def load_detector(name_or_path: str | Path = XLSR_300M, head: str = "auto", segment_samples: int = SEGMENT_SAMPLES,
+                  **config_overrides) -> nn.Module:
     """A 2-class audio classifier from any wav2vec2-family checkpoint or local folder.
 
-    A bare encoder (e.g. the XLS-R pretraining checkpoint) gets a freshly initialised
-    projector + classifier; a saved detector folder loads as it was trained.
+    A saved detector loads as it was trained (``head`` 'auto' or its own head). A bare encoder (e.g.
+    the XLS-R pretraining checkpoint) gets a freshly initialised head: ``linear`` (the default) as
+    the stock ``Wav2Vec2ForSequenceClassification``, any other registered head as ``XlsrDetector``
+    (``segment_samples``: the training segment, which heads such as ``sls`` are sized for).
     """
     overrides = {**DETECTOR_DEFAULTS, **config_overrides}
     check_model_ref(name_or_path)
+    config = _load_config(name_or_path)
+    current = trained_head(config)
+    head = current or "linear" if head == "auto" else head
+    head_class(head)  # a known head, or a ConfigError naming the known ones
+    if current and current != head:
+        raise ConfigError(f"{name_or_path} is a trained {current!r} detector, so it cannot become a {head!r} one: "
+                          f"set head='auto' (or {current!r}) to continue it, or start the {head!r} head from the "
+                          "bare encoder (the base model)")
+    if head != "linear" and current is None:
+        return _new_head_detector(name_or_path, config, head, segment_samples, overrides)
     try:
         return AutoModelForAudioClassification.from_pretrained(
             str(name_or_path), num_labels=2, id2label=dict(ID2LABEL), label2id=dict(LABEL2ID), **overrides)
     except OSError as exc:  # no such folder, no network, gated/misspelled hub id
-        raise ModelLoadError(
-            f"cannot load the model {str(name_or_path)!r}: {exc}\n"
-            "Give a local folder with config.json + model.safetensors, or a hub id with network access. On Kaggle: "
-            "Settings > Internet on, or add the model as an input and set base_model to its folder.") from None
+        raise _load_error(name_or_path, exc) from None
 
 
-HEAD_PREFIXES = ("projector.", "classifier.")  # what training adds to a bare encoder
+def _load_error(name_or_path, exc: Exception) -> ModelLoadError:
+    return ModelLoadError(
+        f"cannot load the model {str(name_or_path)!r}: {exc}\n"
+        "Give a local folder with config.json + model.safetensors, or a hub id with network access. On Kaggle: "
+        "Settings > Internet on, or add the model as an input and set base_model to its folder.")
+
+
+def _load_config(name_or_path):
+    try:
+        return AutoConfig.from_pretrained(str(name_or_path))
+    except OSError as exc:
+        raise _load_error(name_or_path, exc) from None
+
+
+def trained_head(config) -> str | None:
+    """The head a saved model carries: its registered head, 'linear' for a stock sequence classifier,
+    None for a bare encoder."""
+    if getattr(config, "model_type", None) == MODEL_TYPE:
+        return config.head
+    return "linear" if any(a.endswith("ForSequenceClassification") for a in config.architectures or []) else None
+
+
+def frames_for(config, samples: int) -> int:
+    """Encoder frames for ``samples`` input samples (the CNN feature encoder's arithmetic)."""
+    n = int(samples)
+    for kernel, stride in zip(config.conv_kernel, config.conv_stride, strict=True):
+        n = (n - kernel) // stride + 1
+    return n
+
+
+def _new_head_detector(name_or_path, config, head: str, segment_samples: int, overrides: dict) -> nn.Module:
+    """A bare encoder's weights under a new ``XlsrDetector`` with a freshly initialised ``head``."""
+    encoder_settings = {k: v for k, v in config.to_dict().items()
+                        if k not in ("model_type", "architectures", "transformers_version")}
+    det_config = XlsrDetectorConfig(**{
+        **encoder_settings, **overrides, "id2label": dict(ID2LABEL), "label2id": dict(LABEL2ID), "head": head,
+        "head_config": head_class(head).settings(config, frames_for(config, segment_samples))})
+    model = XlsrDetector(det_config)
+    try:
+        encoder = Wav2Vec2Model.from_pretrained(str(name_or_path), **overrides)
+    except OSError as exc:
+        raise _load_error(name_or_path, exc) from None
+    model.wav2vec2.load_state_dict(encoder.state_dict())
+    return model
 
 
 def load_trained_detector(name_or_path: str | Path) -> nn.Module:
@@ -87,11 +146,14 @@ def load_trained_detector(name_or_path: str | Path) -> nn.Module:
             output_loading_info=True, **DETECTOR_DEFAULTS)
     except OSError as exc:
         raise ModelLoadError(f"cannot load the detector {str(name_or_path)!r}: {exc}") from None
-    missing = sorted(k for k in info.get("missing_keys", []) if k.startswith(HEAD_PREFIXES))
+    missing = sorted(k for k in info.get("missing_keys", []) if not k.startswith(ENCODER_PREFIX))
     if missing:
         raise ModelLoadError(f"{name_or_path} is not a trained detector: these weights are missing: {missing} "
                              "(train it with notebooks 02/03 or `xlsr train`, and score the stage's detector/ folder)")
     return model
+
+
+ENCODER_PREFIX = "wav2vec2."  # every other weight belongs to the head that training adds
 
 
 def load_feature_extractor(name_or_path: str | Path = XLSR_300M) -> Wav2Vec2FeatureExtractor:
@@ -158,8 +220,6 @@ def freeze_for_stage(model: nn.Module, stage: int, top_layers: int = 4) -> dict[
             layer.requires_grad_(True)
         if isinstance(backbone.encoder, Wav2Vec2EncoderStableLayerNorm):
             backbone.encoder.layer_norm.requires_grad_(True)
-    if getattr(model, "layer_weights", None) is not None:
-        model.layer_weights.requires_grad = True
     counts = count_parameters(model)
     log.info("stage %d: %s trainable of %s parameters", stage, f"{counts['trainable']:,}", f"{counts['total']:,}")
     return counts
@@ -184,11 +244,14 @@ def layer_attention_mask(config, hidden: torch.Tensor, mask: torch.Tensor):
     return create_bidirectional_mask(config=config, attention_mask=mask, **{_MASK_EMBEDS_KW: hidden})
 
 
-def run_layers(layers, hidden: torch.Tensor, attention_mask) -> torch.Tensor:
-    """Apply encoder layers in order, whether a layer returns a tensor or a tuple."""
+def run_layers(layers, hidden: torch.Tensor, attention_mask, outputs: list | None = None) -> torch.Tensor:
+    """Apply encoder layers in order, whether a layer returns a tensor or a tuple; each layer's output
+    is appended to ``outputs`` when one is given (heads that read every layer)."""
     for layer in layers:
         out = layer(hidden, attention_mask=attention_mask)
         hidden = out[0] if isinstance(out, tuple) else out
+        if outputs is not None:
+            outputs.append(hidden)
     return hidden
 
 
@@ -199,9 +262,20 @@ def _frame_mask(model: nn.Module, n_frames: int, attention_mask: torch.Tensor | 
     return model._get_feature_vector_attention_mask(n_frames, attention_mask).bool()
 
 
+def head_of(model: nn.Module) -> Head:
+    """The detector's head (a stock linear detector's projector + classifier seen as a ``LinearHead``)."""
+    head = getattr(model, "head", None)
+    return head if isinstance(head, Head) else LinearHead.of(model)
+
+
+def reads_every_layer(model: nn.Module) -> bool:
+    return head_of(model).needs == "layers"
+
+
 def encode_prefix(model: nn.Module, input_values: torch.Tensor, attention_mask: torch.Tensor | None,
-                  n_prefix_layers: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Hidden states entering layer ``n_prefix_layers`` and the frame mask (no SpecAugment)."""
+                  n_prefix_layers: int, outputs: list | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Hidden states entering layer ``n_prefix_layers`` and the frame mask (no SpecAugment); the
+    outputs of the layers run are appended to ``outputs`` when given."""
     w = model.wav2vec2
     enc = w.encoder
     feats = w.feature_extractor(input_values).transpose(1, 2)
@@ -213,31 +287,51 @@ def encode_prefix(model: nn.Module, input_values: torch.Tensor, attention_mask: 
     if not isinstance(enc, Wav2Vec2EncoderStableLayerNorm):
         hidden = enc.layer_norm(hidden)  # post-LN encoders normalise before the layers
     hidden = enc.dropout(hidden)
-    return run_layers(enc.layers[:n_prefix_layers], hidden, bias), mask
+    return run_layers(enc.layers[:n_prefix_layers], hidden, bias, outputs), mask
 
 
-def forward_top(model: nn.Module, hidden: torch.Tensor, mask: torch.Tensor, n_prefix_layers: int) -> torch.Tensor:
-    """Logits from hidden states entering layer ``n_prefix_layers`` (the rest of the forward)."""
+def forward_top(model: nn.Module, hidden: torch.Tensor, mask: torch.Tensor, n_prefix_layers: int,
+                lower_outputs: list | None = None) -> torch.Tensor:
+    """Logits from hidden states entering layer ``n_prefix_layers`` (the rest of the forward); a head
+    that reads every layer also gets ``lower_outputs``, the outputs of the layers below."""
     enc = model.wav2vec2.encoder
+    outputs = list(lower_outputs or []) if reads_every_layer(model) else None
     if n_prefix_layers < len(enc.layers):
-        hidden = run_layers(enc.layers[n_prefix_layers:], hidden, layer_attention_mask(enc.config, hidden, mask))
-    return pooled_logits(model, hidden, mask, normed=False)
+        hidden = run_layers(enc.layers[n_prefix_layers:], hidden, layer_attention_mask(enc.config, hidden, mask),
+                            outputs)
+    return head_logits(model, hidden, mask, outputs)
 
 
-def pooled_logits(model: nn.Module, hidden: torch.Tensor, mask: torch.Tensor, normed: bool) -> torch.Tensor:
-    """Final layer norm (unless ``normed``), masked mean, projector and classifier in fp32 with
-    autocast off: under bf16/fp16 the logits would keep 8-11 bits and tie many scores."""
+def head_logits(model: nn.Module, hidden: torch.Tensor, mask: torch.Tensor, outputs: list | None = None,
+                normed: bool = False) -> torch.Tensor:
+    """The head on what it reads (see ``heads``): the pooled or framewise final-normed last layer
+    (``normed``: the final norm is already applied), or every layer's output stacked. Final norm,
+    pooling and head run in fp32 with autocast off: under bf16/fp16 the logits would keep 8-11 bits
+    and tie many scores."""
+    head = head_of(model)
     with torch.autocast(hidden.device.type, enabled=False):
-        h = hidden.float()
-        return head_from_pooled(model, masked_mean(h if normed else final_norm(model, h), mask.bool()))
+        if head.needs == "layers":
+            return head(torch.stack([o.float() for o in outputs], 1), mask)
+        h = hidden.float() if normed else final_norm(model, hidden.float())
+        return head(masked_mean(h, mask.bool()) if head.needs == "pooled" else h, mask)
+
+
+def pooled_head_logits(model: nn.Module, pooled: torch.Tensor) -> torch.Tensor:
+    """A pooled head (``needs == 'pooled'``) on cached pooled vectors, in fp32."""
+    with torch.autocast(pooled.device.type, enabled=False):
+        return head_of(model)(pooled.float(), None)
 
 
 def detector_logits(model: nn.Module, input_values: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
     """``model(input_values, attention_mask).logits`` with the encoder under the caller's autocast and
-    the head in fp32 (``pooled_logits``)."""
+    the head in fp32 (``head_logits``)."""
+    if isinstance(model, XlsrDetector):
+        outputs = [] if reads_every_layer(model) else None
+        hidden, mask = encode_prefix(model, input_values, attention_mask, len(model.wav2vec2.encoder.layers), outputs)
+        return head_logits(model, hidden, mask, outputs)
     hidden = model.wav2vec2(input_values, attention_mask=attention_mask).last_hidden_state
     mask = _frame_mask(model, hidden.shape[1], attention_mask, hidden.shape[0], hidden.device)
-    return pooled_logits(model, hidden, mask, normed=True)
+    return head_logits(model, hidden, mask, normed=True)
 
 
 def final_norm(model: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
@@ -249,12 +343,6 @@ def final_norm(model: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
 def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     m = mask.unsqueeze(-1).to(hidden.dtype)
     return (hidden * m).sum(1) / m.sum(1)
-
-
-def head_from_pooled(model: nn.Module, pooled: torch.Tensor) -> torch.Tensor:
-    """Projector + classifier on mean-pooled encoder output. The projector is linear, so
-    ``projector(mean(h)) == mean(projector(h))``: the stage-1 cache stores only the pooled vector."""
-    return model.classifier(model.projector(pooled))
 
 
 def scores_from_logits(logits: torch.Tensor) -> torch.Tensor:

@@ -35,6 +35,7 @@ RULES: dict[str, tuple] = {
     "s2_layer_decay": ("probability_incl",),
 }
 RULES["score_hop_seconds"] = ("float_or_auto", 0.025)
+RULES["head"] = ("head",)  # 'auto' or a registered head (heads/), looked up when checked
 RULES["aggregation"] = ("choice", ("auto", "mean", "max", "min", "median"))
 
 
@@ -50,6 +51,11 @@ def check_value(name: str, value):
         if value in rule[1]:
             return value
         raise ConfigError(f"parameter {name}={value!r}: expected one of {list(rule[1])}")
+    if kind == "head":
+        from .heads import HEADS  # imports torch: only when a head is given
+        if value in ("auto", *HEADS):
+            return value
+        raise ConfigError(f"parameter head={value!r}: expected 'auto' or one of {sorted(HEADS)}")
     if kind == "bool":
         if isinstance(value, bool):
             return value

@@ -8,6 +8,7 @@ Running the same call again after a kill resumes from the last *complete* checkp
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import shutil
@@ -20,19 +21,33 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 import yaml
+from accelerate import PartialState
+from safetensors.torch import load_file, save_file
 from torch import nn
+from torch.utils.data import Dataset
 from transformers import EarlyStoppingCallback, SchedulerType, Trainer, TrainerCallback, TrainingArguments, set_seed
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from .audio import CROP_MODES, MIN_SAMPLES, PAD_MODES, SEGMENT_SAMPLES
 from .augment import make_augmenter
-from .cache import CachedFeatures, build_cache, collate_features, model_fingerprint
+from .cache import (
+    FEATURE_KINDS,
+    CachedFeatures,
+    CacheRun,
+    CacheSpec,
+    build_cache,
+    collate_features,
+    feature_kind,
+    fits_on_disk,
+    model_fingerprint,
+)
 from .calibration import fit_calibration
 from .detector_info import base_model_of, read_settings, write_model_card, write_settings
 from .device import DEVICES, PRECISIONS, preflight
 from .errors import ConfigError, disk_full_named
 from .features import LABEL2ID, AudioCollator, SegmentConfig, SegmentDataset
 from .fingerprint import manifest_fingerprint, model_identity
+from .heads import HEADS
 from .manifest import read_manifest
 from .metrics import cllr, compute_eer, min_dcf
 from .model import (
@@ -42,9 +57,10 @@ from .model import (
     forward_top,
     freeze_for_stage,
     frozen_prefix_layers,
-    head_from_pooled,
+    head_of,
     load_detector,
     load_feature_extractor,
+    pooled_head_logits,
     scores_from_logits,
 )
 
@@ -58,6 +74,7 @@ class TrainConfig:
 
     stage: int = 1  # 1: head only on a frozen encoder; 2: also the top `top_layers` transformer layers
     model: str = XLSR_300M  # hub id or folder; for stage 2 usually the stage-1 detector folder
+    head: str = "auto"  # back-end: 'linear', 'aasist', 'sls'; 'auto': the model's own head (linear for a bare encoder)
     top_layers: int = 4  # stage 2: transformer layers unfrozen (plus the final layer norm)
     epochs: int = 10
     batch_size: int = 32
@@ -84,6 +101,7 @@ class TrainConfig:
     device: str = "auto"  # 'auto', 'cuda', 'cpu'
     num_workers: int = 2
     save_total_limit: int = 2
+    average_top_k: int = 1  # the detector averages the weights of the k best epochs on dev EER; 1: the best epoch
     encoder_learning_rate: float | None = None  # stage 2: learning rate of the unfrozen layers; None: learning_rate
     layer_decay: float = 1.0  # stage 2: each lower unfrozen layer trains at this factor of the one above it
     report_to: str = "none"  # training curves: none, tensorboard, wandb, trackio, mlflow (comma-separated)
@@ -119,12 +137,12 @@ class TrainConfig:
 FIELD_RULES = {
     "epochs": ("int", 1), "batch_size": ("int", 1), "eval_batch_size": ("int", 1), "grad_accum": ("int", 1),
     "top_layers": ("int", 1), "num_workers": ("int", 0), "early_stopping_patience": ("int", 0),
-    "save_total_limit": ("int", 1), "seed": ("int", 0), "layer_decay": ("ratio_incl", None),
+    "save_total_limit": ("int", 1), "seed": ("int", 0), "average_top_k": ("int", 1), "layer_decay": ("ratio_incl", None),
     "encoder_learning_rate": ("float_or_none", 0.0),
     "segment_samples": ("int", MIN_SAMPLES), "learning_rate": ("float", 0.0), "weight_decay": ("float", None),
     "warmup_ratio": ("ratio", None), "precision": ("choice", PRECISIONS), "device": ("choice", DEVICES),
     "cache_dtype": ("choice", ("float16", "float32")), "on_change": ("choice", ("refuse", "restart")),
-    "lr_scheduler": ("choice", tuple(s.value for s in SchedulerType)),
+    "lr_scheduler": ("choice", tuple(s.value for s in SchedulerType)), "head": ("choice", ("auto", *sorted(HEADS))),
 }
 
 
@@ -184,12 +202,15 @@ class StageResult:
 
 
 class StageModule(nn.Module):
-    """What the Trainer trains: the detector seen from its input (waveform, pooled cache or
-    prefix cache), with class-weighted cross-entropy. Frozen parts stay in eval mode (no dropout)."""
+    """What the Trainer trains: the detector seen from its input (``cache.FEATURE_KINDS``: the
+    waveform or cached pooled / prefix / every-layer features), with class-weighted cross-entropy.
+    Frozen parts stay in eval mode (no dropout)."""
 
-    def __init__(self, detector: nn.Module, mode: str, n_prefix: int, class_weights: torch.Tensor | None):
+    def __init__(self, detector: nn.Module, kind: str, n_prefix: int, class_weights: torch.Tensor | None):
         super().__init__()
-        self.detector, self.mode, self.n_prefix = detector, mode, n_prefix
+        if kind not in FEATURE_KINDS:
+            raise ConfigError(f"kind must be one of {list(FEATURE_KINDS)}, got {kind!r}")
+        self.detector, self.kind, self.n_prefix = detector, kind, n_prefix
         self.register_buffer("class_weights", class_weights, persistent=False)
         # Checkpoints hold only what trains; the frozen backbone comes from the model folder.
         self._keys_to_ignore_on_save = [k for k, p in self.named_parameters() if not p.requires_grad]
@@ -207,14 +228,15 @@ class StageModule(nn.Module):
         return self
 
     def forward(self, input_values=None, attention_mask=None, features=None, labels=None):
-        if self.mode == "pooled":
-            with torch.autocast(features.device.type, enabled=False):  # the head in fp32, as in scoring
-                logits = head_from_pooled(self.detector, features.float())
-        elif self.mode == "prefix":
-            mask = torch.ones(features.shape[:2], dtype=torch.bool, device=features.device)
-            logits = forward_top(self.detector, features, mask, self.n_prefix)
-        else:
+        if self.kind == "pooled":
+            logits = pooled_head_logits(self.detector, features)
+        elif self.kind == "waveform":
             logits = detector_logits(self.detector, input_values, attention_mask)
+        else:  # prefix: hidden states entering the first trained layer; layers: every frozen layer's output
+            lower = list(features.unbind(1)) if self.kind == "layers" else None
+            hidden = lower[-1] if lower else features
+            mask = torch.ones(hidden.shape[:2], dtype=torch.bool, device=hidden.device)
+            logits = forward_top(self.detector, hidden, mask, self.n_prefix, lower)
         loss = None
         if labels is not None:
             # fp32 loss under AMP: the weighted mean over a 1:9 class ratio is where fp16 loses precision
@@ -282,6 +304,64 @@ class CompleteMarker(TrainerCallback):
                 os.replace(tmp, ckpt / COMPLETE_MARKER)
 
 
+class TopK(TrainerCallback):
+    """Keep the trained weights of the ``k`` best epochs on dev EER in ``folder`` (index.json: file ->
+    EER), for checkpoint averaging; survives a kill and a resume like the checkpoints do."""
+
+    def __init__(self, folder: Path, k: int, keys: list[str]):
+        self.folder, self.k, self.keys = folder, k, keys
+
+    def index(self) -> dict[str, float]:
+        path = self.folder / "index.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
+        if not state.is_world_process_zero or metrics is None or "eval_eer" not in metrics:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        index = self.index()
+        name = f"epoch-{round(state.epoch or 0):03d}.safetensors"
+        sd = model.state_dict()
+        save_file({k: sd[k].detach().cpu().contiguous() for k in self.keys}, self.folder / name)
+        index[name] = float(metrics["eval_eer"])
+        keep = sorted(index, key=lambda n: (index[n], n))[:self.k]
+        for n in set(index) - set(keep):
+            (self.folder / n).unlink(missing_ok=True)
+        tmp = self.folder / "index.json.tmp"
+        tmp.write_text(json.dumps({n: index[n] for n in keep}, indent=1))
+        os.replace(tmp, self.folder / "index.json")
+
+
+def average_state_dicts(dicts: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Element-wise mean of the tensors (integer buffers such as BatchNorm's step count rounded back)."""
+    out = {}
+    for key in dicts[0]:
+        mean = torch.stack([d[key].double() for d in dicts]).mean(0)
+        out[key] = mean.round().to(dicts[0][key].dtype) if not dicts[0][key].is_floating_point() \
+            else mean.to(dicts[0][key].dtype)
+    return out
+
+
+def average_top_k(trainer: Trainer, keeper: TopK, dev_ds, dev_labels: np.ndarray, best_eer: float) -> dict:
+    """Load the mean of the kept epochs' weights when its dev EER is no worse than the best epoch's;
+    otherwise keep the best epoch (said in a warning). Returns what was chosen and both EERs."""
+    PartialState().wait_for_everyone()
+    index = keeper.index()
+    names = sorted(index, key=lambda n: (index[n], n))
+    dicts = [load_file(keeper.folder / n) for n in names]
+    module = trainer.model
+    module.load_state_dict(average_state_dicts(dicts), strict=False)
+    scores = scores_from_logits(torch.as_tensor(_logits(trainer.predict(dev_ds).predictions))).numpy()
+    avg_eer = compute_eer(scores[dev_labels == LABEL2ID["bonafide"]], scores[dev_labels == LABEL2ID["spoof"]])[0]
+    used = "averaged" if avg_eer <= best_eer else "best epoch"
+    if used == "best epoch":
+        log.warning("the average of the %d best epochs has dev EER %.4f, worse than the best epoch's %.4f: "
+                    "the detector keeps the best epoch", len(dicts), avg_eer, best_eer)
+        module.load_state_dict(dicts[0], strict=False)
+    return {"k": len(dicts), "epochs": names, "dev_eers": [index[n] for n in names], "dev_eer_averaged": avg_eer,
+            "dev_eer_best_epoch": best_eer, "used": used}
+
+
 class EpochSeed(TrainerCallback):
     """Tell the dataset the epoch so that random crops differ per epoch yet replay on resume."""
 
@@ -322,14 +402,15 @@ def _logits(predictions):
     return predictions[0] if isinstance(predictions, tuple) else predictions
 
 
-def detector_settings(cfg: TrainConfig, dev_scores: np.ndarray, dev_labels: np.ndarray, train_df: pd.DataFrame,
-                      dev_df: pd.DataFrame) -> dict:
+def detector_settings(cfg: TrainConfig, head: str, dev_scores: np.ndarray, dev_labels: np.ndarray,
+                      train_df: pd.DataFrame, dev_df: pd.DataFrame) -> dict:
     """What the saved detector carries: its segment and scoring settings, the dev EER threshold and
     metrics of the saved (best) weights, a calibration fitted on those dev scores, its training data."""
     bona, spoof = dev_scores[dev_labels == LABEL2ID["bonafide"]], dev_scores[dev_labels == LABEL2ID["spoof"]]
     eer, thr = compute_eer(bona, spoof)
     cal = fit_calibration(bona, spoof, fitted_on="dev")
-    return {"stage": cfg.stage, "base_model": base_model_of(cfg.model), "segment_samples": cfg.segment_samples,
+    return {"stage": cfg.stage, "head": head, "base_model": base_model_of(cfg.model),
+            "segment_samples": cfg.segment_samples,
             "pad": cfg.pad, "crop": cfg.crop,
             "scoring": {"window": cfg.segment_samples, "hop": cfg.segment_samples // 2, "aggregation": "mean"},
             "dev": {"eer": eer, "threshold": thr, "min_dcf": min_dcf(bona, spoof)[0], "cllr_raw": cllr(bona, spoof),
@@ -339,7 +420,8 @@ def detector_settings(cfg: TrainConfig, dev_scores: np.ndarray, dev_labels: np.n
             "trained_on": {"train_manifest": manifest_fingerprint(train_df), "dev_manifest": manifest_fingerprint(dev_df),
                            "datasets": sorted(set(train_df.get("dataset", pd.Series(dtype=str)).astype(str)))},
             "training": {k: getattr(cfg, k) for k in ("top_layers", "epochs", "batch_size", "grad_accum", "learning_rate",
-                                                       "lr_scheduler", "class_weights", "augment", "seed")}}
+                                                       "lr_scheduler", "class_weights", "augment", "seed",
+                                                       "average_top_k")}}
 
 
 def eer_metrics(eval_pred) -> dict:
@@ -367,7 +449,7 @@ def history_table(log_history: list[dict]) -> pd.DataFrame:
 RESUME_SAFE = {"num_workers", "eval_batch_size", "save_total_limit", "device", "extra", "cache_dir",
                "on_change", "model", "report_to"}
 RUN_RECORD = "train_config.yaml"
-STAGE_OUTPUTS = ("checkpoints", "detector", "history.csv", "summary.yaml", RUN_RECORD)
+STAGE_OUTPUTS = ("checkpoints", "detector", "top_k", "history.csv", "summary.yaml", RUN_RECORD)
 
 
 def stage_identity(cfg: TrainConfig, train_df: pd.DataFrame, dev_df: pd.DataFrame) -> dict:
@@ -459,38 +541,61 @@ def _save_detector_atomically(detector, feature_extractor, out: Path, settings: 
     shutil.rmtree(old, ignore_errors=True)
 
 
-def train_stage(config: TrainConfig | dict, train_manifest, dev_manifest, out_dir: str | Path) -> StageResult:
-    """Train one stage; returns the saved detector folder, the history table and the best dev EER."""
-    cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_mapping(config)
-    t0 = time.time()
-    out = Path(out_dir)
-    train_df, dev_df = _as_frame(train_manifest), _as_frame(dev_manifest)
-    check_manifests(train_df, dev_df, _name(train_manifest, "train manifest"), _name(dev_manifest, "dev manifest"))
-    check_model_ref(cfg.model)
-    report = preflight(None if cfg.device == "auto" else cfg.device, cfg.precision)
-    identity = stage_identity(cfg, train_df, dev_df)
-    out.mkdir(parents=True, exist_ok=True)
-    check_same_run(out, identity, cfg.on_change)  # written only once everything above is valid
-    set_seed(cfg.seed)
+@dataclass
+class StageData:
+    """The stage's datasets as the Trainer sees them, and what they hold (``cache.FEATURE_KINDS``)."""
 
-    detector = load_detector(cfg.model)
-    feature_extractor = load_feature_extractor(cfg.model)
-    counts = freeze_for_stage(detector, cfg.stage, cfg.top_layers)
-    n_prefix = frozen_prefix_layers(detector, cfg.stage, cfg.top_layers)
-    if cfg.grad_checkpointing:  # renamed in transformers 5.x; both names exist in the range we support
-        getattr(detector, "activation_checkpointing_enable", detector.gradient_checkpointing_enable)()
+    train: Dataset
+    dev: Dataset
+    collator: object
+    kind: str
+    cached: bool
 
-    segment = SegmentConfig(cfg.segment_samples, cfg.pad, cfg.crop)
-    deterministic = segment.deterministic and cfg.augment == "none"
+
+def cache_plan(cfg: TrainConfig, kind: str, spec_bytes: int, cache_dir: Path) -> bool:
+    """Whether this stage trains on a cache: only with the same input every epoch, and (for the large
+    every-layer cache of heads such as 'sls') only when it fits on the disk; otherwise a clear line says why."""
+    deterministic = SegmentConfig(cfg.segment_samples, cfg.pad, cfg.crop).deterministic and cfg.augment == "none"
     if cfg.cache == "on" and not deterministic:
         raise ConfigError("cache='on' needs the same input every epoch: set crop='start' or 'center' and augment='none'")
-    cached = cfg.cache == "on" or (cfg.cache == "auto" and deterministic)
-    dev_segment = SegmentConfig(cfg.segment_samples, cfg.pad, "start" if cfg.crop == "random" else cfg.crop)
-    train_labels = train_df["label"].map(LABEL2ID).to_numpy()
-    dev_labels = dev_df["label"].map(LABEL2ID).to_numpy()
-    autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(report.precision)
+    if cfg.cache == "off" or not deterministic:
+        return False
+    fits, free_gib = fits_on_disk(cache_dir, spec_bytes)
+    if kind == "layers" and cfg.cache == "auto" and not fits:
+        log.warning("head %r reads every layer: its cache would take %.1f GiB and %s has %.1f GiB free, so this "
+                    "stage trains uncached (each step runs the frozen encoder too). To cache it, set cache_dir to a "
+                    "disk with more room.", cfg.head, spec_bytes / 2**30, cache_dir, free_gib)
+        return False
+    return True
 
-    args = TrainingArguments(**{**dict(
+
+def stage_data(cfg: TrainConfig, detector: nn.Module, feature_extractor, train_df: pd.DataFrame, dev_df: pd.DataFrame,
+               n_prefix: int, out: Path, device, autocast) -> StageData:
+    """Cached features when the input is the same every epoch (and the cache fits), else waveforms."""
+    segment = SegmentConfig(cfg.segment_samples, cfg.pad, cfg.crop)
+    dev_segment = SegmentConfig(cfg.segment_samples, cfg.pad, "start" if cfg.crop == "random" else cfg.crop)
+    train_labels, dev_labels = (df["label"].map(LABEL2ID).to_numpy() for df in (train_df, dev_df))
+    kind = feature_kind(head_of(detector).needs, n_prefix, len(detector.wav2vec2.encoder.layers))
+    cache_dir = out / "cache" if cfg.cache_dir == "auto" else Path(cfg.cache_dir) / f"stage{cfg.stage}"
+    fp = model_fingerprint(cfg.model, detector.config)
+    specs = {split: CacheSpec(kind, n_prefix, seg, fp, cfg.cache_dtype) if seg.deterministic else None
+             for split, seg in (("train", segment), ("dev", dev_segment))}
+    needed = sum(sp.nbytes(detector.config, len(df)) for sp, df in zip(specs.values(), (train_df, dev_df), strict=True)
+                 if sp is not None)
+    if cache_plan(cfg, kind, needed, cache_dir):
+        run = CacheRun(cache_dir, cfg.eval_batch_size, device, cfg.num_workers, autocast)
+        train_ds, dev_ds = (CachedFeatures(build_cache(detector, feature_extractor, df, split, specs[split], run), labels)
+                            for split, df, labels in (("train", train_df, train_labels), ("dev", dev_df, dev_labels)))
+        return StageData(train_ds, dev_ds, collate_features, kind, cached=True)
+    train_ds = SegmentDataset(train_df, segment, seed=cfg.seed, augment=cfg.augment, noise_dir=cfg.noise_dir,
+                              rir_dir=cfg.rir_dir)
+    return StageData(train_ds, SegmentDataset(dev_df, dev_segment, seed=cfg.seed), AudioCollator(feature_extractor),
+                     "waveform", cached=False)
+
+
+def training_arguments(cfg: TrainConfig, out: Path, precision: str, device: str, cached: bool) -> TrainingArguments:
+    """The Trainer's settings: one evaluation and checkpoint per epoch, best dev EER kept."""
+    return TrainingArguments(**{**dict(
         output_dir=str(out / "checkpoints"), num_train_epochs=cfg.epochs,
         per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=cfg.eval_batch_size,
         gradient_accumulation_steps=cfg.grad_accum, learning_rate=cfg.learning_rate,
@@ -498,55 +603,81 @@ def train_stage(config: TrainConfig | dict, train_manifest, dev_manifest, out_di
         eval_strategy="epoch", save_strategy="epoch", logging_strategy="epoch",
         load_best_model_at_end=True, metric_for_best_model="eer", greater_is_better=False,
         save_total_limit=cfg.save_total_limit, seed=cfg.seed, data_seed=cfg.seed,
-        bf16=report.precision == "bf16", fp16=report.precision == "fp16", use_cpu=report.device == "cpu",
+        bf16=precision == "bf16", fp16=precision == "fp16", use_cpu=device == "cpu",
         dataloader_num_workers=0 if cached else cfg.num_workers, remove_unused_columns=False,
         report_to=[r.strip() for r in cfg.report_to.split(",")], disable_tqdm=False, label_names=["labels"],
         ddp_find_unused_parameters=False), **cfg.extra})  # `extra` may override any of these
-    _ = args.device  # sets up torch.distributed now, so rank 0 alone builds the caches
+
+
+def _prepare_detector(cfg: TrainConfig):
+    """The starting detector with this stage's parameters trainable, its feature extractor, parameter
+    counts and the number of frozen layers below the first trained one."""
+    detector = load_detector(cfg.model, head=cfg.head, segment_samples=cfg.segment_samples)
+    feature_extractor = load_feature_extractor(cfg.model)
+    counts = freeze_for_stage(detector, cfg.stage, cfg.top_layers)
+    if cfg.grad_checkpointing:  # renamed in transformers 5.x; both names exist in the range we support
+        getattr(detector, "activation_checkpointing_enable", detector.gradient_checkpointing_enable)()
+    return detector, feature_extractor, counts, frozen_prefix_layers(detector, cfg.stage, cfg.top_layers)
+
+
+def _start_stage(cfg: TrainConfig, train_manifest, dev_manifest, out: Path):
+    """Everything checked before any model loads; the stage folder started, resumed or refused."""
+    train_df, dev_df = _as_frame(train_manifest), _as_frame(dev_manifest)
+    check_manifests(train_df, dev_df, _name(train_manifest, "train manifest"), _name(dev_manifest, "dev manifest"))
+    check_model_ref(cfg.model)
+    report = preflight(None if cfg.device == "auto" else cfg.device, cfg.precision)
+    identity = stage_identity(cfg, train_df, dev_df)
+    out.mkdir(parents=True, exist_ok=True)
+    check_same_run(out, identity, cfg.on_change)  # written only once everything above is valid
+    return train_df, dev_df, report
+
+
+def train_stage(config: TrainConfig | dict, train_manifest, dev_manifest, out_dir: str | Path) -> StageResult:
+    """Train one stage; returns the saved detector folder, the history table and the best dev EER."""
+    cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_mapping(config)
+    t0, out = time.time(), Path(out_dir)
+    train_df, dev_df, report = _start_stage(cfg, train_manifest, dev_manifest, out)
+    set_seed(cfg.seed)
+    detector, feature_extractor, counts, n_prefix = _prepare_detector(cfg)
+    autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(report.precision)
+    probe = training_arguments(cfg, out, report.precision, report.device, cached=False)
+    # probe.device sets up torch.distributed now, so rank 0 alone builds the caches
+    data = stage_data(cfg, detector, feature_extractor, train_df, dev_df, n_prefix, out, probe.device, autocast)
+    args = probe if not data.cached else training_arguments(cfg, out, report.precision, report.device, cached=True)
     if note := limit_to_one_gpu(args, torch.cuda.device_count() if report.device == "cuda" else 0):
         log.warning(note)
 
-    if cached:
-        kind = "pooled" if cfg.stage == 1 else "prefix"
-        fp = model_fingerprint(cfg.model, detector.config)
-        cache_dir = out / "cache" if cfg.cache_dir == "auto" else Path(cfg.cache_dir) / f"stage{cfg.stage}"
-        common = dict(kind=kind, n_prefix=n_prefix, cache_dir=cache_dir, fingerprint=fp,
-                      batch_size=cfg.eval_batch_size, dtype=cfg.cache_dtype, device=args.device,
-                      num_workers=cfg.num_workers, autocast_dtype=autocast)
-        train_ds = CachedFeatures(build_cache(detector, feature_extractor, train_df, segment, split="train",
-                                              **common), train_labels)
-        dev_ds = CachedFeatures(build_cache(detector, feature_extractor, dev_df, dev_segment, split="dev",
-                                            **common), dev_labels)
-        collator, mode = collate_features, kind
-    else:
-        train_ds = SegmentDataset(train_df, segment, seed=cfg.seed, augment=cfg.augment, noise_dir=cfg.noise_dir,
-                                  rir_dir=cfg.rir_dir)
-        dev_ds = SegmentDataset(dev_df, dev_segment, seed=cfg.seed)
-        collator, mode = AudioCollator(feature_extractor), "full"
-
-    module = StageModule(detector, mode, n_prefix, class_weight_tensor(train_labels, cfg.class_weights))
-    callbacks = [CompleteMarker(), EpochSeed(train_ds)]
+    train_labels = train_df["label"].map(LABEL2ID).to_numpy()
+    module = StageModule(detector, data.kind, n_prefix, class_weight_tensor(train_labels, cfg.class_weights))
+    callbacks = [CompleteMarker(), EpochSeed(data.train)]
+    keeper = None
+    if cfg.average_top_k > 1:
+        trained_keys = [k for k in module.state_dict() if k not in set(module._keys_to_ignore_on_save)]
+        keeper = TopK(out / "top_k", cfg.average_top_k, trained_keys)
+        callbacks.append(keeper)
     if cfg.early_stopping_patience > 0:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
-    trainer = DetectorTrainer(model=module, args=args, train_dataset=train_ds, eval_dataset=dev_ds,
-                              data_collator=collator, compute_metrics=eer_metrics, callbacks=callbacks,
+    trainer = DetectorTrainer(model=module, args=args, train_dataset=data.train, eval_dataset=data.dev,
+                              data_collator=data.collator, compute_metrics=eer_metrics, callbacks=callbacks,
                               encoder_learning_rate=cfg.encoder_learning_rate, layer_decay=cfg.layer_decay)
     resume = last_complete_checkpoint(Path(args.output_dir))
     if resume:
         log.warning("resuming from %s (the last complete checkpoint)", resume)
     with disk_full_named(out):
         trainer.train(resume_from_checkpoint=resume)
-
         history = history_table(trainer.state.log_history)
         best = float(trainer.state.best_metric) if trainer.state.best_metric is not None else float("nan")
-        dev_scores = scores_from_logits(torch.as_tensor(_logits(trainer.predict(dev_ds).predictions))).numpy()
+        dev_labels = dev_df["label"].map(LABEL2ID).to_numpy()
+        averaging = average_top_k(trainer, keeper, data.dev, dev_labels, best) if keeper else None
+        if averaging and averaging["used"] == "averaged":
+            best = averaging["dev_eer_averaged"]
+        dev_scores = scores_from_logits(torch.as_tensor(_logits(trainer.predict(data.dev).predictions))).numpy()
         if trainer.is_world_process_zero():
-            detector_dir = out / "detector"
-            settings = detector_settings(cfg, dev_scores, dev_labels, train_df, dev_df)
-            _save_detector_atomically(detector, feature_extractor, detector_dir, settings)
+            settings = detector_settings(cfg, head_of(detector).name, dev_scores, dev_labels, train_df, dev_df)
+            _save_detector_atomically(detector, feature_extractor, out / "detector", settings)
             history.to_csv(out / "history.csv", index=False)
-            summary = {"stage": cfg.stage, "best_dev_eer": best, "cached": cached, "parameters": counts,
-                       "world_size": args.world_size,
+            summary = {"stage": cfg.stage, "head": head_of(detector).name, "best_dev_eer": best, "cached": data.cached,
+                       "features": data.kind, "average_top_k": averaging, "parameters": counts, "world_size": args.world_size,
                        "device": report.as_dict(), "config": dataclasses.asdict(cfg), "seconds": time.time() - t0}
             (out / "summary.yaml").write_text(yaml.safe_dump(summary, sort_keys=False))
-    return StageResult(out / "detector", history, best, counts, cached, time.time() - t0)
+    return StageResult(out / "detector", history, best, counts, data.cached, time.time() - t0)

@@ -1,0 +1,169 @@
+"""Heads: the registry, the published layer sizes, saving/loading through the Auto classes and
+pipeline, and a stage-1 -> stage-2 run per head that beats chance on the demo corpus."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from xlsr_helpers.errors import ConfigError
+from xlsr_helpers.heads import HEADS, head_class
+from xlsr_helpers.model import (
+    detector_logits,
+    frames_for,
+    head_of,
+    load_detector,
+    load_trained_detector,
+    xlsr_300m_config,
+)
+
+
+def test_registry_holds_the_three_heads_and_names_them_when_asked_for_another():
+    assert {"linear", "aasist", "sls"} <= set(HEADS)
+    with pytest.raises(ConfigError, match=r"head='rawnet' is not a known head; known: \['aasist', 'linear', 'sls'\]"):
+        head_class("rawnet")
+
+
+def test_xlsr_frame_arithmetic():
+    cfg = xlsr_300m_config()
+    assert frames_for(cfg, 64600) == 201  # the reference systems' 4.04 s input: 201 frames
+    assert frames_for(cfg, 16000) == 49  # 20 ms hop, 25 ms receptive field: (16000 - 400) // 320 + 1
+
+
+def _count(module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def lin(i, o):  # weights + bias of a Linear layer
+    return i * o + o
+
+
+def conv(i, o, k):
+    return i * o * k + o
+
+
+def test_published_layer_sizes_on_xls_r_300m():
+    cfg = xlsr_300m_config()
+    linear = HEADS["linear"](cfg)
+    assert _count(linear) == lin(1024, 256) + lin(256, 2)  # classifier_proj_size 256
+
+    sls = HEADS["sls"](cfg, **HEADS["sls"].settings(cfg, 201))
+    assert sls.fc1.in_features == 22847  # Linear(22847, 1024) in the SLS reference for 201 frames
+    assert _count(sls) == lin(1024, 1) + 2 + lin(22847, 1024) + lin(1024, 2)
+
+    # AASIST as SSL_Anti-spoofing configures it: LL 1024->128, residual blocks 1-32-32-64-64-64-64 (2x3
+    # kernels, 1x3 downsampling conv when the channels change), attention 64->128->64, GAT 64, HS-GAL 32.
+    blocks = sum(conv(a, b, 6) + 2 * b + conv(b, b, 6) + (conv(a, b, 3) if a != b else 0)
+                 for a, b in [(1, 32), (32, 32), (32, 64), (64, 64), (64, 64), (64, 64)])
+    gat = lin(64, 64) + 64 + 2 * lin(64, 64) + 2 * 64
+    hsgal = lambda i, o: 2 * lin(i, i) + 2 * lin(i, o) + 4 * o + 4 * lin(i, o) + 2 * o  # noqa: E731
+    pools = 2 * lin(64, 1) + 4 * lin(32, 1)
+    expected = (lin(1024, 128) + 2 + blocks + 2 * 64 + conv(64, 128, 1) + 2 * 128 + conv(128, 64, 1)
+                + 42 * 64 + 2 * 64 + 2 * gat + 2 * hsgal(64, 32) + 2 * hsgal(32, 32) + pools + lin(160, 2))
+    aasist = HEADS["aasist"](cfg)
+    assert _count(aasist) == expected == 446_730
+    # the reference also allocates a BatchNorm in residual blocks 2-6 that its forward never uses
+    assert expected + 2 * (32 + 32 + 64 + 64 + 64) == 447_242
+
+
+@pytest.fixture(scope="module")
+def saved_heads(tiny_backbone, tmp_path_factory):
+    out = {}
+    for head in ("aasist", "sls"):
+        model = load_detector(tiny_backbone, head=head, segment_samples=16000).eval()
+        folder = tmp_path_factory.mktemp(head)
+        model.save_pretrained(folder)
+        out[head] = (model, folder)
+    return out
+
+
+@pytest.mark.parametrize("head", ["aasist", "sls"])
+def test_a_saved_head_loads_through_the_auto_classes_and_pipeline(saved_heads, tiny_backbone, head):
+    from transformers import AutoModelForAudioClassification, pipeline
+
+    from xlsr_helpers.model import load_feature_extractor
+    model, folder = saved_heads[head]
+    config = json.loads((folder / "config.json").read_text())
+    assert config["model_type"] == "xlsr-detector" and config["head"] == head and "auto_map" not in config
+    assert (folder / "model.safetensors").is_file()
+    x = torch.randn(2, 16000)
+    with torch.no_grad():
+        ref = model(x).logits
+        auto = AutoModelForAudioClassification.from_pretrained(folder).eval()
+        assert type(auto).__name__ == "XlsrDetector" and head_of(auto).name == head
+        torch.testing.assert_close(auto(x).logits, ref)
+        torch.testing.assert_close(detector_logits(load_trained_detector(folder).eval(), x, None), ref)
+    load_feature_extractor(tiny_backbone).save_pretrained(folder)
+    clf = pipeline("audio-classification", model=str(folder), device="cpu")
+    wave = x[0].numpy()
+    probs = {r["label"]: r["score"] for r in clf({"raw": wave, "sampling_rate": 16000}, top_k=2)}
+    with torch.no_grad():
+        logits = auto(**clf.feature_extractor(wave, sampling_rate=16000, return_tensors="pt")).logits[0]
+    expected = torch.softmax(logits, -1)
+    assert probs["bonafide"] == pytest.approx(expected[0].item(), rel=1e-4)
+
+
+def test_a_trained_detector_keeps_its_head(saved_heads):
+    _, folder = saved_heads["aasist"]
+    assert head_of(load_detector(folder)).name == "aasist"  # head='auto'
+    assert head_of(load_detector(folder, head="aasist")).name == "aasist"
+    with pytest.raises(ConfigError, match="is a trained 'aasist' detector, so it cannot become a 'sls' one"):
+        load_detector(folder, head="sls")
+
+
+def test_a_bare_encoder_is_refused_for_scoring_whatever_head_was_asked(tiny_backbone):
+    from xlsr_helpers.model import ModelLoadError
+    with pytest.raises(ModelLoadError, match="not a trained detector"):
+        load_trained_detector(tiny_backbone)
+
+
+def test_sls_fits_other_lengths_to_its_frames(saved_heads):
+    model, _ = saved_heads["sls"]
+    n = head_of(model).n_frames
+    assert n == frames_for(model.config, 16000)
+    with torch.no_grad():
+        short = model(torch.randn(1, 8000)).logits  # repeat-padded frames
+        long = model(torch.randn(1, 40000)).logits  # cropped frames
+    assert short.shape == long.shape == (1, 2) and torch.isfinite(short).all() and torch.isfinite(long).all()
+
+
+def test_sls_layer_weights_read_every_layer(saved_heads):
+    """The weight of a layer follows that layer's own content (the reference's per-layer gate)."""
+    model, _ = saved_heads["sls"]
+    head = head_of(model)
+    layers = torch.zeros(1, 4, 10, 64)
+    layers[0, 2] = 1.0
+    mask = torch.ones(1, 10, dtype=torch.bool)
+    w = head.layer_weights(layers, mask)[0]
+    gate = torch.sigmoid(head.fc0.weight @ torch.ones(64) + head.fc0.bias)
+    base = torch.sigmoid(head.fc0.bias)
+    torch.testing.assert_close(w, torch.stack([base[0], base[0], gate[0], base[0]]))
+
+
+# per head: segment samples, stage-1 epochs and learning rate (the demo preset's 0.05 for sls, whose large
+# fc1 needs it on 80 utterances; aasist on short segments, its 2-D convolutions are the slow part on CPU)
+RECIPES = {"aasist": (8000, 4, 3e-3), "sls": (32000, 12, 0.05)}
+
+
+@pytest.mark.parametrize("head", sorted(RECIPES))
+def test_each_head_trains_both_stages_and_beats_chance(small_manifests, tiny_backbone, tmp_path, head):
+    """Stage 1 (cached head) then stage 2 (prefix / every-layer cache) on the small demo corpus, short
+    segments to keep it quick; the saved stage-2 detector scores eval through Scorer."""
+    from xlsr_helpers.manifest import read_manifest
+    from xlsr_helpers.metrics import compute_eer
+    from xlsr_helpers.scoring import Scorer
+    from xlsr_helpers.train import train_stage
+    samples, epochs, lr = RECIPES[head]
+    common = dict(segment_samples=samples, batch_size=16, eval_batch_size=32, num_workers=0,
+                  early_stopping_patience=10, device="cpu")
+    s1 = train_stage(dict(stage=1, model=str(tiny_backbone), head=head, epochs=epochs, learning_rate=lr, **common),
+                     small_manifests / "train.csv", small_manifests / "dev.csv", tmp_path / "stage1")
+    s2 = train_stage(dict(stage=2, model=str(s1.detector_dir), top_layers=1, epochs=1, learning_rate=1e-3, **common),
+                     small_manifests / "train.csv", small_manifests / "dev.csv", tmp_path / "stage2")
+    assert s1.cached and s2.cached
+    assert json.loads((s2.detector_dir / "config.json").read_text())["head"] == head
+    ev = read_manifest(small_manifests / "eval.csv")
+    s = Scorer(s2.detector_dir).score_manifest(ev, progress=False).set_index("utt_id").loc[ev.utt_id, "score"].to_numpy()
+    eer, _ = compute_eer(s[(ev.label == "bonafide").to_numpy()], s[(ev.label == "spoof").to_numpy()])
+    assert eer < 0.4, f"{head}: eval EER {eer:.3f}"  # chance is 0.5; tied (dead) scores give 1.0
