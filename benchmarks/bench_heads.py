@@ -72,7 +72,7 @@ def main() -> None:
     device = torch.device(a.device)
     seg = SegmentConfig(SEGMENT, "repeat", "start")
     rows = []
-    for head in ("linear", "aasist", "sls"):
+    for head in ["linear", *sorted(set(HEADS) - {"linear"})]:  # linear first: the baseline of the ratios
         model = build(head).to(device)
         n_layers = len(model.wav2vec2.encoder.layers)
         row = {"head": head, "head_params": sum(p.numel() for n, p in model.named_parameters()

@@ -3,7 +3,6 @@ pipeline, and a stage-1 -> stage-2 run per head that beats chance on the demo co
 
 import json
 
-import numpy as np
 import pytest
 import torch
 

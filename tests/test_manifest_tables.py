@@ -83,3 +83,27 @@ def test_audio_check_lists_flagged_files_with_their_ids(tmp_path):
 def test_every_descriptor_is_listed():
     assert available_datasets() == ["asvspoof2019-la", "asvspoof2021-df", "asvspoof2021-la", "asvspoof5", "folder",
                                     "in-the-wild"]
+
+
+def test_written_folder_exactly(tmp_path):
+    """Every file `write` produces, cell by cell: manifests without an index column, the skipped list
+    with the missing trial only, counts.csv as `counts()`, validation.yaml with every split's figures."""
+    import yaml
+    res = build_manifest("asvspoof2019-la", lay(tmp_path / "c", missing={"T4"}), allow_missing=True)
+    out = tmp_path / "out"
+    written = res.write(out)
+    assert [p.name for p in written] == ["train.csv", "skipped_missing_train.csv", "dev.csv", "eval.csv",
+                                         "counts.csv", "validation.yaml"]
+    train = pd.read_csv(out / "train.csv", keep_default_na=False)
+    assert list(train.columns) == list(res.splits["train"].columns) and train.utt_id.tolist() == ["T1", "T2", "T3"]
+    skipped = pd.read_csv(out / "skipped_missing_train.csv", keep_default_na=False)
+    assert skipped.utt_id.tolist() == ["T4"] and skipped.attack.tolist() == ["A02"]
+    pd.testing.assert_frame_equal(pd.read_csv(out / "counts.csv", keep_default_na=False), res.counts(),
+                                  check_dtype=False)
+    report = yaml.safe_load((out / "validation.yaml").read_text())
+    assert report["dataset"] == "asvspoof2019-la" and report["root"] == str(tmp_path / "c")
+    assert report["splits"]["train"] == {"protocol": res.reports["train"].protocol, "lines": 4, "kept": 3,
+                                         "missing_skipped": 1}
+    assert report["splits"]["dev"] == {"protocol": res.reports["dev"].protocol, "lines": 3, "kept": 3,
+                                       "missing_skipped": 0}
+    assert list(report["splits"]) == ["train", "dev", "eval"]

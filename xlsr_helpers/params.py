@@ -32,7 +32,7 @@ RULES: dict[str, tuple] = {
     "phase": ("choice", ("eval", "progress", "hidden_track", "all")), "on_change": ("choice", ("refuse", "restart")),
     "score_window_seconds": ("float_or_auto", 0.025), "bootstrap": NON_NEGATIVE_INT, "worst_examples": NON_NEGATIVE_INT,
     "prior_spoof": ("probability",), "s2_encoder_learning_rate": ("float_or_none", 0.0),
-    "s2_layer_decay": ("probability_incl",),
+    "s2_layer_decay": ("probability_incl",), "s2_average_top_k": POSITIVE_INT,
 }
 RULES["score_hop_seconds"] = ("float_or_auto", 0.025)
 RULES["head"] = ("head",)  # 'auto' or a registered head (heads/), looked up when checked
