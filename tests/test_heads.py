@@ -166,3 +166,20 @@ def test_each_head_trains_both_stages_and_beats_chance(small_manifests, tiny_bac
     s = Scorer(s2.detector_dir).score_manifest(ev, progress=False).set_index("utt_id").loc[ev.utt_id, "score"].to_numpy()
     eer, _ = compute_eer(s[(ev.label == "bonafide").to_numpy()], s[(ev.label == "spoof").to_numpy()])
     assert eer < 0.4, f"{head}: eval EER {eer:.3f}"  # chance is 0.5; tied (dead) scores give 1.0
+
+
+def test_an_every_layer_cache_that_does_not_fit_trains_uncached_and_says_why(tmp_path, monkeypatch, caplog):
+    import shutil
+    from collections import namedtuple
+
+    from xlsr_helpers.train import TrainConfig, cache_plan
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: usage(10**12, 10**12 - 2**30, 2**30))  # 1 GiB free
+    cfg = TrainConfig(head="sls", crop="start")
+    with caplog.at_level("WARNING"):
+        assert cache_plan(cfg, "layers", 10 * 2**30, tmp_path) is False
+    assert "reads every layer: its cache would take 10.0 GiB" in caplog.text and "1.0 GiB free" in caplog.text
+    assert cache_plan(cfg, "layers", 2**29, tmp_path) is True  # fits
+    assert cache_plan(cfg, "prefix", 10 * 2**30, tmp_path) is True  # refused later by build_cache's disk check
+    assert cache_plan(TrainConfig(head="sls", cache="on"), "layers", 10 * 2**30, tmp_path) is True  # 'on': not silent
+    assert cache_plan(TrainConfig(head="sls", cache="off"), "layers", 1, tmp_path) is False

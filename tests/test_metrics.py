@@ -164,7 +164,7 @@ def test_per_condition_eer_restricts_both_classes():
 
 
 def test_condition_tables_follow_the_metadata_columns():
-    from xlsr_helpers.pipeline import condition_tables
+    from xlsr_helpers.evaluation import condition_tables
     df = pd.DataFrame({"score": [1.0, 0.0], "label": ["bonafide", "spoof"], "attack": ["-", "A07"],
                        "codec": ["alaw", "alaw"], "transmission": ["ita_tx", "ita_tx"]})
     assert set(condition_tables(df)) == {"codec", "transmission"}
@@ -172,7 +172,7 @@ def test_condition_tables_follow_the_metadata_columns():
 
 
 def test_notebook_metrics_on_2021_style_scores_use_the_eval_phase():
-    from xlsr_helpers.pipeline import accuracy_at, condition_tables, evaluate_scores
+    from xlsr_helpers.evaluation import accuracy_at, condition_tables, evaluate_scores
     scored = pd.DataFrame({
         "utt_id": list("abcdef"), "path": list("abcdef"), "error": [""] * 6,
         "score": [2.0, -1.0, 1.5, -2.0, -5.0, 5.0],

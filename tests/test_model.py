@@ -214,8 +214,8 @@ def test_cache_that_cannot_fit_is_refused_before_encoding(tiny_backbone, demo_ma
 def test_subsampled_manifests_say_what_they_hold(demo_root, tmp_path):
     import json
 
+    from xlsr_helpers.dataprep import write_manifests
     from xlsr_helpers.manifest import build_manifest
-    from xlsr_helpers.pipeline import write_manifests
     splits = write_manifests(build_manifest("asvspoof2019-la", demo_root), tmp_path, max_trials_per_split=10)
     record = json.loads((tmp_path / "subsample.json").read_text())
     assert all(v["written"] == len(splits[s]) <= 11 for s, v in record["rows"].items())

@@ -108,9 +108,12 @@ def _cmd_run(a: argparse.Namespace) -> int:
     if a.list_params:
         print(describe_parameters())
         return 0
+    from .seeds import parse_seeds
     only = [x for part in a.only for x in part.split(",") if x] if a.only else None
+    seeds = parse_seeds(a.seeds) if a.seeds else None
     return run_pipeline(preset=a.preset, overrides=parse_assignments(a.set), run_dir=a.run_dir,
-                        start_from=a.from_stage, kernel_name=a.kernel, only=only, resume_from=a.resume_from)
+                        start_from=a.from_stage, kernel_name=a.kernel, only=only, resume_from=a.resume_from,
+                        seeds=seeds)
 
 
 def _cmd_kaggle(a: argparse.Namespace) -> int:
@@ -179,6 +182,8 @@ def add_commands(sub) -> None:
     r.add_argument("--resume-from", metavar="DIR|auto",
                    help="continue an earlier run: copy its folder (e.g. a previous Kaggle kernel's output under "
                         "/kaggle/input; 'auto' finds it) and go on at the first unfinished notebook or epoch")
+    r.add_argument("--seeds", metavar="1,2,3", help="run stages 2-4 once per seed into RUN/seeds/, then a summary "
+                                                    "(mean, sd) and the score-averaged fused system")
     r.add_argument("--list-params", action="store_true", help="print every notebook parameter and its default")
     r.add_argument("--kernel", default="python3")
     r.set_defaults(func=_cmd_run)

@@ -129,3 +129,19 @@ def reliability_diagram(table: pd.DataFrame, title: str = "Calibration: predicte
                alpha=0.4)
     ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="predicted p_spoof", ylabel="observed spoof rate", title=title)
     return fig
+
+
+def seed_summary(table: pd.DataFrame, split: str = "eval") -> Figure:
+    """EER per seed and of the fused system, with the seeds' mean and +-1 sd band (``seeds.summarize``)."""
+    t = table[table.split == split].set_index("system")
+    systems = [s for s in t.index if s.startswith("seed ")] + ["fused"]
+    fig, ax = _figure(figsize=(1.2 * len(systems) + 2, 3.2))
+    colors = ["#9ecae1"] * (len(systems) - 1) + ["#3182bd"]
+    ax.bar(systems, t.loc[systems, "EER (%)"], color=colors)
+    mean, sd = t.loc["mean", "EER (%)"], t.loc["sd", "EER (%)"]
+    ax.axhline(mean, color="k", lw=1, label=f"mean {mean:.2f} +- {sd:.2f} %")
+    ax.axhspan(mean - sd, mean + sd, color="k", alpha=0.08)
+    ax.set_ylabel("EER (%)")
+    ax.set_title(f"{split}: seeds and their score-averaged fusion")
+    ax.legend(loc="upper right", fontsize=8)
+    return fig

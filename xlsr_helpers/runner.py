@@ -112,12 +112,14 @@ def describe_parameters() -> str:
 
 def run_pipeline(preset: str = "demo", overrides: dict | None = None, run_dir: str | Path | None = None,
                  start_from: str | None = None, kernel_name: str = "python3", progress_bar: bool = True,
-                 only: list[str] | None = None, resume_from: str | Path | None = None) -> int:
+                 only: list[str] | None = None, resume_from: str | Path | None = None,
+                 seeds: list[int] | None = None) -> int:
     """Execute the notebooks in order; raise ``PipelineError`` naming the notebook and cell on failure.
 
     ``resume_from``: a previous run folder (e.g. an earlier Kaggle kernel's output under
     ``/kaggle/input``, read-only) or ``'auto'`` to look for one there; what it finished is copied in
     and the chain continues at the first unfinished notebook (and inside it at the last checkpoint).
+    ``seeds``: notebooks 03 and 04 once per seed (``seeds`` module), then the seeds' summary.
     """
     params = load_preset(preset)
     overrides = absolute_paths(dict(overrides or {}), Path.cwd())
@@ -126,6 +128,8 @@ def run_pipeline(preset: str = "demo", overrides: dict | None = None, run_dir: s
     resolved = resolve_parameters(params, overrides, run_dir)  # everything checked before any work
     if resume_from is not None and (start_from or only):
         raise PipelineError("--resume-from continues where the earlier run stopped: use it without --from/--only")
+    if seeds and only:
+        raise PipelineError("--seeds runs notebooks 03 and 04 once per seed: use it without --only")
     if resume_from is not None:
         source = find_previous_run(resume_from)
         if source is not None:
@@ -136,27 +140,70 @@ def run_pipeline(preset: str = "demo", overrides: dict | None = None, run_dir: s
     check_inputs_exist(run_dir, chosen)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "params.yaml").write_text(yaml.safe_dump(
-        {"preset": preset, "overrides": overrides, "notebooks": resolved}, sort_keys=False))
+        {"preset": preset, "overrides": overrides, "seeds": seeds, "notebooks": resolved}, sort_keys=False))
     if not chosen:
         print(f"[xlsr run] every notebook already finished in {run_dir} with these parameters", file=sys.stderr)
         print(summary(run_dir, 0.0))
         return 0
     clear_results(run_dir)  # metrics and scores are recomputed by 04 from what this run changes
     t0 = time.time()
+    if seeds:
+        return run_seeds(run_dir, resolved, [nb for nb in chosen if nb not in PER_SEED], seeds, kernel_name,
+                         progress_bar, t0)
     for nb in chosen:
-        forget_finished(run_dir, nb)
-        out = run_dir / "notebooks" / f"{nb}.ipynb"
-        print(f"[xlsr run] {nb} ...", file=sys.stderr, flush=True)
-        t = time.time()
-        execute_notebook(NOTEBOOK_DIR / f"{nb}.ipynb", out, resolved[nb], kernel_name, progress_bar)
-        mark_finished(run_dir, nb, resolved[nb])
-        print(f"[xlsr run] {nb} done in {time.time() - t:.0f} s", file=sys.stderr, flush=True)
+        _run_one(run_dir, nb, resolved[nb], kernel_name, progress_bar)
     metrics = run_dir / "metrics.json"
     if metrics.exists() and chosen == NOTEBOOKS:  # record the whole chain's wall time next to the metrics
         m = json.loads(metrics.read_text())
         m["chain_seconds"] = round(time.time() - t0, 1)
         metrics.write_text(json.dumps(m, indent=2))
     print(summary(run_dir, time.time() - t0))
+    return 0
+
+
+PER_SEED = ("03_stage2_finetune", "04_eval_eer")  # what `--seeds` runs once per seed
+
+
+def _run_one(run_dir: Path, nb: str, parameters: dict, kernel_name: str, progress_bar: bool, label: str = "") -> None:
+    forget_finished(run_dir, nb)
+    print(f"[xlsr run] {nb}{label} ...", file=sys.stderr, flush=True)
+    t = time.time()
+    execute_notebook(NOTEBOOK_DIR / f"{nb}.ipynb", run_dir / "notebooks" / f"{nb}.ipynb", parameters, kernel_name,
+                     progress_bar)
+    mark_finished(run_dir, nb, parameters)
+    print(f"[xlsr run] {nb}{label} done in {time.time() - t:.0f} s", file=sys.stderr, flush=True)
+
+
+def run_seeds(run_dir: Path, resolved: dict[str, dict], shared: list[str], seeds: list[int], kernel_name: str,
+              progress_bar: bool, t0: float) -> int:
+    """The shared notebooks once, 03 and 04 per seed in ``seeds/seed-<n>``, then the summary table,
+    figure and fused scores."""
+    from . import plots
+    from .evaluation import asv_reference
+    from .runfolder import resolve_data_root
+    from .seeds import SEEDS_DIR, clear_summary, prepare_seed_dir, summarize
+    for nb in shared:
+        _run_one(run_dir, nb, resolved[nb], kernel_name, progress_bar)
+    clear_summary(run_dir)
+    declared = {nb: notebook_parameters(nb) for nb in PER_SEED}
+    for seed in seeds:
+        folder = prepare_seed_dir(run_dir, seed)
+        for nb in PER_SEED:
+            params = {**resolved[nb], "run_dir": str(folder), "seed": seed}
+            if "cache_dir" in declared[nb] and params.get("cache_dir", "auto") == "auto":  # one cache for all seeds
+                params["cache_dir"] = str(run_dir / SEEDS_DIR / "cache")
+            _run_one(folder, nb, params, kernel_name, progress_bar, f" (seed {seed})")
+    import ast
+    defaults = {k: ast.literal_eval(v) for k, v in notebook_parameters("04_eval_eer").items()
+                if k in ("dataset", "data_root", "asv_scores", "phase")}
+    ev = {**defaults, **resolved["04_eval_eer"]}
+    root = resolve_data_root(ev["data_root"], ev["dataset"], run_dir)
+    table = summarize(run_dir, seeds, lambda split: asv_reference(ev["dataset"], root, split, ev["asv_scores"]),
+                      ev["phase"])
+    split = "eval" if "eval" in set(table.split) else table.split.iloc[-1]
+    plots.save_figure(plots.seed_summary(table, split), run_dir / SEEDS_DIR / "seeds.png")
+    print(f"\nfinished in {time.time() - t0:.0f} s; {len(seeds)} seeds in {run_dir / SEEDS_DIR}\n"
+          f"{table.to_string(index=False, float_format=lambda v: f'{v:.4f}')}")
     return 0
 
 

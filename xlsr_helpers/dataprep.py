@@ -1,0 +1,52 @@
+"""Notebook 01's steps: manifests written (optionally subsampled), audio checked, durations sampled."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import soundfile as sf
+
+from .manifest import ManifestError, ManifestResult, check_audio
+
+
+def subsample(df: pd.DataFrame, max_trials: int | None, seed: int = 0) -> pd.DataFrame:
+    """About ``max_trials`` rows (rounding per group), stratified by label x attack; every group keeps >= 1 row."""
+    if max_trials is None or len(df) <= max_trials:
+        return df
+    frac = max_trials / len(df)
+    parts = [g.sample(max(1, round(len(g) * frac)), random_state=seed)
+             for _, g in df.groupby(["label", "attack"], sort=True)]
+    return pd.concat(parts).sort_index().reset_index(drop=True)
+
+
+def write_manifests(result: ManifestResult, out_dir: Path, max_trials_per_split: int | None = None,
+                    seed: int = 0) -> dict[str, pd.DataFrame]:
+    """Write the validated manifests (optionally subsampled) and the validation files."""
+    result.write(out_dir)
+    splits = {s: subsample(df, max_trials_per_split, seed) for s, df in result.splits.items()}
+    for s, df in splits.items():
+        df.to_csv(out_dir / f"{s}.csv", index=False)
+    if max_trials_per_split is not None:  # counts.csv describes the corpus; say what the CSVs hold
+        (out_dir / "subsample.json").write_text(json.dumps(
+            {"max_trials_per_split": max_trials_per_split, "seed": seed,
+             "rows": {s: {"kept": len(result.splits[s]), "written": len(df)} for s, df in splits.items()}}, indent=2))
+    return splits
+
+
+def audio_check(splits: dict[str, pd.DataFrame], out_dir: Path, enabled: bool) -> pd.DataFrame:
+    """``manifest.check_audio`` when enabled (unreadable files raise); an empty table otherwise."""
+    if not enabled:
+        return pd.DataFrame(columns=["split", "files", "unreadable", "silent", "short", "clipped", "median_s"])
+    summary = check_audio(splits, out_dir)
+    if summary.unreadable.sum():
+        raise ManifestError(f"{int(summary.unreadable.sum())} unreadable audio file(s), listed in "
+                            f"{out_dir}/audio_check_<split>.csv")
+    return summary
+
+
+def with_durations(df: pd.DataFrame, n_sample: int | None = 2000, seed: int = 0) -> pd.DataFrame:
+    """A sample of rows with ``duration_s`` read from the file headers (no decoding)."""
+    d = df if n_sample is None or len(df) <= n_sample else df.sample(n_sample, random_state=seed)
+    return d.assign(duration_s=[sf.info(p).duration for p in d.path])

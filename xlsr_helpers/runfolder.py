@@ -1,0 +1,93 @@
+"""Where a run reads and writes: the run folder, the corpus root, the base model and the detector that
+notebook 04 scores (refused when stale)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from .demo import make_demo_corpus
+from .errors import ConfigError
+from .kaggle_env import glob_input, kaggle_input, kaggle_working, on_kaggle
+from .manifest import find_root, read_manifest
+from .model import save_random_backbone
+from .params import TINY_RANDOM
+from .runner import clear_results
+from .train import RUN_RECORD, stale_stage
+
+log = logging.getLogger(__name__)
+
+
+def resolve_run_dir(run_dir: str | Path) -> Path:
+    """``'auto'``: ``/kaggle/working/xlsr-run`` on Kaggle, else ``runs/full``."""
+    if str(run_dir) == "auto":
+        run_dir = kaggle_working() / "xlsr-run" if on_kaggle() else Path("runs/full")
+    p = Path(run_dir).expanduser().resolve()
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def resolve_data_root(spec: str, dataset: str, run_dir: Path, seed: int = 0) -> Path:
+    """``'auto'`` (Kaggle mounts), ``'demo:small'``/``'demo:tiny'`` (generate the demo corpus into the
+    run folder, once), or a path."""
+    if spec == "auto":
+        return find_root(dataset)
+    if spec.startswith("demo:"):
+        size = spec.split(":", 1)[1]
+        root = run_dir / "demo_data" / "LA"
+        if not (root / "ASVspoof2019_LA_cm_protocols").is_dir():
+            make_demo_corpus(run_dir / "demo_data", seed=seed, size=size)
+        return root
+    return find_root(dataset, spec)
+
+
+def resolve_base_model(name: str, run_dir: Path) -> str:
+    """A folder as given; ``'tiny-random'`` makes (once) a random tiny wav2vec2 folder; a hub id is
+    replaced by a copy of that model attached to the Kaggle kernel (a dataset or a Kaggle Model), so
+    that an offline kernel needs no hub access."""
+    if name == TINY_RANDOM:
+        folder = run_dir / "tiny-random-wav2vec2"
+        if not (folder / "config.json").exists():
+            save_random_backbone(folder)
+        return str(folder)
+    if Path(name).expanduser().is_dir():
+        return str(Path(name).expanduser())
+    attached = find_attached_model(name)
+    if attached is not None:
+        log.info("using %s, the attached copy of %s (no hub access needed)", attached, name)
+        return str(attached)
+    return name
+
+
+MODEL_PATTERNS = ["*", "*/*", "*/*/*", "*/*/*/*"]  # dataset roots and Kaggle Models' <framework>/<variation>/<version>
+
+
+def find_attached_model(hub_id: str) -> Path | None:
+    """A folder under the Kaggle input root holding this hub model's saved files: config.json and
+    weights, with the model's name (e.g. ``wav2vec2-xls-r-300m`` or ``xls-r-300m``) in its path."""
+    name = hub_id.rstrip("/").split("/")[-1].lower()
+    names = {name, name.removeprefix("wav2vec2-")}
+    for folder in glob_input(MODEL_PATTERNS):
+        rel = str(folder.relative_to(kaggle_input())).lower()
+        if any(n in rel for n in names) and (folder / "config.json").is_file() and \
+                any(folder.glob("*.safetensors")) | any(folder.glob("pytorch_model*.bin")):
+            return folder
+    return None
+
+
+def evaluation_detector(run_dir: Path, detector: str) -> Path:
+    """The detector notebook 04 scores. ``'auto'``: this run's stage-2 detector, refused when it was
+    trained from manifests or a stage-1 detector that have changed since. Old results (metrics.json,
+    scores/) are removed first: they must not outlive what they were computed from."""
+    clear_results(run_dir)
+    if detector != "auto":
+        return Path(detector).expanduser()
+    stage1, stage2 = run_dir / "stage1", run_dir / "stage2"
+    train_df, dev_df = (read_manifest(run_dir / "manifests" / f"{s}.csv") for s in ("train", "dev"))
+    reasons = stale_stage(stage2, train_df, dev_df, stage1 / "detector")
+    if (stage1 / RUN_RECORD).exists():
+        reasons += [f"stage1 {r}" for r in stale_stage(stage1, train_df, dev_df, None)]
+    if reasons:
+        raise ConfigError(f"{stage2 / 'detector'} is stale: {'; '.join(reasons)}; run 02/03 again "
+                          "(on_change='restart') or give detector=<folder> to score another detector")
+    return stage2 / "detector"
