@@ -632,6 +632,23 @@ def _start_stage(cfg: TrainConfig, train_manifest, dev_manifest, out: Path):
     return train_df, dev_df, report
 
 
+def _make_trainer(cfg: TrainConfig, module: StageModule, args: TrainingArguments, data: StageData, out: Path):
+    """The Trainer with its callbacks: completion markers, per-epoch seeds, the top-k keeper (when
+    averaging), early stopping. Returns it and the keeper (or None)."""
+    callbacks = [CompleteMarker(), EpochSeed(data.train)]
+    keeper = None
+    if cfg.average_top_k > 1:
+        trained_keys = [k for k in module.state_dict() if k not in set(module._keys_to_ignore_on_save)]
+        keeper = TopK(out / "top_k", cfg.average_top_k, trained_keys)
+        callbacks.append(keeper)
+    if cfg.early_stopping_patience > 0:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
+    trainer = DetectorTrainer(model=module, args=args, train_dataset=data.train, eval_dataset=data.dev,
+                              data_collator=data.collator, compute_metrics=eer_metrics, callbacks=callbacks,
+                              encoder_learning_rate=cfg.encoder_learning_rate, layer_decay=cfg.layer_decay)
+    return trainer, keeper
+
+
 def train_stage(config: TrainConfig | dict, train_manifest, dev_manifest, out_dir: str | Path) -> StageResult:
     """Train one stage; returns the saved detector folder, the history table and the best dev EER."""
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_mapping(config)
@@ -649,17 +666,7 @@ def train_stage(config: TrainConfig | dict, train_manifest, dev_manifest, out_di
 
     train_labels = train_df["label"].map(LABEL2ID).to_numpy()
     module = StageModule(detector, data.kind, n_prefix, class_weight_tensor(train_labels, cfg.class_weights))
-    callbacks = [CompleteMarker(), EpochSeed(data.train)]
-    keeper = None
-    if cfg.average_top_k > 1:
-        trained_keys = [k for k in module.state_dict() if k not in set(module._keys_to_ignore_on_save)]
-        keeper = TopK(out / "top_k", cfg.average_top_k, trained_keys)
-        callbacks.append(keeper)
-    if cfg.early_stopping_patience > 0:
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
-    trainer = DetectorTrainer(model=module, args=args, train_dataset=data.train, eval_dataset=data.dev,
-                              data_collator=data.collator, compute_metrics=eer_metrics, callbacks=callbacks,
-                              encoder_learning_rate=cfg.encoder_learning_rate, layer_decay=cfg.layer_decay)
+    trainer, keeper = _make_trainer(cfg, module, args, data, out)
     resume = last_complete_checkpoint(Path(args.output_dir))
     if resume:
         log.warning("resuming from %s (the last complete checkpoint)", resume)
