@@ -74,3 +74,37 @@ def test_augmentation_turns_the_cache_off(small_manifests, tiny_backbone, tmp_pa
     with pytest.raises(ConfigError, match="augment='none'"):
         train_stage(dict(stage=1, model=str(tiny_backbone), epochs=1, augment="ssi", cache="on", device="cpu"),
                     small_manifests / "train.csv", small_manifests / "dev.csv", tmp_path / "s1b")
+
+
+def test_isd_perturbs_a_subset_by_at_most_g_sd_times_the_sample(speech):
+    """RawBoost ISD: y[i] = x[i] + g_sd * x[i] * f_r with f_r the product of two uniforms in [-1, 1], on
+    a random share (< p %) of the samples; the rest untouched. Quiet input: no normalisation."""
+    x = (0.1 * speech / np.abs(speech).max()).astype(np.float64)  # peak 0.1: even 3x stays below 1
+    for seed in range(5):
+        y = isd(x, np.random.default_rng(seed), p=10, g_sd=2)
+        changed = ~np.isclose(y, x, rtol=0, atol=0)
+        assert changed.mean() <= 0.10
+        f_r = (y[changed] - x[changed]) / (2 * x[changed])
+        assert np.all(np.abs(f_r) <= 1 + 1e-12)
+        np.testing.assert_array_equal(y[~changed], x[~changed])
+    loud = isd(0.9 * x / 0.1, np.random.default_rng(0), p=10, g_sd=2)  # 0.9 * (1 + 2 f_r) can pass 1
+    assert np.abs(loud).max() <= 1.0 + 1e-12
+
+
+def test_lnl_linear_term_is_a_band_filter_with_unit_peak_gain():
+    """With only the linear term, an impulse comes out as the notch-filter cascade, normalised to a
+    0 dB peak: its magnitude response peaks at the impulse's amplitude."""
+    impulse = np.zeros(8192)
+    impulse[4096] = 0.5  # mid-signal: the whole impulse response fits
+    for seed in range(5):
+        y = lnl(impulse, np.random.default_rng(seed), n_f=1)
+        spectrum = np.abs(np.fft.rfft(y))[1:]  # y had its mean removed: only DC differs
+        assert spectrum.max() == pytest.approx(0.5, rel=0.02)  # normalised on freqz's 512-point grid
+
+
+def test_lnl_then_isd_is_the_two_in_order_on_one_generator(speech):
+    out = make_augmenter("lnl+isd")(speech, np.random.default_rng(7))
+    rng = np.random.default_rng(7)
+    expected = isd(lnl(speech.astype(np.float64), rng), rng).astype(np.float32)
+    np.testing.assert_array_equal(out, expected)
+    assert not np.array_equal(out, make_augmenter("isd+lnl")(speech, np.random.default_rng(7)))
