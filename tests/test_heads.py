@@ -107,7 +107,7 @@ def test_a_trained_detector_keeps_its_head(saved_heads):
     _, folder = saved_heads["aasist"]
     assert head_of(load_detector(folder)).name == "aasist"  # head='auto'
     assert head_of(load_detector(folder, head="aasist")).name == "aasist"
-    with pytest.raises(ConfigError, match="is a trained 'aasist' detector, so it cannot become a 'sls' one"):
+    with pytest.raises(ConfigError, match="is a trained 'aasist' detector; it cannot switch to the 'sls' head"):
         load_detector(folder, head="sls")
 
 

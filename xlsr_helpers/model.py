@@ -78,7 +78,7 @@ def load_detector(name_or_path: str | Path = XLSR_300M, head: str = "auto", segm
     head = current or "linear" if head == "auto" else head
     head_class(head)  # a known head, or a ConfigError naming the known ones
     if current and current != head:
-        raise ConfigError(f"{name_or_path} is a trained {current!r} detector, so it cannot become a {head!r} one: "
+        raise ConfigError(f"{name_or_path} is a trained {current!r} detector; it cannot switch to the {head!r} head: "
                           f"set head='auto' (or {current!r}) to continue it, or start the {head!r} head from the "
                           "bare encoder (the base model)")
     if head != "linear" and current is None:
