@@ -34,6 +34,10 @@ EQUIVALENT: dict[str, str] = {
     "xlsr_helpers.scorefile.x_read_asv_2021__mutmut_72": "zip strict: as above",
     "xlsr_helpers.scorefile.x_join_scores__mutmut_7": "merge keys default to the only shared column, utt_id",
     "xlsr_helpers.scorefile.x_join_scores__mutmut_11": "merge keys default to the only shared column, utt_id",
+    "xlsr_helpers.manifest.xǁManifestResultǁwrite__mutmut_13": "pandas reads to_csv(index=None) as no index",
+    "xlsr_helpers.manifest.xǁManifestResultǁwrite__mutmut_26": "to_csv(index=None): as above",
+    "xlsr_helpers.manifest.xǁManifestResultǁwrite__mutmut_32": "to_csv(index=None): as above",
+    "xlsr_helpers.manifest.xǁManifestResultǁwrite__mutmut_60": "yaml.safe_dump(sort_keys=None) does not sort",
 }
 
 

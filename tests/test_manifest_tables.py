@@ -90,7 +90,7 @@ def test_written_folder_exactly(tmp_path):
     with the missing trial only, counts.csv as `counts()`, validation.yaml with every split's figures."""
     import yaml
     res = build_manifest("asvspoof2019-la", lay(tmp_path / "c", missing={"T4"}), allow_missing=True)
-    out = tmp_path / "out"
+    out = tmp_path / "run" / "manifests"  # its parent does not exist yet either
     written = res.write(out)
     assert [p.name for p in written] == ["train.csv", "skipped_missing_train.csv", "dev.csv", "eval.csv",
                                          "counts.csv", "validation.yaml"]
@@ -98,6 +98,7 @@ def test_written_folder_exactly(tmp_path):
     assert list(train.columns) == list(res.splits["train"].columns) and train.utt_id.tolist() == ["T1", "T2", "T3"]
     skipped = pd.read_csv(out / "skipped_missing_train.csv", keep_default_na=False)
     assert skipped.utt_id.tolist() == ["T4"] and skipped.attack.tolist() == ["A02"]
+    assert list(skipped.columns) == list(res.protocol_rows["train"].columns)  # no index column
     pd.testing.assert_frame_equal(pd.read_csv(out / "counts.csv", keep_default_na=False), res.counts(),
                                   check_dtype=False)
     report = yaml.safe_load((out / "validation.yaml").read_text())
