@@ -38,6 +38,16 @@ EQUIVALENT: dict[str, str] = {
     "xlsr_helpers.manifest.xǁManifestResultǁwrite__mutmut_26": "to_csv(index=None): as above",
     "xlsr_helpers.manifest.xǁManifestResultǁwrite__mutmut_32": "to_csv(index=None): as above",
     "xlsr_helpers.manifest.xǁManifestResultǁwrite__mutmut_60": "yaml.safe_dump(sort_keys=None) does not sort",
+    "xlsr_helpers.manifest.xǁManifestResultǁcounts__mutmut_21": "concat: groupby ignores the index",
+    "xlsr_helpers.manifest.xǁManifestResultǁcounts__mutmut_23": "concat ignore_index: as above",
+    "xlsr_helpers.manifest.xǁManifestResultǁcounts__mutmut_24": "concat ignore_index: as above",
+    "xlsr_helpers.manifest.xǁManifestResultǁcounts__mutmut_31": "groupby order: the table is sorted on all three keys afterwards",
+    "xlsr_helpers.manifest.xǁManifestResultǁcounts__mutmut_33": "groupby order: as above",
+    "xlsr_helpers.manifest.xǁManifestResultǁcounts__mutmut_40": "groupby order: as above",
+    "xlsr_helpers.manifest.xǁManifestResultǁcounts__mutmut_63": "eval, all: last split of their corpora; NaN sorts last",
+    "xlsr_helpers.manifest.xǁManifestResultǁcounts__mutmut_64": "split order key: as above",
+    "xlsr_helpers.manifest.xǁManifestResultǁcounts__mutmut_65": "split order key: as above",
+    "xlsr_helpers.manifest.xǁManifestResultǁcounts__mutmut_66": "split order key: as above",
 }
 
 

@@ -1,5 +1,7 @@
 """Manifest tables checked cell by cell: summary, counts, pivot, own-folder rows, audio check."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -108,3 +110,38 @@ def test_written_folder_exactly(tmp_path):
     assert report["splits"]["dev"] == {"protocol": res.reports["dev"].protocol, "lines": 3, "kept": 3,
                                        "missing_skipped": 0}
     assert list(report["splits"]) == ["train", "dev", "eval"]
+
+
+def test_counts_are_sorted_by_split_label_attack_whatever_the_protocol_order():
+    """Rows in corpus split order, then label, then attack (not the order lines appear in); integer
+    columns; nothing but the six named columns."""
+    from xlsr_helpers.manifest import ManifestResult, SplitReport
+    rows = {"train": pd.DataFrame({"utt_id": ["a", "b", "c", "d"], "split": "train",
+                                   "label": ["spoof", "spoof", "bonafide", "spoof"], "attack": ["A02", "A01", "-", "A01"]}),
+            "dev": pd.DataFrame({"utt_id": ["e", "f"], "split": "dev", "label": ["spoof", "bonafide"],
+                                 "attack": ["A03", "-"]})}
+    reports = {"dev": SplitReport("dev", "p2", 2, 2), "train": SplitReport("train", "p1", 4, 3, missing=["b"])}
+    res = ManifestResult("x", Path("/x"), {}, reports, {"dev": rows["dev"], "train": rows["train"]})
+    counts = res.counts()
+    assert list(counts.columns) == ["split", "label", "attack", "lines", "missing", "kept"]
+    assert counts[["split", "label", "attack"]].values.tolist() == [
+        ["train", "bonafide", "-"], ["train", "spoof", "A01"], ["train", "spoof", "A02"],
+        ["dev", "bonafide", "-"], ["dev", "spoof", "A03"]]
+    assert counts[["lines", "missing", "kept"]].values.tolist() == [[1, 0, 1], [2, 1, 1], [1, 0, 1], [1, 0, 1],
+                                                                    [1, 0, 1]]
+    assert all(str(t) == "int64" for t in counts[["lines", "missing", "kept"]].dtypes)
+    pivot = res.pivot()
+    assert list(pivot.columns) == ["dev", "train"]  # the reports' order
+    assert all(str(t) == "int64" for t in pivot.dtypes) and pivot.loc[("spoof", "A01"), "train"] == 1
+
+
+def test_read_manifest_keeps_every_field_as_written(tmp_path):
+    from xlsr_helpers.manifest import read_manifest
+    path = tmp_path / "m.csv"
+    path.write_text("utt_id,path,label,attack,speaker,split,dataset\n0001,/a/0001.flac,bonafide,-,NA,train,x\n"
+                    "NA,/a/NA.flac,spoof,A01,,train,x\n")
+    df = read_manifest(path)
+    assert df.utt_id.tolist() == ["0001", "NA"] and df.speaker.tolist() == ["NA", ""]  # no numbers, no NaN
+    path.write_text("utt_id,path,attack\na,/a/a.flac,-\n")
+    with pytest.raises(ManifestError, match=r"m.csv: not a manifest, missing column\(s\) \['label'"):
+        read_manifest(path)
