@@ -142,6 +142,8 @@ def test_read_manifest_keeps_every_field_as_written(tmp_path):
                     "NA,/a/NA.flac,spoof,A01,,train,x\n")
     df = read_manifest(path)
     assert df.utt_id.tolist() == ["0001", "NA"] and df.speaker.tolist() == ["NA", ""]  # no numbers, no NaN
+    path.write_text("utt_id,path,label,attack,speaker,split,dataset\n0001,/a/1.flac,bonafide,-,7,train,x\n")
+    assert read_manifest(path).loc[0, ["utt_id", "speaker"]].tolist() == ["0001", "7"]  # digits stay text
     path.write_text("utt_id,path,attack\na,/a/a.flac,-\n")
     with pytest.raises(ManifestError, match=r"m.csv: not a manifest, missing column\(s\) \['label'"):
         read_manifest(path)
