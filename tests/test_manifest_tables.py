@@ -80,6 +80,14 @@ def test_audio_check_lists_flagged_files_with_their_ids(tmp_path):
     flagged = pd.read_csv(tmp_path / "audio_check_dev.csv")
     assert flagged.utt_id.tolist() == ["u_short", "u_silent"] and "Unnamed: 0" not in flagged.columns
     assert check_audio({"dev": df}, tmp_path, min_seconds=0.05).iloc[0].short == 0  # the threshold is used
+    # every count distinct, so that no count can stand in for another
+    silent2, clipped = tmp_path / "silent2.wav", tmp_path / "clipped.wav"
+    sf.write(silent2, np.zeros(24000, np.float32), 16000)
+    sf.write(clipped, np.clip(rng.normal(0, 2, 16000), -1, 1).astype(np.float32), 16000)
+    df = pd.DataFrame({"utt_id": ["a", "b", "c", "d", "e"],
+                       "path": [str(p) for p in (ok, short, silent, silent2, clipped)]})
+    assert check_audio({"dev": df}, tmp_path).to_dict("records") == [
+        {"split": "dev", "files": 5, "unreadable": 0, "silent": 2, "short": 1, "clipped": 1, "median_s": 1.0}]
 
 
 def test_every_descriptor_is_listed():

@@ -290,15 +290,14 @@ def _finish_split(rows: list[dict], line_numbers: list[int], protocol: Path, des
 def _folder_rows(root: Path, desc: dict) -> tuple[list[dict], list[int], Path]:
     """Rows of a user's own data: labels.csv (path,label) or bonafide/spoof folders."""
     label_map = desc["label_map"]
-    csv_path = root / desc.get("csv_name", "labels.csv")
+    csv_path = root / desc["csv_name"]
     if csv_path.is_file():
         rows, problems, lines = parse_csv(csv_path, {"path": "rel_path", "label": "label"})
         raise_problems(problems, f"bad line(s) in {csv_path.name}")
         for r in rows:
-            r["utt_file"] = r["rel_path"]
             r["utt_id"] = Path(r["rel_path"]).with_suffix("").as_posix()
         return rows, lines, csv_path
-    exts = {e.lower() for e in desc.get("extensions", [".wav", ".flac"])}
+    exts = {e.lower() for e in desc["extensions"]}
     rows = []
     label_dirs = [d for d in sorted(root.iterdir()) if d.is_dir() and d.name.lower() in label_map]
     if not label_dirs:
@@ -307,7 +306,7 @@ def _folder_rows(root: Path, desc: dict) -> tuple[list[dict], list[int], Path]:
         for f in sorted(d.rglob("*")):
             if f.is_file() and f.suffix.lower() in exts:
                 rel = f.relative_to(root).as_posix()
-                rows.append({"rel_path": rel, "utt_file": rel, "label": d.name.lower(),
+                rows.append({"rel_path": rel, "label": d.name.lower(),
                              "utt_id": Path(rel).with_suffix("").as_posix()})
     return rows, list(range(1, len(rows) + 1)), root
 
