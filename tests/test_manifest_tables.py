@@ -82,12 +82,14 @@ def test_audio_check_lists_flagged_files_with_their_ids(tmp_path):
     assert check_audio({"dev": df}, tmp_path, min_seconds=0.05).iloc[0].short == 0  # the threshold is used
     # every count distinct, so that no count can stand in for another
     silent2, clipped = tmp_path / "silent2.wav", tmp_path / "clipped.wav"
+    silent3 = tmp_path / "silent3.wav"
     sf.write(silent2, np.zeros(24000, np.float32), 16000)
+    sf.write(silent3, np.zeros(16000, np.float32), 16000)
     sf.write(clipped, np.clip(rng.normal(0, 2, 16000), -1, 1).astype(np.float32), 16000)
-    df = pd.DataFrame({"utt_id": ["a", "b", "c", "d", "e"],
-                       "path": [str(p) for p in (ok, short, silent, silent2, clipped)]})
+    df = pd.DataFrame({"utt_id": ["a", "b", "c", "d", "e", "f"],
+                       "path": [str(p) for p in (ok, short, silent, silent2, silent3, clipped)]})
     assert check_audio({"dev": df}, tmp_path).to_dict("records") == [
-        {"split": "dev", "files": 5, "unreadable": 0, "silent": 2, "short": 1, "clipped": 1, "median_s": 1.0}]
+        {"split": "dev", "files": 6, "unreadable": 0, "silent": 3, "short": 1, "clipped": 1, "median_s": 1.0}]
 
 
 def test_every_descriptor_is_listed():
@@ -155,3 +157,18 @@ def test_read_manifest_keeps_every_field_as_written(tmp_path):
     path.write_text("utt_id,path,attack\na,/a/a.flac,-\n")
     with pytest.raises(ManifestError, match=r"m.csv: not a manifest, missing column\(s\) \['label'"):
         read_manifest(path)
+
+
+def test_folder_templates_expand_a_star_in_any_folder_component(tmp_path):
+    from xlsr_helpers.manifest import _expand_folders
+    for d in ("LA/flac_E_b", "LA/flac_E_a", "LA/other"):
+        (tmp_path / d).mkdir(parents=True)
+    assert _expand_folders(tmp_path, "LA/flac_E_*/{utt_id}.flac") == ["LA/flac_E_a/{utt_id}.flac",
+                                                                       "LA/flac_E_b/{utt_id}.flac"]
+    assert _expand_folders(tmp_path, "LA/flac/{utt_id}.flac") == ["LA/flac/{utt_id}.flac"]
+
+
+def test_a_labels_csv_line_with_missing_fields_is_named(tmp_path):
+    (tmp_path / "labels.csv").write_text("path,label\na.wav,bonafide\nb.wav\n")
+    with pytest.raises(ManifestError, match=r"(?s)^1 bad line\(s\) in labels.csv:.*labels.csv:3: wrong number of fields"):
+        build_manifest("folder", tmp_path)
