@@ -75,7 +75,7 @@ def load_detector(name_or_path: str | Path = XLSR_300M, head: str = "auto", segm
     check_model_ref(name_or_path)
     config = _load_config(name_or_path)
     current = trained_head(config)
-    head = current or "linear" if head == "auto" else head
+    head = (current or "linear") if head == "auto" else head
     head_class(head)  # a known head, or a ConfigError naming the known ones
     if current and current != head:
         raise ConfigError(f"{name_or_path} is a trained {current!r} detector; it cannot switch to the {head!r} head: "

@@ -7,6 +7,7 @@ notebook declares is an error before anything runs (papermill itself only warns)
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import shutil
@@ -193,7 +194,6 @@ def run_seeds(run_dir: Path, resolved: dict[str, dict], shared: list[str], seeds
             if "cache_dir" in declared[nb] and params.get("cache_dir", "auto") == "auto":  # one cache for all seeds
                 params["cache_dir"] = str(run_dir / SEEDS_DIR / "cache")
             _run_one(folder, nb, params, kernel_name, progress_bar, f" (seed {seed})")
-    import ast
     defaults = {k: ast.literal_eval(v) for k, v in notebook_parameters("04_eval_eer").items()
                 if k in ("dataset", "data_root", "asv_scores", "phase")}
     ev = {**defaults, **resolved["04_eval_eer"]}

@@ -569,24 +569,46 @@ def cache_plan(cfg: TrainConfig, kind: str, spec_bytes: int, cache_dir: Path) ->
     return True
 
 
-def stage_data(cfg: TrainConfig, detector: nn.Module, feature_extractor, train_df: pd.DataFrame, dev_df: pd.DataFrame,
-               n_prefix: int, out: Path, device, autocast) -> StageData:
-    """Cached features when the input is the same every epoch (and the cache fits), else waveforms."""
-    segment = SegmentConfig(cfg.segment_samples, cfg.pad, cfg.crop)
-    dev_segment = SegmentConfig(cfg.segment_samples, cfg.pad, "start" if cfg.crop == "random" else cfg.crop)
-    train_labels, dev_labels = (df["label"].map(LABEL2ID).to_numpy() for df in (train_df, dev_df))
+@dataclass
+class CachePlan:
+    """What the frozen part hands over (``kind``), the cache of each split, where, and whether to use it."""
+
+    kind: str
+    specs: dict
+    cache_dir: Path
+    cached: bool
+
+
+def plan_cache(cfg: TrainConfig, detector: nn.Module, train_df: pd.DataFrame, dev_df: pd.DataFrame, n_prefix: int,
+               out: Path) -> CachePlan:
+    """Decided before the Trainer's arguments exist (they depend on it); nothing is encoded yet."""
     kind = feature_kind(head_of(detector).needs, n_prefix, len(detector.wav2vec2.encoder.layers))
     cache_dir = out / "cache" if cfg.cache_dir == "auto" else Path(cfg.cache_dir) / f"stage{cfg.stage}"
     fp = model_fingerprint(cfg.model, detector.config)
     specs = {split: CacheSpec(kind, n_prefix, seg, fp, cfg.cache_dtype) if seg.deterministic else None
-             for split, seg in (("train", segment), ("dev", dev_segment))}
+             for split, seg in zip(("train", "dev"), _segments(cfg), strict=True)}
     needed = sum(sp.nbytes(detector.config, len(df)) for sp, df in zip(specs.values(), (train_df, dev_df), strict=True)
                  if sp is not None)
-    if cache_plan(cfg, kind, needed, cache_dir):
-        run = CacheRun(cache_dir, cfg.eval_batch_size, device, cfg.num_workers, autocast)
-        train_ds, dev_ds = (CachedFeatures(build_cache(detector, feature_extractor, df, split, specs[split], run), labels)
-                            for split, df, labels in (("train", train_df, train_labels), ("dev", dev_df, dev_labels)))
-        return StageData(train_ds, dev_ds, collate_features, kind, cached=True)
+    return CachePlan(kind, specs, cache_dir, cache_plan(cfg, kind, needed, cache_dir))
+
+
+def _segments(cfg: TrainConfig) -> tuple[SegmentConfig, SegmentConfig]:
+    """Training segments, and dev's (never random: model selection must see the same audio each epoch)."""
+    return (SegmentConfig(cfg.segment_samples, cfg.pad, cfg.crop),
+            SegmentConfig(cfg.segment_samples, cfg.pad, "start" if cfg.crop == "random" else cfg.crop))
+
+
+def stage_data(cfg: TrainConfig, plan: CachePlan, detector: nn.Module, feature_extractor, train_df: pd.DataFrame,
+               dev_df: pd.DataFrame, device, autocast) -> StageData:
+    """Cached features when the plan says so (built or reused now), else waveforms."""
+    segment, dev_segment = _segments(cfg)
+    train_labels, dev_labels = (df["label"].map(LABEL2ID).to_numpy() for df in (train_df, dev_df))
+    if plan.cached:
+        run = CacheRun(plan.cache_dir, cfg.eval_batch_size, device, cfg.num_workers, autocast)
+        train_ds, dev_ds = (
+            CachedFeatures(build_cache(detector, feature_extractor, df, split, plan.specs[split], run), labels)
+            for split, df, labels in (("train", train_df, train_labels), ("dev", dev_df, dev_labels)))
+        return StageData(train_ds, dev_ds, collate_features, plan.kind, cached=True)
     train_ds = SegmentDataset(train_df, segment, seed=cfg.seed, augment=cfg.augment, noise_dir=cfg.noise_dir,
                               rir_dir=cfg.rir_dir)
     return StageData(train_ds, SegmentDataset(dev_df, dev_segment, seed=cfg.seed), AudioCollator(feature_extractor),
@@ -657,10 +679,10 @@ def train_stage(config: TrainConfig | dict, train_manifest, dev_manifest, out_di
     set_seed(cfg.seed)
     detector, feature_extractor, counts, n_prefix = _prepare_detector(cfg)
     autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(report.precision)
-    probe = training_arguments(cfg, out, report.precision, report.device, cached=False)
-    # probe.device sets up torch.distributed now, so rank 0 alone builds the caches
-    data = stage_data(cfg, detector, feature_extractor, train_df, dev_df, n_prefix, out, probe.device, autocast)
-    args = probe if not data.cached else training_arguments(cfg, out, report.precision, report.device, cached=True)
+    plan = plan_cache(cfg, detector, train_df, dev_df, n_prefix, out)
+    args = training_arguments(cfg, out, report.precision, report.device, plan.cached)
+    # args.device sets up torch.distributed now, so rank 0 alone builds the caches
+    data = stage_data(cfg, plan, detector, feature_extractor, train_df, dev_df, args.device, autocast)
     if note := limit_to_one_gpu(args, torch.cuda.device_count() if report.device == "cuda" else 0):
         log.warning(note)
 
