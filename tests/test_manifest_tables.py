@@ -172,3 +172,19 @@ def test_a_labels_csv_line_with_missing_fields_is_named(tmp_path):
     (tmp_path / "labels.csv").write_text("path,label\na.wav,bonafide\nb.wav\n")
     with pytest.raises(ManifestError, match=r"(?s)^1 bad line\(s\) in labels.csv:.*labels.csv:3: wrong number of fields"):
         build_manifest("folder", tmp_path)
+
+
+def test_audio_paths_take_the_first_location_holding_each_file_else_the_first_location(tmp_path):
+    from xlsr_helpers.manifest import audio_paths
+    for d, f in (("a", "x.flac"), ("b", "y.flac"), ("b", "x.flac")):
+        (tmp_path / d).mkdir(exist_ok=True)
+        (tmp_path / d / f).write_bytes(b"")
+    rows = [{"utt_id": u} for u in ("x", "y", "z")]
+    two = ["a/{utt_id}.flac", "b/{utt_id}.flac"]
+    assert audio_paths(rows, tmp_path, two) == [str(tmp_path / "a/x.flac"), str(tmp_path / "b/y.flac"),
+                                                str(tmp_path / "a/z.flac")]  # z is nowhere: the first location
+    assert audio_paths(rows, tmp_path, two[::-1]) == [str(tmp_path / "b/x.flac"), str(tmp_path / "b/y.flac"),
+                                                      str(tmp_path / "b/z.flac")]
+    assert audio_paths(rows[1:], tmp_path, "a/{utt_id}.flac") == [str(tmp_path / "a/y.flac"), str(tmp_path / "a/z.flac")]
+    # a folder pattern that matches nothing: the files are missing under the pattern itself
+    assert audio_paths(rows[:1], tmp_path, "c_*/{utt_id}.flac") == [str(tmp_path / "c_*/x.flac")]

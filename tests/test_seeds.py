@@ -106,3 +106,31 @@ def test_run_with_seeds_runs_03_and_04_per_seed_on_the_shared_stage_1(tmp_path, 
     table = pd.read_csv(run / "seeds" / "summary.csv")
     assert table.system.tolist() == ["seed 5", "seed 6", "mean", "sd", "fused"]
     assert (run / "seeds" / "seeds.png").stat().st_size > 0
+
+
+def test_seeds_from_04_scores_each_seeds_detector_without_training_again(tmp_path, monkeypatch):
+    from xlsr_helpers import runner
+    calls = []
+
+    def fake_04(src, out, parameters, *args, **kwargs):
+        calls.append((src.stem, parameters["run_dir"]))
+        scores = runner.Path(parameters["run_dir"]) / "scores"
+        scores.mkdir()
+        ids = np.array([f"E{i}" for i in range(30)])
+        labels = np.where(np.arange(30) % 3 == 0, "bonafide", "spoof")
+        _scores(np.random.default_rng(parameters["seed"]), ids, labels, 2.0).to_csv(scores / "eval.csv", index=False)
+    monkeypatch.setattr(runner, "execute_notebook", fake_04)
+    run = tmp_path / "run"
+    (run / "manifests").mkdir(parents=True)
+
+    def train_seed(seed):
+        (run / "seeds" / f"seed-{seed}" / "stage2" / "detector").mkdir(parents=True)
+        (run / "seeds" / f"seed-{seed}" / "stage2" / "detector" / "config.json").write_text("{}")
+    train_seed(1)
+    with pytest.raises(runner.PipelineError, match=r"seed\(s\) \[2\] .*start from 03"):
+        runner.run_pipeline("demo", {}, run_dir=run, start_from="04", seeds=[1, 2], progress_bar=False)
+    assert calls == []  # refused before any notebook ran
+    train_seed(2)
+    assert runner.run_pipeline("demo", {}, run_dir=run, start_from="04", seeds=[1, 2], progress_bar=False) == 0
+    assert calls == [("04_eval_eer", str(run / "seeds" / "seed-1")), ("04_eval_eer", str(run / "seeds" / "seed-2"))]
+    assert pd.read_csv(run / "seeds" / "summary.csv").system.tolist() == ["seed 1", "seed 2", "mean", "sd", "fused"]

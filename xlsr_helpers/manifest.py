@@ -223,11 +223,12 @@ def _existing_files(paths: list[str], by_dir: dict[str, set[str]] | None = None)
 
 def _expand_folders(root: Path, template: str) -> list[str]:
     """A template whose folder part holds ``*`` (``flac_E_*/{utt_id}.flac``: a corpus unpacked in
-    parts) becomes one template per matching folder, in name order."""
+    parts) becomes one template per matching folder, in name order; one that matches no folder stays
+    as it is, so that its files are reported missing under the pattern the user can check."""
     folder, _, name = template.rpartition("/")
     if "*" not in folder:
         return [template]
-    return [f"{p.relative_to(root).as_posix()}/{name}" for p in sorted(root.glob(folder + "/"))]
+    return [f"{p.relative_to(root).as_posix()}/{name}" for p in sorted(root.glob(folder + "/"))] or [template]
 
 
 def audio_paths(rows: list[dict], root: Path, templates: str | list[str]) -> list[str]:
@@ -236,8 +237,6 @@ def audio_paths(rows: list[dict], root: Path, templates: str | list[str]) -> lis
     templates = [templates] if isinstance(templates, str) else list(templates)
     templates = [t for pattern in templates for t in _expand_folders(root, pattern)]
     candidates = [[str(root / t.format(**r)) for r in rows] for t in templates]
-    if not candidates:
-        return [str(root / "no-audio-folder" / r.get("utt_id", "?")) for r in rows]  # every file missing
     if len(candidates) == 1:
         return candidates[0]
     listing: dict[str, set[str]] = {}

@@ -149,8 +149,7 @@ def run_pipeline(preset: str = "demo", overrides: dict | None = None, run_dir: s
     clear_results(run_dir)  # metrics and scores are recomputed by 04 from what this run changes
     t0 = time.time()
     if seeds:
-        return run_seeds(run_dir, resolved, [nb for nb in chosen if nb not in PER_SEED], seeds, kernel_name,
-                         progress_bar, t0)
+        return run_seeds(run_dir, resolved, chosen, seeds, kernel_name, progress_bar, t0)
     for nb in chosen:
         _run_one(run_dir, nb, resolved[nb], kernel_name, progress_bar)
     metrics = run_dir / "metrics.json"
@@ -175,21 +174,28 @@ def _run_one(run_dir: Path, nb: str, parameters: dict, kernel_name: str, progres
     print(f"[xlsr run] {nb}{label} done in {time.time() - t:.0f} s", file=sys.stderr, flush=True)
 
 
-def run_seeds(run_dir: Path, resolved: dict[str, dict], shared: list[str], seeds: list[int], kernel_name: str,
+def run_seeds(run_dir: Path, resolved: dict[str, dict], chosen: list[str], seeds: list[int], kernel_name: str,
               progress_bar: bool, t0: float) -> int:
-    """The shared notebooks once, 03 and 04 per seed in ``seeds/seed-<n>``, then the summary table,
-    figure and fused scores."""
+    """The chosen shared notebooks once, the chosen ones of 03 and 04 per seed in ``seeds/seed-<n>``,
+    then the summary table, figure and fused scores."""
     from . import plots
     from .evaluation import asv_reference
     from .runfolder import resolve_data_root
-    from .seeds import SEEDS_DIR, clear_summary, prepare_seed_dir, summarize
-    for nb in shared:
-        _run_one(run_dir, nb, resolved[nb], kernel_name, progress_bar)
+    from .seeds import SEEDS_DIR, clear_summary, prepare_seed_dir, seed_dir, summarize
+    per_seed = [nb for nb in PER_SEED if nb in chosen]
+    if "03_stage2_finetune" not in per_seed:  # --from 04: every seed's stage 2 must exist already
+        lacking = [s for s in seeds if not (seed_dir(run_dir, s) / "stage2" / "detector" / "config.json").is_file()]
+        if lacking:
+            raise PipelineError(f"--seeds {','.join(map(str, seeds))} --from 04: no stage-2 detector for seed(s) "
+                                f"{lacking} in {run_dir / SEEDS_DIR}; start from 03 for them")
+    for nb in chosen:
+        if nb not in PER_SEED:
+            _run_one(run_dir, nb, resolved[nb], kernel_name, progress_bar)
     clear_summary(run_dir)
-    declared = {nb: notebook_parameters(nb) for nb in PER_SEED}
+    declared = {nb: notebook_parameters(nb) for nb in per_seed}
     for seed in seeds:
         folder = prepare_seed_dir(run_dir, seed)
-        for nb in PER_SEED:
+        for nb in per_seed:
             params = {**resolved[nb], "run_dir": str(folder), "seed": seed}
             if "cache_dir" in declared[nb] and params.get("cache_dir", "auto") == "auto":  # one cache for all seeds
                 params["cache_dir"] = str(run_dir / SEEDS_DIR / "cache")
