@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from xlsr_helpers.manifest import ManifestError, available_datasets, build_manifest, check_audio
+from xlsr_helpers.descriptor import available_datasets
+from xlsr_helpers.manifest import ManifestError, build_manifest, check_audio
 
 TRAIN = "S1 T1 - - bonafide\nS1 T2 - A01 spoof\nS2 T3 - A01 spoof\nS2 T4 - A02 spoof\n"
 DEV = "S3 D1 - - bonafide\nS3 D2 - - bonafide\nS3 D3 - A01 spoof\n"

@@ -18,6 +18,7 @@ from xlsr_helpers.params import RULES, absolute_paths, check_parameters, check_v
     ("check_audio", True, True), ("aggregation", "median", "median"), ("phase", "all", "all"),
     ("data_root", "anything/at/all", "anything/at/all"),  # free-form: checked where it is used
     ("head", "auto", "auto"), ("head", "aasist", "aasist"), ("head", "sls", "sls"), ("head", "linear", "linear"),
+    ("dataset", "in-the-wild", "in-the-wild"),
 ])
 def test_accepted_values_and_their_conversion(name, value, expected):
     out = check_value(name, value)
@@ -34,6 +35,7 @@ def test_accepted_values_and_their_conversion(name, value, expected):
     ("check_audio", "yes", "True or False"), ("check_audio", 1, "True or False"), ("device", "gpu", "'auto', 'cuda', 'cpu'"),
     ("precision", "fp8", "'bf16'"), ("aggregation", "sum", "'median'"), ("phase", "dev", "'hidden_track'"),
     ("on_change", "ignore", "'restart'"), ("head", "rawnet", "['aasist', 'linear', 'sls']"),
+    ("dataset", "asvspof2019-la", "unknown dataset 'asvspof2019-la': choose one of ['asvspoof2019-la'"),
 ])
 def test_refused_values_name_the_parameter_and_the_rule(name, value, words):
     with pytest.raises(ConfigError) as info:
@@ -44,7 +46,7 @@ def test_refused_values_name_the_parameter_and_the_rule(name, value, words):
 def test_every_rule_kind_is_exercised():
     kinds = {rule[0] for rule in RULES.values()}
     assert kinds == {"int", "int_or_none", "float", "float_or_auto", "float_or_none", "probability",
-                     "probability_incl", "bool", "choice", "head"}
+                     "probability_incl", "bool", "choice", "head", "dataset"}
 
 
 def test_all_bad_parameters_are_reported_at_once():
@@ -61,6 +63,17 @@ def test_relative_paths_follow_the_working_directory(tmp_path):
                           "base_model": "my-model", "s2_noise_dir": "musan", "dataset": "x/y"}, tmp_path)
     assert out["data_root"] == str(tmp_path / "data" / "LA") and out["s2_noise_dir"] == str(tmp_path / "musan")
     assert out["run_dir"] == "auto" and out["detector"] == "/abs/det" and out["cache_dir"] == "~/c"
-    assert out["base_model"] == str(tmp_path / "my-model") and out["dataset"] == "x/y"
+    assert out["base_model"] == str(tmp_path / "my-model") and out["dataset"] == "x/y"  # a name, not a file
+    mine = absolute_paths({"dataset": "corpora/mine.yaml"}, tmp_path)["dataset"]
+    assert mine == str(tmp_path / "corpora" / "mine.yaml")  # one's own descriptor, by path
     hub = absolute_paths({"base_model": "facebook/wav2vec2-xls-r-300m", "data_root": "demo:tiny"}, tmp_path)
     assert hub == {"base_model": "facebook/wav2vec2-xls-r-300m", "data_root": "demo:tiny"}
+
+
+def test_an_own_descriptor_is_checked_with_the_parameter(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text("name: mine\nformat: folder\nlabel_map: {real: bonafide}\nsplits: {all: {}}\n")
+    with pytest.raises(ConfigError, match=rf"^parameter dataset='{path}': {path}: bad descriptor: csv_name: missing"):
+        check_value("dataset", str(path))
+    path.write_text(path.read_text() + "csv_name: labels.csv\nextensions: [.wav]\n")
+    assert check_value("dataset", str(path)) == str(path)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import cli_model
+from .descriptor import available_datasets
 from .errors import ConfigError, XlsrError
 
 
@@ -97,8 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=_cmd_demo_data)
 
     m = sub.add_parser("manifest", help="build validated manifests from a corpus' official files")
-    m.add_argument("--dataset", required=True,
-                   choices=["asvspoof2019-la", "asvspoof2021-la", "asvspoof2021-df", "asvspoof5", "in-the-wild", "folder"])
+    m.add_argument("--dataset", required=True, help=f"one of {', '.join(available_datasets())}, "
+                   "or the path of your own descriptor (.yaml, see data_manifest/README.md)")
     m.add_argument("--root", type=Path, default=None, help="corpus root (default: auto-detect Kaggle mounts)")
     m.add_argument("--out", type=Path, required=True, help="folder for <split>.csv, counts.csv, validation.yaml")
     m.add_argument("--split", action="append", help="only this split (repeatable)")

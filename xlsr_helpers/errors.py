@@ -14,6 +14,10 @@ class ConfigError(XlsrError, ValueError):
     """A parameter with an unknown name or an invalid value."""
 
 
+class ManifestError(XlsrError, ValueError):
+    """Bad protocol/key input or descriptor; the message names the file and line (or field) of each problem."""
+
+
 class DiskFullError(XlsrError, OSError):
     """The disk filled up while writing; the message names where."""
 

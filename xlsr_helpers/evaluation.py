@@ -12,7 +12,8 @@ import pandas as pd
 from . import report
 from .audio import SAMPLE_RATE
 from .calibration import Calibration, fit_calibration
-from .manifest import ManifestError, load_descriptor, read_manifest
+from .descriptor import load_descriptor
+from .manifest import ManifestError, read_manifest
 from .metrics import per_condition_eer
 from .scorefile import TDCF_VERSIONS, ScoreFileError, evaluate, read_asv_2021, read_asv_scores, select_phase
 from .scoring import write_scores

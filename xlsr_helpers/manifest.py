@@ -16,19 +16,14 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from .errors import XlsrError
+from .descriptor import LABELS, load_descriptor
+from .errors import ManifestError
 from .kaggle_env import glob_input, kaggle_input, mount_patterns
 from .textfile import open_text, read_lines
 
-DESCRIPTOR_DIR = Path(__file__).resolve().parent.parent / "data_manifest"
 BASE_COLUMNS = ["utt_id", "path", "label", "attack", "speaker", "split", "dataset"]
-LABELS = ("bonafide", "spoof")
 MAX_LISTED = 20  # problems quoted in an error message; the rest are counted
 log = logging.getLogger(__name__)
-
-
-class ManifestError(XlsrError, ValueError):
-    """Bad protocol/key input; the message names the file and line of each problem."""
 
 
 @dataclass
@@ -114,20 +109,6 @@ class ManifestResult:
 
 
 # --------------------------------------------------------------------------- descriptors
-
-def available_datasets() -> list[str]:
-    return sorted(p.stem for p in DESCRIPTOR_DIR.glob("*.yaml"))
-
-
-def load_descriptor(name_or_path: str | Path) -> dict:
-    """Read a descriptor by dataset name (``asvspoof2019-la``) or by YAML path."""
-    p = Path(name_or_path)
-    if not p.suffix:
-        p = DESCRIPTOR_DIR / f"{name_or_path}.yaml"
-    if not p.exists():
-        raise ManifestError(f"unknown dataset {name_or_path!r}: choose one of {available_datasets()}")
-    return yaml.safe_load(p.read_text())
-
 
 def find_root(dataset: str, root: str | Path | None = None) -> Path:
     """The given root, or (auto-detection) the first Kaggle mount that holds one of the dataset's

@@ -10,14 +10,14 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from .errors import ConfigError
+from .errors import ConfigError, XlsrError
 
 POSITIVE_INT = ("int", 1)
 NON_NEGATIVE_INT = ("int", 0)
 POSITIVE_FLOAT = ("float", 0.0)
 TINY_RANDOM = "tiny-random"  # base_model value: a random-initialised tiny wav2vec2 (demo and tests)
 PATH_PARAMETERS = ("run_dir", "data_root", "detector", "cache_dir", "base_model", "resume_from", "s2_noise_dir",
-                   "s2_rir_dir")
+                   "s2_rir_dir", "dataset")
 RULES: dict[str, tuple] = {
     "s1_epochs": POSITIVE_INT, "s2_epochs": POSITIVE_INT, "s1_batch_size": POSITIVE_INT,
     "s2_batch_size": POSITIVE_INT, "s2_grad_accum": POSITIVE_INT, "eval_batch_size": POSITIVE_INT,
@@ -36,6 +36,7 @@ RULES: dict[str, tuple] = {
 }
 RULES["score_hop_seconds"] = ("float_or_auto", 0.025)
 RULES["head"] = ("head",)  # 'auto' or a registered head (heads/), looked up when checked
+RULES["dataset"] = ("dataset",)  # a descriptor's name or path, loaded (and so checked) when checked
 RULES["aggregation"] = ("choice", ("auto", "mean", "max", "min", "median"))
 
 
@@ -56,6 +57,13 @@ def check_value(name: str, value):
         if value in ("auto", *HEADS):
             return value
         raise ConfigError(f"parameter head={value!r}: expected 'auto' or one of {sorted(HEADS)}")
+    if kind == "dataset":
+        from .descriptor import load_descriptor
+        try:
+            load_descriptor(value)
+        except XlsrError as exc:
+            raise ConfigError(f"parameter dataset={value!r}: {exc}") from None
+        return value
     if kind == "bool":
         if isinstance(value, bool):
             return value
@@ -126,5 +134,7 @@ def absolute_paths(values: dict, cwd: Path) -> dict:
             continue
         if name == "base_model" and not (cwd / v).exists():
             continue  # a hub id such as facebook/wav2vec2-xls-r-300m
+        if name == "dataset" and not v.endswith((".yaml", ".yml")):
+            continue  # a descriptor of data_manifest/ by name
         out[name] = str((cwd / v).resolve())
     return out

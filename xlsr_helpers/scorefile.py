@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .descriptor import load_descriptor
 from .errors import XlsrError
-from .manifest import ManifestError, load_descriptor, parse_whitespace, raise_problems
+from .manifest import ManifestError, parse_whitespace, raise_problems
 from .metrics import AsvRates, act_dcf, cllr, eer_from_frame, min_dcf, min_tdcf, per_attack_eer
 from .textfile import read_lines
 
