@@ -52,8 +52,6 @@ EQUIVALENT: dict[str, str] = {
     "xlsr_helpers.manifest.x_check_audio__mutmut_27": "str.split treats a multi-character pattern as a regex by default",
     "xlsr_helpers.manifest.x_check_audio__mutmut_29": "str.split regex default: as above",
     "xlsr_helpers.manifest.x__existing_files__mutmut_3": "a fresh directory-listing cache per call: slower, same result",
-    "xlsr_helpers.manifest.x_holds_protocol__mutmut_6": "reached only for descriptors whose splits all name protocols",
-    "xlsr_helpers.manifest.x_holds_protocol__mutmut_8": "as above",
 }
 
 

@@ -68,6 +68,8 @@ def descriptor_problems(desc) -> list[str]:
         problems += _protocol_problems(desc, splits)
     if "roots" in desc and not (desc["roots"] == [] or _str_list(desc["roots"])):
         problems.append(f"roots: expected a list of folder patterns, got {desc['roots']!r}")
+    elif fmt == "folder" and desc.get("roots"):
+        problems.append("roots: a folder corpus is not searched for (it has no protocol file): leave roots empty")
     return problems
 
 

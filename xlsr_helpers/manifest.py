@@ -121,12 +121,14 @@ def find_root(dataset: str, root: str | Path | None = None) -> Path:
         return r.resolve()
     desc = load_descriptor(dataset)
     patterns = desc.get("roots", [])
+    if not patterns:  # one's own data: nowhere to look for it
+        raise ManifestError(f"no data root given for {desc['name']}: set data_root / --root to the folder that holds it")
     found = [c for c in glob_input(patterns) if holds_protocol(c, desc)]
     if found:
         if len(found) > 1:
             log.info("%s: using %s (also found: %s)", desc["name"], found[0], [str(f) for f in found[1:]])
         return found[0]
-    protocols = sorted({p for s in desc["splits"].values() for p in s.get("protocol", [])})
+    protocols = sorted({p for s in desc["splits"].values() for p in s["protocol"]})
     raise ManifestError(
         f"no data root given for {desc['name']} and no folder under {kaggle_input()} holds its protocol files "
         f"{protocols} (searched {mount_patterns(patterns)}); attach the dataset or set data_root / --root")
@@ -134,7 +136,7 @@ def find_root(dataset: str, root: str | Path | None = None) -> Path:
 
 def holds_protocol(folder: Path, desc: dict) -> bool:
     """Whether ``folder`` is a root of this corpus: it holds a protocol file of one of its splits."""
-    return any((folder / p).is_file() for s in desc["splits"].values() for p in s.get("protocol", []))
+    return any((folder / p).is_file() for s in desc["splits"].values() for p in s["protocol"])
 
 
 def _first_existing(root: Path, candidates: list[str], what: str) -> Path:
