@@ -5,8 +5,10 @@ import re
 import shutil
 
 import nbformat
+import pandas as pd
 import pytest
 import yaml
+from reference_metrics import official_eer
 from transformers import pipeline
 
 from xlsr_helpers.audio import load_audio
@@ -83,9 +85,12 @@ def test_demo_chain_runs_end_to_end(demo_run):
     assert images(executed / "02_stage1_head.ipynb") + images(executed / "03_stage2_finetune.ipynb") >= 1
     assert images(executed / "04_eval_eer.ipynb") >= 1
     metrics = json.loads((demo_run / "metrics.json").read_text())
-    assert metrics["eer"] < 0.3  # chance is 0.5
+    scores = pd.read_csv(demo_run / "scores" / "eval.csv")
+    bona, spoof = (scores.score[scores.label == lab].to_numpy() for lab in ("bonafide", "spoof"))
+    assert metrics["eer"] == official_eer(bona, spoof)[0]  # the reported number is the scores' EER
+    assert metrics["eer"] < 0.25  # trained: 0.11 here, 0.18 in the Kaggle-like venv; chance is 0.5
     assert set(metrics["eval"]["per_attack_eer"]) == {"A07", "A08", "A09", "pooled"}
-    assert metrics["min_tdcf"] is not None and metrics["min_tdcf"] < 1.0
+    assert metrics["min_tdcf"] is not None and metrics["min_tdcf"] < 0.5  # 0.34 / 0.27; 1 is a useless system
     assert len(list((demo_run / "figures").glob("*.png"))) >= 7
     rep = metrics["report"]
     assert rep["eer_ci"]["low"] <= metrics["eer"] <= rep["eer_ci"]["high"] and 0.5 < rep["roc_auc"] <= 1
@@ -119,7 +124,6 @@ def test_from_resumes_with_earlier_outputs(demo_run):
 
 def test_cross_corpus_evaluation_with_only_01_and_04(demo_run, tmp_path):
     """A trained detector scored on another corpus (In-the-Wild layout, eval only)."""
-    import pandas as pd
     eval_manifest = pd.read_csv(demo_run / "manifests" / "eval.csv")
     itw = tmp_path / "release_in_the_wild"
     itw.mkdir()
@@ -135,7 +139,7 @@ def test_cross_corpus_evaluation_with_only_01_and_04(demo_run, tmp_path):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["split"] == "eval" and metrics["threshold_from"] == "eval" and metrics["dataset"] == "in-the-wild"
     assert metrics["eval"]["n_bonafide"] + metrics["eval"]["n_spoof"] == len(eval_manifest)
-    assert metrics["eer"] < 0.3
+    assert metrics["eer"] == json.loads((demo_run / "metrics.json").read_text())["eer"]  # same detector, same audio
     assert not (run_dir / "stage1").exists()  # 02/03 did not run
     with pytest.raises(PipelineError, match="either --from or --only"):
         run_pipeline("demo", run_dir=run_dir, only=["04"], start_from="02")

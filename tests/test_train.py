@@ -17,7 +17,7 @@ from xlsr_helpers.train import COMPLETE_MARKER, TrainConfig
 def test_two_stages_train_and_dev_eer_drops_below_chance(trained):
     s1, s2 = trained
     assert s1.cached and s2.cached
-    assert s1.best_dev_eer < 0.35 and s2.best_dev_eer < 0.35
+    assert s1.best_dev_eer < 0.25 and s2.best_dev_eer < 0.25  # 0.17 / 0.15 (0.17 / 0.17 on torch 2.10); chance 0.5
     assert s2.parameter_counts["trainable"] > s1.parameter_counts["trainable"]
     h = s1.history
     assert list(h.columns) == ["epoch", "train_loss", "dev_loss", "dev_eer", "lr", "seconds"]
