@@ -87,26 +87,24 @@ def test_missing_audio_is_an_error_unless_allowed(tmp_path):
     assert (row.lines, row.missing, row.kept) == (1, 1, 0)
 
 
+def _2021_eval(root, track, key_lines):
+    """A 2021 keys package and its eval audio, built into a manifest."""
+    keys = root / f"keys/{track}/CM/trial_metadata.txt"
+    keys.parent.mkdir(parents=True)
+    keys.write_text("\n".join(key_lines) + "\n")
+    for line in key_lines:
+        write_audio(root / f"ASVspoof2021_{track}_eval/flac" / f"{line.split()[1]}.flac")
+    return build_manifest(f"asvspoof2021-{track.lower()}", root).splits["eval"]
+
+
 def test_2021_la_and_df_keys_keep_metadata(tmp_path):
-    la = tmp_path / "la"
-    (la / "keys/LA/CM").mkdir(parents=True)
-    (la / "keys/LA/CM/trial_metadata.txt").write_text(
-        "LA_0009 LA_E_9332881 alaw ita_tx A07 spoof notrim eval\n"
-        "LA_0013 LA_E_7294390 none - - bonafide notrim progress\n")
-    for u in ("LA_E_9332881", "LA_E_7294390"):
-        write_audio(la / "ASVspoof2021_LA_eval/flac" / f"{u}.flac")
-    m = build_manifest("asvspoof2021-la", la).splits["eval"]
+    m = _2021_eval(tmp_path / "la", "LA", ["LA_0009 LA_E_9332881 alaw ita_tx A07 spoof notrim eval",
+                                           "LA_0013 LA_E_7294390 none - - bonafide notrim progress"])
     assert m.label.tolist() == ["spoof", "bonafide"]
     assert m.codec.tolist() == ["alaw", "none"] and m.phase.tolist() == ["eval", "progress"]
-
-    df = tmp_path / "df"
-    (df / "keys/DF/CM").mkdir(parents=True)
-    (df / "keys/DF/CM/trial_metadata.txt").write_text(
-        "LA_0043 DF_E_2000026 mp3m4a asvspoof A09 spoof notrim eval traditional_vocoder - - - -\n"
-        "VCC2SF3 DF_E_2000011 nocodec vcc2018 bonafide bonafide notrim progress bonafide - - - -\n")
-    for u in ("DF_E_2000026", "DF_E_2000011"):
-        write_audio(df / "ASVspoof2021_DF_eval/flac" / f"{u}.flac")
-    m = build_manifest("asvspoof2021-df", df).splits["eval"]
+    m = _2021_eval(tmp_path / "df", "DF", [
+        "LA_0043 DF_E_2000026 mp3m4a asvspoof A09 spoof notrim eval traditional_vocoder - - - -",
+        "VCC2SF3 DF_E_2000011 nocodec vcc2018 bonafide bonafide notrim progress bonafide - - - -"])
     assert m.label.tolist() == ["spoof", "bonafide"]
     assert m.source.tolist() == ["asvspoof", "vcc2018"] and m.vocoder[0] == "traditional_vocoder"
 

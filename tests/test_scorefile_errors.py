@@ -16,18 +16,28 @@ from xlsr_helpers.scorefile import (
     select_phase,
 )
 
+BAD_LINES = [  # (reader, file name, content, first line of the message, every problem, by line)
+    (read_score_file, "s.txt", "a 1.0\n\nlonely\nb x\nc nan\nd -inf\na 2.0\ne 0.5\nf extra 3.0\n",
+     "5 bad line(s) in score file s.txt:",
+     ["3: expected 'utt_id score', found 'lonely'", "4: score 'x' is not a number", "5: score is nan (NaN/Inf)",
+      "6: score is -inf (NaN/Inf)", "7: duplicate id a (first on line 1)"]),
+    (read_asv_scores, "asv.txt",
+     "LA_1 A01 target 1.0\nLA_1 x\nLA_1 A01 maybe 2.0\nLA_1 A01 spoof abc\nLA_1 bonafide nontarget -1\n",
+     "3 bad line(s) in ASV score file asv.txt:",
+     ["2: expected '[speaker] source target|nontarget|spoof score'", "3: expected", "4: score 'abc' is not a number"]),
+]
 
-def test_every_bad_score_line_is_listed(tmp_path):
-    f = tmp_path / "s.txt"
-    f.write_text("a 1.0\n\nlonely\nb x\nc nan\nd -inf\na 2.0\ne 0.5\nf extra 3.0\n")
+
+@pytest.mark.parametrize("reader,name,content,header,problems", BAD_LINES, ids=["score file", "ASV scores"])
+def test_every_bad_line_is_listed(reader, name, content, header, problems, tmp_path):
+    f = tmp_path / name
+    f.write_text(content)
     with pytest.raises(ScoreFileError) as info:
-        read_score_file(f)
+        reader(f)
     msg = str(info.value)
-    assert msg.startswith("5 bad line(s) in score file s.txt:")
-    for expected in (f"{f}:3: expected 'utt_id score', found 'lonely'", f"{f}:4: score 'x' is not a number",
-                     f"{f}:5: score is nan (NaN/Inf)", f"{f}:6: score is -inf (NaN/Inf)",
-                     f"{f}:7: duplicate id a (first on line 1)"):
-        assert expected in msg
+    assert msg.startswith(header)
+    for expected in problems:
+        assert f"{f}:{expected}" in msg
 
 
 def test_good_score_lines_keep_the_last_column(tmp_path):
@@ -38,17 +48,6 @@ def test_good_score_lines_keep_the_last_column(tmp_path):
     (tmp_path / "empty.txt").write_text("\n\n")
     with pytest.raises(ScoreFileError, match=r"empty.txt: no scores found"):
         read_score_file(tmp_path / "empty.txt")
-
-
-def test_asv_score_lines_are_checked_one_by_one(tmp_path):
-    f = tmp_path / "asv.txt"
-    f.write_text("LA_1 A01 target 1.0\nLA_1 x\nLA_1 A01 maybe 2.0\nLA_1 A01 spoof abc\nLA_1 bonafide nontarget -1\n")
-    with pytest.raises(ScoreFileError) as info:
-        read_asv_scores(f)
-    msg = str(info.value)
-    assert msg.startswith("3 bad line(s) in ASV score file asv.txt:")
-    assert f"{f}:2: expected '[speaker] source target|nontarget|spoof score'" in msg
-    assert f"{f}:3: expected" in msg and f"{f}:4: score 'abc' is not a number" in msg
 
 
 def test_asv_rates_from_a_file(tmp_path):
@@ -167,6 +166,7 @@ def test_tdcf_2021_with_other_asv_costs():
     c0 = ptar * 2.0 * 0.2 + pnon * 5.0 * 0.1
     c1, c2 = ptar * 2.0 - c0, 0.05 * 10 * 0.6
     assert curve[0] == pytest.approx((c0 + c2) / (c0 + min(c1, c2)))  # accept all: every spoof passes
+    assert curve[1] == pytest.approx(c0 / (c0 + min(c1, c2)))  # the spoof rejected, the bonafide kept
 
 
 def test_tables_are_sorted_and_named():
@@ -253,7 +253,7 @@ def test_metric_messages_name_the_input_and_the_first_bad_index():
 
 
 def test_first_operating_point_and_normalisers_under_other_costs():
-    from xlsr_helpers.metrics import CostModel, min_dcf, roc_points, tdcf_curve_2021
+    from xlsr_helpers.metrics import min_dcf, roc_points
     assert roc_points([2.0, 3.0], [0.5, 1.0]).threshold.iloc[0] == 0.5 - 0.001  # below the lowest score
     # the spoof at the ASV threshold (1.0, the EER point of targets [2, 3] vs non-targets [0, 1]) is accepted
     assert AsvRates.from_scores([2.0, 3.0], [0.0, 1.0], [1.0, 0.5]).p_miss_spoof == 0.5
@@ -263,13 +263,6 @@ def test_first_operating_point_and_normalisers_under_other_costs():
     assert min_dcf(bona, spoof, costs)[0] == pytest.approx(1.0 * 0.25 * 0.5 / 0.5)  # reject -5 and both spoofs
     # Bayes threshold -log(0.5 / 5) = 2.303: bona -5, 1, 2 missed (3 of 4), no spoof accepted
     assert act_dcf(bona, spoof, costs)[0] == pytest.approx(0.5 * 0.75 / 0.5)
-    cost = CostModel(c_miss_asv=2.0, c_fa_asv=5.0)
-    asv = AsvRates(threshold=0.0, p_fa=0.1, p_miss=0.2, p_miss_spoof=0.4)
-    curve, _ = tdcf_curve_2021([1.0], [0.0], asv, cost)
-    ptar, pnon = 0.95 * 0.99, 0.95 * 0.01
-    c0 = ptar * 2.0 * 0.2 + pnon * 5.0 * 0.1
-    c1, c2 = ptar * 2.0 - c0, 0.05 * 10 * 0.6
-    assert curve[1] == pytest.approx(c0 / (c0 + min(c1, c2)))  # the spoof rejected, the bonafide kept
 
 
 def test_the_last_survivors(tmp_path):
