@@ -63,6 +63,26 @@ def tiny_backbone(tmp_path_factory):
     return save_random_backbone(tmp_path_factory.mktemp("backbone") / "tiny-wav2vec2")
 
 
+UNTRAINED_SETTINGS = {"segment_samples": 16000, "scoring": {"window": 16000, "hop": 8000, "aggregation": "mean"},
+                      "dev": {"threshold": 0.25}}
+
+
+@pytest.fixture(scope="session")
+def untrained_detector(tiny_backbone, tmp_path_factory):
+    """A detector folder with a random head and settings (``UNTRAINED_SETTINGS``), made in a second:
+    for what scoring does with any detector (windows, aggregation, thresholds, error rows)."""
+    import torch
+
+    from xlsr_helpers.detector_info import write_settings
+    from xlsr_helpers.model import load_detector, load_feature_extractor
+    out = tmp_path_factory.mktemp("untrained") / "detector"
+    torch.manual_seed(0)
+    load_detector(tiny_backbone).save_pretrained(out)
+    load_feature_extractor(tiny_backbone).save_pretrained(out)
+    write_settings(out, UNTRAINED_SETTINGS)
+    return out
+
+
 @pytest.fixture(scope="session")
 def small_manifests(tmp_path_factory):
     """The 'small' demo corpus (what `make demo` uses) as manifests."""

@@ -80,7 +80,7 @@ def score_args(model, *extra, out="scores.csv"):
     def setup(tmp, fx):
         wav = next(fx["demo"].rglob("*.flac"))
         m = {"bare": fx["bare"], "stage": fx["detector"].parent, "missing": tmp / "no-model",
-             "trained": fx["detector"]}[model]
+             "detector": fx["detector"]}[model]
         target = tmp / out
         if out == "folder":
             target.mkdir()
@@ -139,9 +139,9 @@ CASES = [
     ("score: a stage folder", score_args("stage"), 2, "it is a stage folder: use"),
     ("score: no trained head", score_args("bare"), 2, "is not a trained detector: these weights are missing"),
     ("score: --out is a folder", score_args("bare", out="folder"), 2, "--out"),
-    ("score: window below 400", score_args("trained", "--window", "100"), 2, "window=100 (expected an integer >= 400)"),
-    ("score: negative hop", score_args("trained", "--hop", "-5"), 2, "hop=-5"),
-    ("score: NaN threshold", score_args("trained", "--threshold", "nan"), 2, "threshold=nan"),
+    ("score: window below 400", score_args("detector", "--window", "100"), 2, "window=100 (expected an integer >= 400)"),
+    ("score: negative hop", score_args("detector", "--hop", "-5"), 2, "hop=-5"),
+    ("score: NaN threshold", score_args("detector", "--threshold", "nan"), 2, "threshold=nan"),
     ("run: s1_epochs=abc", run_args("s1_epochs=abc"), 2, "s1_epochs='abc': expected an integer"),
     ("run: device=gpu", run_args("device=gpu"), 2, "device='gpu'"),
     ("run: precision=fp8", run_args("precision=fp8"), 2, "precision='fp8'"),
@@ -157,30 +157,13 @@ CASES = [
 ]
 
 
-class Fixtures(dict):
-    """The inputs rows need; the trained detector only when a row asks for it (it takes a while)."""
-
-    def __init__(self, request, **kw):
-        super().__init__(**kw)
-        self.request = request
-
-    def __missing__(self, key):
-        if key != "detector":
-            raise KeyError(key)
-        self["detector"] = self.request.getfixturevalue("trained")[1].detector_dir
-        return self["detector"]
-
-
 @pytest.fixture
-def fx(request, demo_root, demo_manifests, tiny_backbone):
-    return Fixtures(request, demo=demo_root, manifests=demo_manifests, bare=tiny_backbone)
+def fx(demo_root, demo_manifests, tiny_backbone, untrained_detector):
+    """What the rows need; a detector with a random head will do: the input is refused before scoring."""
+    return {"demo": demo_root, "manifests": demo_manifests, "bare": tiny_backbone, "detector": untrained_detector}
 
 
-NEEDS_DETECTOR = {"score: window below 400", "score: negative hop", "score: NaN threshold"}
-
-
-@pytest.mark.parametrize("setup,code,words", [
-    pytest.param(*c[1:], id=c[0], marks=[pytest.mark.trains] if c[0] in NEEDS_DETECTOR else []) for c in CASES])
+@pytest.mark.parametrize("setup,code,words", [pytest.param(*c[1:], id=c[0]) for c in CASES])
 def test_bad_input(setup, code, words, fx, tmp_path, capsys):
     argv = setup(tmp_path, fx)
     assert main(argv) == code
@@ -234,7 +217,6 @@ def test_unreadable_file_in_a_dataloader_worker_is_named(tmp_path):
     assert "\n" not in str(info.value)
 
 
-@pytest.mark.trains
 def test_score_inputs_one_row_per_path_unique_ids(fx, tmp_path):
     import pandas as pd
     wav = next(fx["demo"].rglob("*.flac"))

@@ -131,7 +131,7 @@ def expected_windows(n: int, window: int, hop: int) -> int:
 
 
 @pytest.mark.parametrize("hop", [4000, 6000, 16000])
-def test_n_windows_follows_the_hop(trained, tmp_path, hop):
+def test_n_windows_follows_the_hop(untrained_detector, tmp_path, hop):
     from xlsr_helpers.scoring import Scorer, ScoringConfig
     lengths = [8000, 16000, 16001, 30000, 47000]
     files = []
@@ -139,16 +139,16 @@ def test_n_windows_follows_the_hop(trained, tmp_path, hop):
     for n in lengths:
         files.append(tmp_path / f"{n}.wav")
         sf.write(files[-1], rng.normal(0, 0.1, n).astype(np.float32), 16000)
-    out = Scorer(trained[1].detector_dir, ScoringConfig(window=16000, hop=hop)).score_files(files, progress=False)
+    out = Scorer(untrained_detector, ScoringConfig(window=16000, hop=hop)).score_files(files, progress=False)
     assert out.n_windows.tolist() == [expected_windows(n, 16000, hop) for n in lengths]
     assert expected_windows(47000, 16000, 6000) == 7 and expected_windows(30000, 16000, 16000) == 2  # by hand
 
 
-def test_an_unreadable_file_gets_exactly_an_error_row(trained, tmp_path):
+def test_an_unreadable_file_gets_exactly_an_error_row(untrained_detector, tmp_path):
     from xlsr_helpers.scoring import Scorer, ScoringConfig
     bad = tmp_path / "bad.flac"
     bad.write_bytes(b"junk")
-    row = Scorer(trained[1].detector_dir, ScoringConfig()).score_files([bad], progress=False).iloc[0]
+    row = Scorer(untrained_detector, ScoringConfig()).score_files([bad], progress=False).iloc[0]
     assert row.utt_id == "bad" and row.path == str(bad) and row.n_windows == 0 and row.label_pred == ""
     assert math.isnan(row.score) and math.isnan(row.llr) and math.isnan(row.p_spoof)
     assert row.error.startswith("cannot decode")

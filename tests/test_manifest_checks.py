@@ -2,11 +2,9 @@
 auto-detection, the problem list, whitespace and CSV parsing, confinement, the columns a corpus
 without speaker/attack columns gets, and where CSV-relative audio is looked for."""
 
-import logging
-from contextlib import contextmanager
-
 import pytest
 import yaml
+from helpers import logged
 
 from xlsr_helpers.kaggle_env import KAGGLE_ROOT_ENV
 from xlsr_helpers.manifest import (
@@ -19,24 +17,6 @@ from xlsr_helpers.manifest import (
     parse_whitespace,
     raise_problems,
 )
-
-
-@contextmanager
-def logged(name):
-    """Records of one logger at INFO, whatever logging other tests configured."""
-    logger, records = logging.getLogger(name), []
-    handler = logging.Handler()
-    handler.emit = records.append
-    level, disabled = logger.level, logger.disabled
-    logger.setLevel(logging.INFO)
-    logger.disabled = False
-    logger.addHandler(handler)
-    try:
-        yield records
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-        logger.disabled = disabled
 
 
 def touch(path, text=""):

@@ -8,16 +8,8 @@ import pytest
 from transformers import TrainingArguments
 
 from xlsr_helpers.errors import ConfigError
-from xlsr_helpers.train import (
-    RESUME_SAFE,
-    RUN_RECORD,
-    TrainConfig,
-    check_manifests,
-    check_same_run,
-    limit_to_one_gpu,
-    stage_identity,
-    stale_stage,
-)
+from xlsr_helpers.stage_state import RESUME_SAFE, RUN_RECORD, check_same_run, stage_identity, stale_stage
+from xlsr_helpers.train import TrainConfig, check_manifests, limit_to_one_gpu
 
 TRAIN = pd.DataFrame({"utt_id": ["a", "b", "c"], "label": ["bonafide", "spoof", "spoof"], "path": ["/x/a", "/x/b", "/x/c"]})
 DEV = pd.DataFrame({"utt_id": ["d", "e"], "label": ["bonafide", "spoof"], "path": ["/x/d", "/x/e"]})
@@ -153,3 +145,24 @@ def test_report_to_is_checked_before_training():
         with pytest.raises(ConfigError, match=r"tensorboard is not installed \(pip install tensorboard\)"):
             TrainConfig(report_to="tensorboard")
     assert TrainConfig(report_to="none").report_to == "none"
+
+
+def test_resume_picks_the_newest_complete_checkpoint_and_removes_torn_ones(tmp_path, monkeypatch):
+    from xlsr_helpers.stage_state import COMPLETE_MARKER, last_complete_checkpoint
+    assert last_complete_checkpoint(tmp_path / "none-yet") is None
+    for step, complete in ((2, True), (10, True), (12, False), (9, True)):
+        d = tmp_path / f"checkpoint-{step}"
+        d.mkdir()
+        (d / "model.safetensors").write_bytes(b"x")
+        if complete:
+            (d / COMPLETE_MARKER).write_text("")
+    monkeypatch.setenv("LOCAL_RANK", "1")  # another process of a torchrun job: it leaves the removal to rank 0
+    assert last_complete_checkpoint(tmp_path) == str(tmp_path / "checkpoint-10")  # by step, not by name
+    assert (tmp_path / "checkpoint-12").is_dir()
+    monkeypatch.delenv("LOCAL_RANK")
+    assert last_complete_checkpoint(tmp_path) == str(tmp_path / "checkpoint-10")
+    assert not (tmp_path / "checkpoint-12").exists()  # killed while writing it: removed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-10", "checkpoint-2", "checkpoint-9"]
+    for step in (2, 9, 10):
+        (tmp_path / f"checkpoint-{step}" / COMPLETE_MARKER).unlink()
+    assert last_complete_checkpoint(tmp_path) is None and not any(tmp_path.iterdir())

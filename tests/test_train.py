@@ -11,7 +11,8 @@ from transformers import pipeline
 
 from xlsr_helpers.manifest import read_manifest
 from xlsr_helpers.scoring import Scorer, ScoringConfig
-from xlsr_helpers.train import COMPLETE_MARKER, TrainConfig
+from xlsr_helpers.stage_state import COMPLETE_MARKER
+from xlsr_helpers.train import TrainConfig
 
 
 def test_two_stages_train_and_dev_eer_drops_below_chance(trained):

@@ -13,7 +13,7 @@ from .manifest import find_root, read_manifest
 from .model import save_random_backbone
 from .params import TINY_RANDOM
 from .runner import clear_results
-from .train import RUN_RECORD, stale_stage
+from .stage_state import RUN_RECORD, stale_stage
 
 log = logging.getLogger(__name__)
 

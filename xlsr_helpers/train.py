@@ -46,7 +46,7 @@ from .detector_info import base_model_of, read_settings, write_model_card, write
 from .device import DEVICES, PRECISIONS, preflight
 from .errors import ConfigError, disk_full_named
 from .features import LABEL2ID, AudioCollator, SegmentConfig, SegmentDataset
-from .fingerprint import manifest_fingerprint, model_identity
+from .fingerprint import manifest_fingerprint
 from .heads import HEADS
 from .manifest import read_manifest
 from .metrics import cllr, compute_eer, min_dcf
@@ -63,9 +63,14 @@ from .model import (
     pooled_head_logits,
     scores_from_logits,
 )
+from .stage_state import (
+    COMPLETE_MARKER,
+    check_same_run,
+    last_complete_checkpoint,
+    stage_identity,
+)
 
 log = logging.getLogger(__name__)
-COMPLETE_MARKER = ".complete"
 
 
 @dataclass
@@ -373,20 +378,6 @@ class EpochSeed(TrainerCallback):
             self.dataset.set_epoch(int(state.epoch or 0))
 
 
-def last_complete_checkpoint(ckpt_dir: Path) -> str | None:
-    """Newest checkpoint with the completion marker; incomplete ones (killed mid-write) are removed."""
-    if not ckpt_dir.is_dir():
-        return None
-    found = []
-    for d in ckpt_dir.glob("checkpoint-*"):
-        if (d / COMPLETE_MARKER).exists():
-            found.append((int(d.name.split("-")[1]), d))
-        elif d.is_dir() and int(os.environ.get("LOCAL_RANK", "0")) == 0:
-            log.warning("removing incomplete checkpoint %s (the run was killed while writing it)", d)
-            shutil.rmtree(d, ignore_errors=True)
-    return str(max(found)[1]) if found else None
-
-
 def class_weight_tensor(labels: np.ndarray, how: str) -> torch.Tensor | None:
     if how == "none":
         return None
@@ -442,61 +433,6 @@ def history_table(log_history: list[dict]) -> pd.DataFrame:
             rows.append({"epoch": e, "train_loss": t.get("loss", np.nan), "dev_loss": h.get("eval_loss", np.nan),
                          "dev_eer": h["eval_eer"], "lr": t.get("learning_rate", np.nan), "seconds": h.get("seconds")})
     return pd.DataFrame(rows, columns=["epoch", "train_loss", "dev_loss", "dev_eer", "lr", "seconds"])
-
-
-# Parameters that may change between a run and its resumption without changing what is trained.
-# `model` is a path that moves with the run folder; what it holds is compared as `inputs.model`.
-RESUME_SAFE = {"num_workers", "eval_batch_size", "save_total_limit", "device", "extra", "cache_dir",
-               "on_change", "model", "report_to"}
-RUN_RECORD = "train_config.yaml"
-STAGE_OUTPUTS = ("checkpoints", "detector", "top_k", "history.csv", "summary.yaml", RUN_RECORD)
-
-
-def stage_identity(cfg: TrainConfig, train_df: pd.DataFrame, dev_df: pd.DataFrame) -> dict:
-    """What a stage's result depends on: its training parameters and the content of its inputs."""
-    params = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in RESUME_SAFE}
-    return {**params, "inputs": {"train_manifest": manifest_fingerprint(train_df),
-                                 "dev_manifest": manifest_fingerprint(dev_df), "model": model_identity(cfg.model)}}
-
-
-def identity_changes(before: dict, now: dict) -> list[str]:
-    """'name: old -> new' for every parameter or input that differs."""
-    flat = lambda d: {**{k: v for k, v in d.items() if k != "inputs"},  # noqa: E731
-                      **{f"inputs.{k}": v for k, v in d.get("inputs", {}).items()}}
-    b, n = flat(before), flat(now)
-    return [f"{k}: {b.get(k)!r} -> {n.get(k)!r}" for k in sorted(set(b) | set(n)) if b.get(k) != n.get(k)]
-
-
-def check_same_run(out: Path, identity: dict, on_change: str = "refuse") -> None:
-    """Start a stage folder, resume it, or (parameters or inputs changed) refuse or restart it: a
-    detector is never reused for inputs it was not trained on."""
-    path = out / RUN_RECORD
-    if path.exists():
-        changes = identity_changes(yaml.safe_load(path.read_text()) or {}, identity)
-        if changes and on_change == "refuse":
-            raise ConfigError(f"{out} holds a run with other parameters or inputs ({'; '.join(changes)}); "
-                              "use a new output folder, delete this one, or set on_change='restart' to retrain here")
-        if changes:
-            log.warning("%s: parameters or inputs changed (%s); training this stage again", out, "; ".join(changes))
-            for name in STAGE_OUTPUTS:
-                target = out / name
-                shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
-        else:
-            return
-    out.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(identity, sort_keys=True))
-
-
-def stale_stage(stage_dir: Path, train_df: pd.DataFrame, dev_df: pd.DataFrame, model: str | Path | None) -> list[str]:
-    """Why a finished stage's detector no longer matches these inputs ([] when it does); ``model=None``
-    leaves the starting model out (a stage whose base model is not known here)."""
-    path = stage_dir / RUN_RECORD
-    if not path.exists():
-        return [f"{stage_dir} has no {RUN_RECORD}"]
-    recorded = (yaml.safe_load(path.read_text()) or {}).get("inputs", {})
-    now = {"train_manifest": manifest_fingerprint(train_df), "dev_manifest": manifest_fingerprint(dev_df),
-           **({} if model is None else {"model": model_identity(model)})}
-    return [f"inputs.{k}: {recorded.get(k)!r} -> {v!r}" for k, v in now.items() if recorded.get(k) != v]
 
 
 def check_manifests(train_df: pd.DataFrame, dev_df: pd.DataFrame, train_name: str, dev_name: str) -> None:

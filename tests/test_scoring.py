@@ -1,0 +1,130 @@
+"""Scoring mechanics, with a detector whose head is random (``untrained_detector``): what the folder's
+settings decide, each file's score as the aggregate of its own windows, thresholds, chunking, error
+rows and the manifest's columns. Every expected value is computed here from the windows themselves."""
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+from conftest import UNTRAINED_SETTINGS
+from helpers import logged
+
+from xlsr_helpers.audio import SEGMENT_SAMPLES, load_audio
+from xlsr_helpers.scoring import Scorer, ScoringConfig, resolve_scoring
+
+SETTINGS = {"segment_samples": 32000, "scoring": {"window": 24000, "hop": 6000, "aggregation": "max"},
+            "dev": {"threshold": 1.5}}
+
+
+def fields(cfg):
+    return cfg.window, cfg.hop, cfg.aggregation, cfg.threshold
+
+
+def test_unset_fields_come_from_the_detector_and_given_ones_win():
+    assert fields(resolve_scoring(ScoringConfig(), SETTINGS)) == (24000, 6000, "max", 1.5)
+    # a window of one's own: the detector's hop was for its window, so half the given one
+    assert fields(resolve_scoring(ScoringConfig(window=10000), SETTINGS)) == (10000, 5000, "max", 1.5)
+    given = ScoringConfig(window=10000, hop=3000, aggregation="min", threshold=0.0)  # 0.0 is a given threshold
+    assert fields(resolve_scoring(given, SETTINGS)) == (10000, 3000, "min", 0.0)
+    assert fields(resolve_scoring(ScoringConfig(hop=7000), SETTINGS)) == (24000, 7000, "max", 1.5)
+    # an older folder with only its training segment
+    assert fields(resolve_scoring(ScoringConfig(), {"segment_samples": 32000})) == (32000, 16000, "mean", 0.0)
+
+
+def test_a_folder_without_settings_scores_with_the_defaults_and_says_so():
+    with logged("xlsr_helpers.scoring") as records:
+        assert fields(resolve_scoring(ScoringConfig(), {})) == (SEGMENT_SAMPLES, SEGMENT_SAMPLES // 2, "mean", 0.0)
+    assert [r.getMessage() for r in records] == [
+        f"the detector folder has no xlsr_detector.json: scoring with {SEGMENT_SAMPLES}-sample windows and threshold 0"]
+    with logged("xlsr_helpers.scoring") as records:
+        resolve_scoring(ScoringConfig(window=16000, threshold=0.5), {})
+    assert records == []  # nothing was guessed
+
+
+def wavs(folder, lengths, seed=0):
+    """Files whose windows differ: quiet noise, then a loud tone from the middle on."""
+    rng, files = np.random.default_rng(seed), []
+    for i, n in enumerate(lengths):
+        wave = rng.normal(0, 0.01, n)
+        wave[n // 2:] += 0.5 * np.sin(2 * np.pi * (200 + 100 * i) * np.arange(n - n // 2) / 16000)
+        files.append(folder / f"f{i}.wav")
+        sf.write(files[-1], wave.astype(np.float32), 16000)
+    return files
+
+
+def window_scores(scorer, path, window, hop):
+    """Each window scored on its own, the windows cut here: starts 0, hop, ... and one flush with the end."""
+    wave = load_audio(path)
+    starts = [0] if wave.size <= window else list(range(0, wave.size - window + 1, hop))
+    if wave.size > window and starts[-1] + window < wave.size:
+        starts.append(wave.size - window)
+    return np.array([scorer.score_windows([wave[s:s + window]])[0] for s in starts])
+
+
+@pytest.mark.parametrize("aggregation", ["mean", "max", "min", "median"])
+def test_each_file_scores_the_aggregate_of_its_own_windows(untrained_detector, tmp_path, aggregation):
+    lengths = [16000, 41000, 9000, 56000, 24000]
+    files = wavs(tmp_path, lengths)
+    scorer = Scorer(untrained_detector, ScoringConfig(aggregation=aggregation, chunk_files=2, batch_size=3,
+                                                      device="cpu"))
+    window, hop = UNTRAINED_SETTINGS["scoring"]["window"], UNTRAINED_SETTINGS["scoring"]["hop"]
+    assert (scorer.cfg.window, scorer.cfg.hop, scorer.cfg.threshold) == (window, hop, 0.25)
+    out = scorer.score_files(files, progress=False)
+    per_file = [window_scores(scorer, f, window, hop) for f in files]
+    assert out.n_windows.tolist() == [len(w) for w in per_file] == [1, 5, 1, 6, 2]
+    assert np.ptp(per_file[3]) > 1e-3  # the windows of a file differ: the aggregation matters
+    reduce = {"mean": np.mean, "max": np.max, "min": np.min, "median": np.median}[aggregation]
+    np.testing.assert_allclose(out.score, [reduce(w) for w in per_file], rtol=0, atol=1e-5)
+    assert out.label_pred.tolist() == ["bonafide" if s > 0.25 else "spoof" for s in out.score]
+    assert out.utt_id.tolist() == [f.stem for f in files] and out.path.tolist() == [str(f) for f in files]
+    assert (out.error == "").all() and out.llr.isna().all() and out.p_spoof.isna().all()  # no calibration
+
+
+def test_threshold_splits_the_labels_and_chunking_changes_nothing(untrained_detector, tmp_path):
+    files = wavs(tmp_path, [16000, 30000, 20000, 48000, 12000, 33000], seed=1)
+    base = Scorer(untrained_detector, ScoringConfig(device="cpu")).score_files(files, progress=False)
+    middle = float(np.median(base.score))
+    cfg = ScoringConfig(threshold=middle, chunk_files=1, batch_size=1, load_workers=1, device="cpu")
+    out = Scorer(untrained_detector, cfg).score_files(files, progress=False)
+    np.testing.assert_allclose(out.score, base.score, rtol=0, atol=1e-5)
+    assert out.n_windows.tolist() == base.n_windows.tolist()
+    assert out.label_pred.tolist() == np.where(out.score > middle, "bonafide", "spoof").tolist()
+    assert out.label_pred.tolist().count("bonafide") == 3
+
+
+def test_unusable_files_get_error_rows_and_the_others_their_scores(untrained_detector, tmp_path):
+    good = wavs(tmp_path, [20000])[0]
+    short = tmp_path / "short.wav"
+    sf.write(short, np.zeros(399, dtype=np.float32), 16000)
+    known = tmp_path / "not-there.wav"
+    scorer = Scorer(untrained_detector, ScoringConfig(device="cpu"))
+    out = scorer.score_files([good, short, known], ids=["g", "s", "k"], progress=False,
+                             known_errors={2: "folder holds no audio files"})
+    assert out.utt_id.tolist() == ["g", "s", "k"]
+    assert out.error.tolist() == ["", "too short: 399 samples at 16 kHz (< 400, the encoder's 25 ms receptive field)",
+                                  "folder holds no audio files"]  # the known error is kept, the file never read
+    assert out.n_windows.tolist() == [2, 0, 0] and out.label_pred.tolist()[1:] == ["", ""]
+    assert out.score[1:].isna().all()
+    assert out.score[0] == pytest.approx(window_scores(scorer, good, 16000, 8000).mean(), abs=1e-5)
+
+
+def test_a_manifest_keeps_its_own_columns_after_the_scores(untrained_detector, tmp_path):
+    files = wavs(tmp_path, [16000, 20000])
+    manifest = pd.DataFrame({"utt_id": ["b", "a"], "path": [str(f) for f in files], "label": ["bonafide", "spoof"],
+                             "attack": ["-", "A01"], "speaker": ["S1", "S2"]}, index=[7, 3])
+    out = Scorer(untrained_detector, ScoringConfig(device="cpu")).score_manifest(manifest, progress=False)
+    assert out.columns.tolist() == ["utt_id", "path", "score", "llr", "p_spoof", "label_pred", "n_windows", "error",
+                                    "label", "attack", "speaker"]
+    assert out.utt_id.tolist() == ["b", "a"] and out.label.tolist() == ["bonafide", "spoof"]
+    assert out.attack.tolist() == ["-", "A01"] and out.index.tolist() == [0, 1]
+
+
+def test_scoring_config_names_every_bad_value():
+    with pytest.raises(Exception) as err:
+        ScoringConfig(window=100, hop=0, aggregation="sum", prior_spoof=1.0)
+    assert str(err.value) == ("invalid scoring parameter(s): window=100 (expected an integer >= 400); "
+                              "hop=0 (expected an integer >= 1); prior_spoof=1.0 (expected a number in (0, 1)); "
+                              "aggregation='sum' (expected one of ['mean', 'max', 'min', 'median'])")
+    assert dataclasses.replace(ScoringConfig(), window=400).window == 400
