@@ -128,3 +128,47 @@ def test_scoring_config_names_every_bad_value():
                               "hop=0 (expected an integer >= 1); prior_spoof=1.0 (expected a number in (0, 1)); "
                               "aggregation='sum' (expected one of ['mean', 'max', 'min', 'median'])")
     assert dataclasses.replace(ScoringConfig(), window=400).window == 400
+
+
+def test_ids_are_whitespace_free_and_unique(tmp_path):
+    from xlsr_helpers.scoring import safe_id, unique_ids
+    assert safe_id("  my clip\t2 ") == "my_clip_2" and safe_id("   ") == "_" and safe_id("a\nb") == "a_b"
+    a, b = tmp_path / "x" / "0001.flac", tmp_path / "y" / "0001.flac"
+    other = tmp_path / "x" / "0002.flac"
+    assert unique_ids(["0001", "0002", "0001"], [a, other, b]) == ["x/0001", "0002", "y/0001"]  # colliding: by path
+    assert unique_ids(["0002", "0002"], [other, other]) == ["0002", "0002~2"]  # the same file twice
+
+
+def test_folders_expand_to_their_audio_and_say_what_they_skip(tmp_path):
+    from xlsr_helpers.scoring import expand_inputs
+    for rel in ("in/spoof/b.WAV", "in/bonafide/a.flac", "in/notes.txt", "in/deep/er/c.mp3", "loose clip.ogg"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"")
+    (tmp_path / "empty").mkdir()
+    got = expand_inputs([tmp_path / "in", tmp_path / "empty", tmp_path / "loose clip.ogg"])
+    assert got.paths == [tmp_path / "in/bonafide/a.flac", tmp_path / "in/deep/er/c.mp3", tmp_path / "in/spoof/b.WAV",
+                         tmp_path / "empty", tmp_path / "loose clip.ogg"]
+    assert got.ids == ["bonafide/a", "deep/er/c", "spoof/b", "empty", "loose_clip"]
+    assert got.errors == {3: "folder holds no audio files (.flac, .wav, .ogg, .mp3)"}
+    assert got.skipped == [tmp_path / "in/notes.txt"]
+
+
+def test_written_scores_hold_every_row_and_the_asvspoof_file_the_scored_ones(tmp_path):
+    from xlsr_helpers.errors import ConfigError
+    from xlsr_helpers.scoring import check_output_file, write_scores
+    df = pd.DataFrame({"utt_id": ["a", "b", "c"], "score": [1.23456789, np.nan, -2.0], "error": ["", "cannot decode", ""]})
+    write_scores(df, tmp_path / "out" / "s.csv", tmp_path / "asv" / "s.txt")
+    back = pd.read_csv(tmp_path / "out" / "s.csv", keep_default_na=False)
+    assert back.utt_id.tolist() == ["a", "b", "c"] and back.error.tolist() == ["", "cannot decode", ""]
+    assert (tmp_path / "asv" / "s.txt").read_text() == "a 1.234568\nc -2.000000\n"
+    write_scores(df, tmp_path / "only.csv")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["asv", "only.csv", "out"]
+    with pytest.raises(ConfigError, match=r"^ids with whitespace cannot go into the ASVspoof file .*x.txt: \['a b'\]$"):
+        write_scores(df.assign(utt_id=["a b", "b", "c"]), tmp_path / "x.csv", tmp_path / "x.txt")
+    check_output_file(None, "--out")
+    check_output_file(tmp_path / "new" / "deeper" / "s.csv", "--out")  # folders to be made: fine
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(ConfigError, match=r"^--out .*afile/s.csv: .*afile is a file, not a folder$"):
+        check_output_file(tmp_path / "afile" / "s.csv", "--out")
+    with pytest.raises(ConfigError, match=r"^--asvspoof-out .*out is a folder; give a file name, e.g. .*out/scores.csv$"):
+        check_output_file(tmp_path / "out", "--asvspoof-out")
