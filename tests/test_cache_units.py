@@ -1,0 +1,93 @@
+"""The cache's pieces on their own (no model run): what kind of features a head gets, their shapes and
+bytes worked out from the layer sizes, what the model part of the key reacts to, the disk margin."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+from transformers import Wav2Vec2Config
+
+from xlsr_helpers.cache import (
+    CachedFeatures,
+    CacheSpec,
+    collate_features,
+    feature_kind,
+    fits_on_disk,
+    model_fingerprint,
+)
+from xlsr_helpers.errors import ConfigError
+from xlsr_helpers.features import SegmentConfig
+
+
+@pytest.mark.parametrize("needs,n_prefix,kind", [
+    ("pooled", 4, "pooled"),  # stage 1 of a pooled head: the whole encoder is frozen
+    ("pooled", 3, "prefix"), ("pooled", 0, "prefix"),  # stage 2: the hidden states entering the top layers
+    ("frames", 4, "prefix"), ("frames", 2, "prefix"),
+    ("layers", 4, "layers"), ("layers", 1, "layers"),
+    ("layers", 0, "prefix"),  # nothing frozen: nothing to stack
+])
+def test_each_head_and_frozen_depth_gets_its_kind(needs, n_prefix, kind):
+    assert feature_kind(needs, n_prefix, 4) == kind
+
+
+def test_a_spec_refuses_what_cannot_be_cached():
+    with pytest.raises(ConfigError) as err:
+        CacheSpec("waveform", 0, SegmentConfig(), {})
+    assert str(err.value) == "kind must be one of ['pooled', 'prefix', 'layers'], got 'waveform'"
+    with pytest.raises(ConfigError) as err:
+        CacheSpec("pooled", 4, SegmentConfig(crop="random"), {})
+    assert str(err.value) == "caching needs deterministic segments: use crop='start' or 'center', not 'random'"
+
+
+def test_row_shapes_and_bytes_follow_the_layer_sizes():
+    config = Wav2Vec2Config(hidden_size=48, num_attention_heads=4)  # the wav2vec2 CNN: 49 frames per second
+    seg = SegmentConfig(samples=16000)
+    expected = {"pooled": (48,), "prefix": (49, 48), "layers": (3, 49, 48)}
+    for kind, shape in expected.items():
+        spec = CacheSpec(kind, 3, seg, {})
+        assert spec.row_shape(config) == shape
+        assert spec.nbytes(config, 5) == 5 * int(np.prod(shape)) * 2  # float16
+        assert CacheSpec(kind, 3, seg, {}, dtype="float32").nbytes(config, 5) == 5 * int(np.prod(shape)) * 4
+
+
+def test_the_model_key_follows_the_weights_and_the_whole_config(tmp_path):
+    config = Wav2Vec2Config(hidden_size=48, num_attention_heads=4)
+    (tmp_path / "model.safetensors").write_bytes(b"12345")
+    (tmp_path / "README.md").write_text("notes")
+    fp = model_fingerprint(tmp_path, config)
+    stamp = int(os.stat(tmp_path / "model.safetensors").st_mtime)
+    assert fp["model"] == str(tmp_path) and fp["weights"] == [("model.safetensors", 5, stamp)]
+    assert set(Wav2Vec2Config().to_dict()) <= set(json.loads(fp["config"]))  # defaults included: a new default is a new key
+    (tmp_path / "README.md").write_text("other notes")
+    assert model_fingerprint(tmp_path, config) == fp  # not a weight file
+    (tmp_path / "model.safetensors").write_bytes(b"123456")
+    assert model_fingerprint(tmp_path, config) != fp
+    assert model_fingerprint(tmp_path, Wav2Vec2Config(hidden_size=64, num_attention_heads=4))["config"] != fp["config"]
+    hub = model_fingerprint("facebook/wav2vec2-xls-r-300m", config)
+    assert set(hub) == {"model", "config"} and hub["model"] == "facebook/wav2vec2-xls-r-300m"
+
+
+def test_cached_rows_are_read_memory_mapped_with_their_labels(tmp_path):
+    path = tmp_path / "c.npy"
+    np.save(path, np.arange(12, dtype=np.float16).reshape(3, 4))
+    ds = CachedFeatures(path, np.array([0, 1, 1]))
+    assert isinstance(ds.array, np.memmap) and len(ds) == 3
+    batch = collate_features([ds[2], ds[0]])
+    assert batch["features"].dtype == torch.float32 and batch["features"][0].tolist() == [8, 9, 10, 11]
+    assert batch["labels"].dtype == torch.long and batch["labels"].tolist() == [1, 0]
+    with pytest.raises(ValueError) as err:
+        CachedFeatures(path, np.array([0, 1]))
+    assert str(err.value) == f"{path}: 3 cached rows for 2 manifest rows"
+
+
+def test_a_cache_fits_within_95_percent_of_the_free_space(tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+    usage = namedtuple("usage", "total used free")
+    seen = []
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: seen.append(p) or usage(0, 0, 2000))
+    assert fits_on_disk(tmp_path / "not" / "yet", 1900) == (True, 2000 / 2**30)  # exactly 95 %
+    assert fits_on_disk(tmp_path, 1901) == (False, 2000 / 2**30)
+    assert seen[0] == tmp_path  # the nearest folder that exists
