@@ -18,7 +18,7 @@ from xlsr_helpers.params import RULES, absolute_paths, check_parameters, check_v
     ("check_audio", True, True), ("aggregation", "median", "median"), ("phase", "all", "all"),
     ("data_root", "anything/at/all", "anything/at/all"),  # free-form: checked where it is used
     ("head", "auto", "auto"), ("head", "aasist", "aasist"), ("head", "sls", "sls"), ("head", "linear", "linear"),
-    ("dataset", "in-the-wild", "in-the-wild"),
+    ("dataset", "in-the-wild", "in-the-wild"), ("s2_layer_decay", 0.5, 0.5), ("s2_layer_decay", "0.75", 0.75),
 ])
 def test_accepted_values_and_their_conversion(name, value, expected):
     out = check_value(name, value)
@@ -43,6 +43,18 @@ def test_refused_values_name_the_parameter_and_the_rule(name, value, words):
     assert f"parameter {name}=" in str(info.value) and words in str(info.value)
 
 
+def test_the_whole_message_of_a_refused_number():
+    for name, value, expected in (
+            ("s1_epochs", 0, "parameter s1_epochs=0: expected an integer >= 1"),
+            ("s1_epochs", "1e3", "parameter s1_epochs='1e3': expected an integer >= 1"),  # no float spelling
+            ("max_trials_per_split", 1, "parameter max_trials_per_split=1: expected an integer >= 2 or None"),
+            ("s2_layer_decay", 0, "parameter s2_layer_decay=0: expected a number > 0"),
+            ("prior_spoof", -0.5, "parameter prior_spoof=-0.5: expected a number > 0")):
+        with pytest.raises(ConfigError) as info:
+            check_value(name, value)
+        assert str(info.value) == expected
+
+
 def test_every_rule_kind_is_exercised():
     kinds = {rule[0] for rule in RULES.values()}
     assert kinds == {"int", "int_or_none", "float", "float_or_auto", "float_or_none", "probability",
@@ -52,7 +64,8 @@ def test_every_rule_kind_is_exercised():
 def test_all_bad_parameters_are_reported_at_once():
     with pytest.raises(ConfigError) as info:
         check_parameters({"s1_epochs": 0, "device": "gpu", "seed": 1})
-    assert "s1_epochs=0" in str(info.value) and "device='gpu'" in str(info.value)
+    assert str(info.value) == ("parameter s1_epochs=0: expected an integer >= 1; parameter device='gpu': "
+                               "expected one of ['auto', 'cuda', 'cpu']")
     assert check_parameters({"seed": "7", "s1_learning_rate": "1e-4"}) == {"seed": 7, "s1_learning_rate": 1e-4}
     assert math.isclose(check_parameters({"segment_seconds": "0.5"})["segment_seconds"], 0.5)
 
@@ -66,8 +79,11 @@ def test_relative_paths_follow_the_working_directory(tmp_path):
     assert out["base_model"] == str(tmp_path / "my-model") and out["dataset"] == "x/y"  # a name, not a file
     mine = absolute_paths({"dataset": "corpora/mine.yaml"}, tmp_path)["dataset"]
     assert mine == str(tmp_path / "corpora" / "mine.yaml")  # one's own descriptor, by path
-    hub = absolute_paths({"base_model": "facebook/wav2vec2-xls-r-300m", "data_root": "demo:tiny"}, tmp_path)
-    assert hub == {"base_model": "facebook/wav2vec2-xls-r-300m", "data_root": "demo:tiny"}
+    hub = absolute_paths({"base_model": "facebook/wav2vec2-xls-r-300m", "data_root": "demo:tiny",
+                          "s2_noise_dir": "musan", "dataset": "in-the-wild", "s2_rir_dir": 5}, tmp_path)
+    assert hub == {"base_model": "facebook/wav2vec2-xls-r-300m", "data_root": "demo:tiny",  # the others still resolved
+                   "s2_noise_dir": str(tmp_path / "musan"), "dataset": "in-the-wild", "s2_rir_dir": 5}
+    assert absolute_paths({"dataset": "mine.yml"}, tmp_path) == {"dataset": str(tmp_path / "mine.yml")}
 
 
 def test_an_own_descriptor_is_checked_with_the_parameter(tmp_path):
