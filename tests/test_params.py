@@ -93,3 +93,12 @@ def test_an_own_descriptor_is_checked_with_the_parameter(tmp_path):
         check_value("dataset", str(path))
     path.write_text(path.read_text() + "csv_name: labels.csv\nextensions: [.wav]\n")
     assert check_value("dataset", str(path)) == str(path)
+
+
+def test_a_notebook_checks_its_own_parameters_as_it_holds_them():
+    from xlsr_helpers.params import check_notebook_parameters
+    check_notebook_parameters("02_stage1_head", {"s1_epochs": 3, "s1_learning_rate": 1e-3, "unrelated": "x"})
+    with pytest.raises(ConfigError) as info:  # a parameter of 02, set badly in the notebook's namespace
+        check_notebook_parameters("02_stage1_head", {"s1_epochs": 0, "s2_epochs": 0, "seed": -1})
+    assert str(info.value) == ("parameter s1_epochs=0: expected an integer >= 1; "
+                               "parameter seed=-1: expected an integer >= 0")  # s2_epochs belongs to 03
