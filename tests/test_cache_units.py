@@ -91,3 +91,56 @@ def test_a_cache_fits_within_95_percent_of_the_free_space(tmp_path, monkeypatch)
     assert fits_on_disk(tmp_path / "not" / "yet", 1900) == (True, 2000 / 2**30)  # exactly 95 %
     assert fits_on_disk(tmp_path, 1901) == (False, 2000 / 2**30)
     assert seen[0] == tmp_path  # the nearest folder that exists
+
+
+def test_disk_space_is_refused_before_any_work_with_what_to_do(tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    from xlsr_helpers.cache import check_disk_space
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: namedtuple("usage", "total used free")(0, 0, 2**30))
+    check_disk_space(tmp_path, int(0.95 * 2**30), "dev pooled cache")
+    with pytest.raises(ConfigError) as err:
+        check_disk_space(tmp_path, 3 * 2**30, "dev pooled cache")
+    assert str(err.value) == (f"the dev pooled cache needs 3.0 GiB but only 1.0 GiB are free in {tmp_path}; set "
+                              "cache_dir to a larger disk (on Kaggle /tmp), shorten segments, or set cache='off'")
+
+
+@pytest.mark.parametrize("kind,n_prefix", [("pooled", 4), ("prefix", 2), ("layers", 3)])
+def test_a_cache_holds_the_encoders_own_hidden_states_and_is_reused_by_key(kind, n_prefix, tiny_backbone,
+                                                                             demo_manifests, tmp_path):
+    """Rows against Hugging Face's own forward (``output_hidden_states``): the mean of the last layer
+    for ``pooled``, the output of layer n for ``prefix``, layers 1..n stacked for ``layers``."""
+    from transformers import Wav2Vec2Model
+
+    from xlsr_helpers.cache import CacheRun, build_cache, cache_key
+    from xlsr_helpers.features import AudioCollator, SegmentDataset
+    from xlsr_helpers.manifest import read_manifest
+    from xlsr_helpers.model import load_detector, load_feature_extractor
+    df = read_manifest(demo_manifests / "dev.csv").head(5)
+    seg = SegmentConfig(samples=16000)
+    model, fe = load_detector(tiny_backbone), load_feature_extractor(tiny_backbone)
+    spec = CacheSpec(kind, n_prefix, seg, model_fingerprint(tiny_backbone, model.config))
+    key = cache_key(df, spec.fingerprint, seg, kind, n_prefix, "float16")
+    (tmp_path / f"dev-{kind}-{key}.npy.tmp123").write_bytes(b"")  # a killed run's half-written cache
+    (tmp_path / "dev-pooled-0123.npy.tmp9").write_bytes(b"")  # another cache's: not this build's business
+    path = build_cache(model, fe, df, "dev", spec, CacheRun(tmp_path, batch_size=2))
+    assert path.name.startswith(f"dev-{kind}-") and path.suffix == ".npy"
+    rows = np.load(path)
+    assert rows.dtype == np.float16
+    batch = AudioCollator(fe)([SegmentDataset(df, seg)[i] for i in range(len(df))])
+    encoder = Wav2Vec2Model.from_pretrained(tiny_backbone).eval()
+    with torch.no_grad():
+        out = encoder(batch["input_values"], output_hidden_states=True)
+    expected = {"pooled": out.last_hidden_state.mean(1),
+                "prefix": out.hidden_states[n_prefix],
+                "layers": torch.stack(out.hidden_states[1:n_prefix + 1], 1)}[kind].numpy()
+    assert rows.shape == expected.shape
+    np.testing.assert_allclose(rows.astype(np.float32), expected, rtol=0, atol=4e-3)
+    assert json.loads(path.with_suffix(".json").read_text()) == {"split": "dev", "kind": kind, "shape": list(rows.shape),
+                                                                 "n_prefix": n_prefix, "rows": 5}
+    stamp = path.stat().st_mtime_ns
+    assert build_cache(model, fe, df, "dev", spec, CacheRun(tmp_path)) == path and path.stat().st_mtime_ns == stamp
+    other = build_cache(model, fe, df.head(4), "dev", spec, CacheRun(tmp_path))  # other trials: another key
+    assert other != path and len(np.load(other)) == 4
+    assert [p.name for p in tmp_path.glob("*.tmp*")] == ["dev-pooled-0123.npy.tmp9"]
