@@ -52,6 +52,18 @@ EQUIVALENT: dict[str, str] = {
     "xlsr_helpers.manifest.x_check_audio__mutmut_27": "str.split treats a multi-character pattern as a regex by default",
     "xlsr_helpers.manifest.x_check_audio__mutmut_29": "str.split regex default: as above",
     "xlsr_helpers.manifest.x__existing_files__mutmut_3": "a fresh directory-listing cache per call: slower, same result",
+    "xlsr_helpers.manifest.x_audio_paths__mutmut_16": "a fresh directory-listing cache per location: slower, same result",
+    "xlsr_helpers.manifest.x_audio_paths__mutmut_19": "listing cache: as above",
+    "xlsr_helpers.manifest.x_audio_paths__mutmut_21": "listing cache: as above",
+    "xlsr_helpers.manifest.x_audio_paths__mutmut_28": "zip strict: one presence set per location, built from them",
+    "xlsr_helpers.manifest.x_audio_paths__mutmut_31": "zip strict: as above",
+    "xlsr_helpers.manifest.x_audio_paths__mutmut_32": "zip strict: as above",
+    "xlsr_helpers.manifest.x_check_confined__mutmut_8": "zip strict: paths and line numbers come from the same parsed rows",
+    "xlsr_helpers.manifest.x_check_confined__mutmut_11": "zip strict: as above",
+    "xlsr_helpers.manifest.x_check_confined__mutmut_12": "zip strict: as above",
+    "xlsr_helpers.manifest.x__finish_split__mutmut_17": "zip strict: rows and line numbers come from the same parser",
+    "xlsr_helpers.manifest.x__finish_split__mutmut_20": "zip strict: as above",
+    "xlsr_helpers.manifest.x__finish_split__mutmut_21": "zip strict: as above",
 }
 
 
