@@ -164,3 +164,23 @@ def test_an_unknown_split_and_an_empty_protocol_are_named(tmp_path):
     with pytest.raises(ManifestError) as err:
         build_manifest(desc, tmp_path / "root")
     assert str(err.value) == f"{proto.resolve()}: no trials found"
+
+
+def test_missing_audio_is_named_with_five_examples_and_a_wrong_root_with_the_first(tmp_path):
+    desc = own(tmp_path)
+    proto = touch(tmp_path / "root" / "p" / "train.txt", "".join(f"S1 u{i} - spoof\n" for i in range(8)))
+    wav = (tmp_path / "root").resolve() / "wav"
+    touch(wav / "u0.wav")
+    with pytest.raises(ManifestError) as err:
+        build_manifest(desc, tmp_path / "root")
+    assert str(err.value) == (f"7 of 8 audio files listed in {proto.resolve()} are missing "
+                              f"(e.g. {[str(wav / f'u{i}.wav') for i in range(1, 6)]}); fix the root or pass "
+                              "allow_missing=True / --allow-missing to skip them")
+    res = build_manifest(desc, tmp_path / "root", allow_missing=True)
+    rep = res.reports["train"]
+    assert (rep.split, rep.protocol, rep.lines, rep.kept, rep.missing_skipped) == ("train", str(proto.resolve()), 8, 1, 7)
+    (wav / "u0.wav").unlink()
+    with pytest.raises(ManifestError) as err:
+        build_manifest(desc, tmp_path / "root", allow_missing=True)
+    assert str(err.value) == (f"none of the 8 audio files listed in {proto.resolve()} exist under {wav.parent} "
+                              f"(e.g. {wav / 'u0.wav'}): that is a wrong root, not missing files")
