@@ -61,6 +61,8 @@ EQUIVALENT: dict[str, str] = {
     "xlsr_helpers.manifest.x_check_confined__mutmut_8": "zip strict: paths and line numbers come from the same parsed rows",
     "xlsr_helpers.manifest.x_check_confined__mutmut_11": "zip strict: as above",
     "xlsr_helpers.manifest.x_check_confined__mutmut_12": "zip strict: as above",
+    "xlsr_helpers.descriptor.x_load_descriptor__mutmut_10": "encoding=None is UTF-8 under any UTF-8 or C locale (PEP 538/540)",
+    "xlsr_helpers.descriptor.x_load_descriptor__mutmut_12": "'UTF-8' and 'utf-8' name the same codec",
     "xlsr_helpers.manifest.x_find_root__mutmut_10": "roots absent or None: both mean a corpus that is not searched for",
     "xlsr_helpers.manifest.x_find_root__mutmut_12": "roots default: as above",
     "xlsr_helpers.manifest.x_parse_whitespace__mutmut_19": "zip strict: the field count was compared just before",

@@ -79,12 +79,28 @@ CASES = [  # (what is wrong, the descriptor, the one problem reported)
      "(['_x', 'attack', 'key', 'speaker', 'utt_id'])"),
     ("an unclosed template field", edited(splits={"dev": {"protocol": ["p"], "audio": "a/{utt_id.flac"}}),
      "splits.dev.audio: 'a/{utt_id.flac' is not a path template: expected '}' before end of string"),
+    ("every bad template is named", edited(splits={"dev": {"protocol": ["p"], "audio": ["a/{utt_id", "b/{x}"]}}),
+     ["splits.dev.audio: 'a/{utt_id' is not a path template: expected '}' before end of string",
+      "splits.dev.audio: 'b/{x}' uses ['x'], which are not columns (['_x', 'attack', 'key', 'speaker', 'utt_id'])"]),
+    ("no audio", edited(splits={"dev": {"protocol": ["p"]}}),
+     "splits.dev.audio: expected a path template or a list of them, got None"),
+    ("a protocol that is not text", edited(splits={"dev": {"protocol": [5], "audio": "{utt_id}"}}),
+     "splits.dev.protocol: expected a path or a list of them, got [5]"),
+    ("every bad split is named", edited(splits={"dev": "p", "eval": {"protocol": ["p"], "audio": []}}),
+     ["splits.dev: expected protocol and audio, got 'p'",
+      "splits.eval.audio: expected a path template or a list of them, got []"]),
+    ("the label column defaults to 'label'", edited(label_column=None),
+     "label_column: 'label' is not one of the columns ['speaker', 'utt_id', '_x', 'attack', 'key']"),
 ]
 
 
 @pytest.mark.parametrize("desc,expected", [pytest.param(c[1], c[2], id=c[0]) for c in CASES])
 def test_each_problem_is_named_by_its_field(desc, expected):
     assert descriptor_problems(desc) == ([expected] if isinstance(expected, str) else expected)
+
+
+def test_a_label_column_named_label_needs_no_label_column_field():
+    assert descriptor_problems(edited(label_column=None, columns=["speaker", "utt_id", "label"])) == []
 
 
 def test_csv_templates_may_use_utt_id_though_it_comes_from_the_file_name():
