@@ -5,6 +5,7 @@ import shutil
 
 import pandas as pd
 import pytest
+import yaml
 from transformers import TrainingArguments
 
 from xlsr_helpers.errors import ConfigError
@@ -166,3 +167,52 @@ def test_resume_picks_the_newest_complete_checkpoint_and_removes_torn_ones(tmp_p
     for step in (2, 9, 10):
         (tmp_path / f"checkpoint-{step}" / COMPLETE_MARKER).unlink()
     assert last_complete_checkpoint(tmp_path) is None and not any(tmp_path.iterdir())
+
+
+def test_identity_changes_list_every_difference_once_in_name_order():
+    from xlsr_helpers.stage_state import identity_changes
+    before = {"epochs": 3, "seed": 1, "inputs": {"model": "a", "train_manifest": "x"}}
+    now = {"epochs": 4, "seed": 1, "lr": 0.1, "inputs": {"model": "b"}}
+    assert identity_changes(before, now) == ["epochs: 3 -> 4", "inputs.model: 'a' -> 'b'",
+                                             "inputs.train_manifest: 'x' -> None", "lr: None -> 0.1"]
+    assert identity_changes({"epochs": 3}, {"epochs": 3, "inputs": {"model": "b"}}) == ["inputs.model: None -> 'b'"]
+    assert identity_changes(now, now) == []
+
+
+def test_the_record_is_sorted_and_the_refusal_and_restart_say_what_changed(tmp_path):
+    from helpers import logged
+    out = tmp_path / "runs" / "deep" / "stage"  # parents made as needed
+    first = {"seed": 1, "epochs": 3, "inputs": {"model": "m"}}
+    check_same_run(out, first)
+    assert list(yaml.safe_load((out / RUN_RECORD).read_text())) == ["epochs", "inputs", "seed"]  # a stable file
+    with pytest.raises(ConfigError) as err:
+        check_same_run(out, {**first, "epochs": 4, "seed": 2})
+    assert str(err.value) == (f"{out} holds a run with other parameters or inputs (epochs: 3 -> 4; seed: 1 -> 2); "
+                              "use a new output folder, delete this one, or set on_change='restart' to retrain here")
+    with logged("xlsr_helpers.stage_state") as records:
+        check_same_run(out, {**first, "epochs": 4, "seed": 2}, on_change="restart")
+    assert [r.getMessage() for r in records] == [
+        f"{out}: parameters or inputs changed (epochs: 3 -> 4; seed: 1 -> 2); training this stage again"]
+
+
+def test_staleness_of_an_old_record_and_of_the_starting_model(tmp_path):
+    from xlsr_helpers.fingerprint import manifest_fingerprint
+    (tmp_path / RUN_RECORD).write_text("epochs: 3\n")  # written before inputs were recorded
+    fp = manifest_fingerprint(TRAIN)
+    assert stale_stage(tmp_path, TRAIN, DEV, None) == [f"inputs.train_manifest: None -> '{fp}'",
+                                                        f"inputs.dev_manifest: None -> '{manifest_fingerprint(DEV)}'"]
+    (tmp_path / RUN_RECORD).write_text(yaml.safe_dump({"inputs": {"train_manifest": fp, "model": "hub:old",
+                                                                  "dev_manifest": manifest_fingerprint(DEV)}}))
+    assert stale_stage(tmp_path, TRAIN, DEV, None) == []  # the starting model not known here: not compared
+    assert stale_stage(tmp_path, TRAIN, DEV, "new") == ["inputs.model: 'hub:old' -> 'hub:new'"]
+
+
+def test_removing_a_torn_checkpoint_is_said(tmp_path):
+    from helpers import logged
+
+    from xlsr_helpers.stage_state import last_complete_checkpoint
+    (tmp_path / "checkpoint-4").mkdir()
+    with logged("xlsr_helpers.stage_state") as records:
+        assert last_complete_checkpoint(tmp_path) is None
+    assert [r.getMessage() for r in records] == [
+        f"removing incomplete checkpoint {tmp_path / 'checkpoint-4'} (the run was killed while writing it)"]
