@@ -73,7 +73,7 @@ def test_each_file_scores_the_aggregate_of_its_own_windows(untrained_detector, t
     assert (scorer.cfg.window, scorer.cfg.hop, scorer.cfg.threshold) == (window, hop, 0.25)
     out = scorer.score_files(files, progress=False)
     per_file = [window_scores(scorer, f, window, hop) for f in files]
-    assert out.n_windows.tolist() == [len(w) for w in per_file] == [1, 5, 1, 6, 2]
+    assert out.n_windows.tolist() == [len(w) for w in per_file] == [1, 5, 1, 6, 2] and out.n_windows.dtype.kind == "i"
     assert np.ptp(per_file[3]) > 1e-3  # the windows of a file differ: the aggregation matters
     reduce = {"mean": np.mean, "max": np.max, "min": np.min, "median": np.median}[aggregation]
     np.testing.assert_allclose(out.score, [reduce(w) for w in per_file], rtol=0, atol=1e-5)
@@ -172,3 +172,35 @@ def test_written_scores_hold_every_row_and_the_asvspoof_file_the_scored_ones(tmp
         check_output_file(tmp_path / "afile" / "s.csv", "--out")
     with pytest.raises(ConfigError, match=r"^--asvspoof-out .*out is a folder; give a file name, e.g. .*out/scores.csv$"):
         check_output_file(tmp_path / "out", "--asvspoof-out")
+
+
+def test_a_calibrated_detector_gives_llr_and_p_spoof_from_its_own_map(untrained_detector, tmp_path):
+    import json
+    import math
+    import shutil
+    folder = shutil.copytree(untrained_detector, tmp_path / "calibrated")
+    settings = json.loads((folder / "xlsr_detector.json").read_text())
+    settings["calibration"] = {"scale": 2.0, "offset": -0.5, "prior_spoof": 0.5, "fitted_on": "dev",
+                               "n_bonafide": 10, "n_spoof": 90}
+    (folder / "xlsr_detector.json").write_text(json.dumps(settings))
+    files = wavs(tmp_path, [16000, 30000, 399])
+    out = Scorer(folder, ScoringConfig(prior_spoof=0.2, device="cpu")).score_files(files, progress=False)
+    for s, llr, p in zip(out.score[:2], out.llr[:2], out.p_spoof[:2], strict=True):
+        assert llr == pytest.approx(2.0 * s - 0.5)
+        assert p == pytest.approx(1 / (1 + math.exp(2.0 * s - 0.5 + math.log(0.8 / 0.2))))  # posterior of spoof
+    assert math.isnan(out.llr[2]) and math.isnan(out.p_spoof[2])  # the too-short file has no score
+
+
+def test_boundaries_the_shortest_file_and_a_score_at_the_threshold(untrained_detector, tmp_path):
+    files = wavs(tmp_path, [400, 16000])
+    out = Scorer(untrained_detector, ScoringConfig(device="cpu")).score_files(files, progress=False)
+    assert out.error[0] == "" and out.n_windows[0] == 1  # 400 samples: the CNN's one frame
+    alone = Scorer(untrained_detector, ScoringConfig(device="cpu")).score_files(files[1:], progress=False).score[0]
+    at = Scorer(untrained_detector, ScoringConfig(threshold=float(alone), device="cpu"))
+    assert at.score_files(files[1:], progress=False).label_pred[0] == "spoof"  # bonafide only above it
+    with pytest.raises(Exception, match=r"prior_spoof=0 \(expected a number in \(0, 1\)\)"):
+        ScoringConfig(prior_spoof=0)
+    with pytest.raises(Exception) as err:
+        ScoringConfig(precision="fp8")
+    assert str(err.value) == ("invalid scoring parameter(s): device='auto'/precision='fp8' (expected one of "
+                              "['auto', 'cuda', 'cpu'] / ['auto', 'fp32', 'fp16', 'bf16'])")
