@@ -95,18 +95,18 @@ def test_threshold_splits_the_labels_and_chunking_changes_nothing(untrained_dete
 
 
 def test_unusable_files_get_error_rows_and_the_others_their_scores(untrained_detector, tmp_path):
-    good = wavs(tmp_path, [20000])[0]
+    good, later = wavs(tmp_path, [20000, 16000])
     short = tmp_path / "short.wav"
     sf.write(short, np.zeros(399, dtype=np.float32), 16000)
     known = tmp_path / "not-there.wav"
     scorer = Scorer(untrained_detector, ScoringConfig(device="cpu"))
-    out = scorer.score_files([good, short, known], ids=["g", "s", "k"], progress=False,
+    out = scorer.score_files([good, short, known, later], ids=["g", "s", "k", "l"], progress=False,
                              known_errors={2: "folder holds no audio files"})
-    assert out.utt_id.tolist() == ["g", "s", "k"]
+    assert out.utt_id.tolist() == ["g", "s", "k", "l"]
     assert out.error.tolist() == ["", "too short: 399 samples at 16 kHz (< 400, the encoder's 25 ms receptive field)",
-                                  "folder holds no audio files"]  # the known error is kept, the file never read
-    assert out.n_windows.tolist() == [2, 0, 0] and out.label_pred.tolist()[1:] == ["", ""]
-    assert out.score[1:].isna().all()
+                                  "folder holds no audio files", ""]  # the known error is kept, the file never read
+    assert out.n_windows.tolist() == [2, 0, 0, 1] and out.label_pred.tolist()[1:3] == ["", ""]
+    assert out.score[1:3].isna().all() and not np.isnan(out.score[3])  # files after an error row still score
     assert out.score[0] == pytest.approx(window_scores(scorer, good, 16000, 8000).mean(), abs=1e-5)
 
 
@@ -119,6 +119,7 @@ def test_a_manifest_keeps_its_own_columns_after_the_scores(untrained_detector, t
                                     "label", "attack", "speaker"]
     assert out.utt_id.tolist() == ["b", "a"] and out.label.tolist() == ["bonafide", "spoof"]
     assert out.attack.tolist() == ["-", "A01"] and out.index.tolist() == [0, 1]
+    assert (out.error == "").all() and out.n_windows.tolist() == [1, 2]  # scored from the manifest's paths
 
 
 def test_scoring_config_names_every_bad_value():
@@ -151,6 +152,8 @@ def test_folders_expand_to_their_audio_and_say_what_they_skip(tmp_path):
     assert got.ids == ["bonafide/a", "deep/er/c", "spoof/b", "empty", "loose_clip"]
     assert got.errors == {3: "folder holds no audio files (.flac, .wav, .ogg, .mp3)"}
     assert got.skipped == [tmp_path / "in/notes.txt"]
+    twice = expand_inputs([tmp_path / "in/bonafide/a.flac", tmp_path / "a.flac"])  # the same name in two folders
+    assert twice.ids == ["in/bonafide/a", "a"]  # told apart by their paths
 
 
 def test_written_scores_hold_every_row_and_the_asvspoof_file_the_scored_ones(tmp_path):
