@@ -5,6 +5,7 @@ import json
 import os
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from transformers import Wav2Vec2Config
@@ -124,6 +125,8 @@ def test_a_cache_holds_the_encoders_own_hidden_states_and_is_reused_by_key(kind,
     key = cache_key(df, spec.fingerprint, seg, kind, n_prefix, "float16")
     (tmp_path / f"dev-{kind}-{key}.npy.tmp123").write_bytes(b"")  # a killed run's half-written cache
     (tmp_path / "dev-pooled-0123.npy.tmp9").write_bytes(b"")  # another cache's: not this build's business
+    path = build_cache(model, fe, df, "dev", spec, CacheRun(tmp_path / "caches" / "new", batch_size=2))
+    assert path.parent == tmp_path / "caches" / "new"
     path = build_cache(model, fe, df, "dev", spec, CacheRun(tmp_path, batch_size=2))
     assert path.name.startswith(f"dev-{kind}-") and path.suffix == ".npy"
     rows = np.load(path)
@@ -144,3 +147,11 @@ def test_a_cache_holds_the_encoders_own_hidden_states_and_is_reused_by_key(kind,
     other = build_cache(model, fe, df.head(4), "dev", spec, CacheRun(tmp_path))  # other trials: another key
     assert other != path and len(np.load(other)) == 4
     assert [p.name for p in tmp_path.glob("*.tmp*")] == ["dev-pooled-0123.npy.tmp9"]
+
+
+def test_the_cache_key_follows_the_trials_not_the_tables_index():
+    from xlsr_helpers.cache import cache_key
+    df = pd.DataFrame({"utt_id": ["a", "b"], "path": ["/x/a", "/x/b"], "label": ["bonafide", "spoof"]})
+    key = cache_key(df, {"model": "m"}, SegmentConfig(), "pooled", 4, "float16")
+    assert cache_key(df.set_axis([7, 9]), {"model": "m"}, SegmentConfig(), "pooled", 4, "float16") == key
+    assert cache_key(df.iloc[::-1], {"model": "m"}, SegmentConfig(), "pooled", 4, "float16") != key

@@ -160,14 +160,18 @@ def test_written_scores_hold_every_row_and_the_asvspoof_file_the_scored_ones(tmp
     from xlsr_helpers.errors import ConfigError
     from xlsr_helpers.scoring import check_output_file, write_scores
     df = pd.DataFrame({"utt_id": ["a", "b", "c"], "score": [1.23456789, np.nan, -2.0], "error": ["", "cannot decode", ""]})
-    write_scores(df, tmp_path / "out" / "s.csv", tmp_path / "asv" / "s.txt")
-    back = pd.read_csv(tmp_path / "out" / "s.csv", keep_default_na=False)
+    write_scores(df, tmp_path / "out" / "deeper" / "s.csv", tmp_path / "asv" / "s.txt")
+    back = pd.read_csv(tmp_path / "out" / "deeper" / "s.csv", keep_default_na=False)
+    assert back.columns.tolist() == ["utt_id", "score", "error"]  # no index column
     assert back.utt_id.tolist() == ["a", "b", "c"] and back.error.tolist() == ["", "cannot decode", ""]
     assert (tmp_path / "asv" / "s.txt").read_text() == "a 1.234568\nc -2.000000\n"
     write_scores(df, tmp_path / "only.csv")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["asv", "only.csv", "out"]
-    with pytest.raises(ConfigError, match=r"^ids with whitespace cannot go into the ASVspoof file .*x.txt: \['a b'\]$"):
-        write_scores(df.assign(utt_id=["a b", "b", "c"]), tmp_path / "x.csv", tmp_path / "x.txt")
+    spaced = pd.DataFrame({"utt_id": [f"id {i}" for i in range(7)], "score": [0.0] * 7, "error": [""] * 7})
+    with pytest.raises(ConfigError) as err:
+        write_scores(spaced, tmp_path / "x.csv", tmp_path / "x.txt")
+    assert str(err.value) == (f"ids with whitespace cannot go into the ASVspoof file {tmp_path / 'x.txt'}: "
+                              "['id 0', 'id 1', 'id 2', 'id 3', 'id 4']")  # the first five
     check_output_file(None, "--out")
     check_output_file(tmp_path / "new" / "deeper" / "s.csv", "--out")  # folders to be made: fine
     (tmp_path / "afile").write_text("")
