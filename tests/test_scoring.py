@@ -39,6 +39,9 @@ def test_a_folder_without_settings_scores_with_the_defaults_and_says_so():
     assert [r.getMessage() for r in records] == [
         f"the detector folder has no xlsr_detector.json: scoring with {SEGMENT_SAMPLES}-sample windows and threshold 0"]
     with logged("xlsr_helpers.scoring") as records:
+        assert fields(resolve_scoring(ScoringConfig(window=16000), {})) == (16000, 8000, "mean", 0.0)
+    assert len(records) == 1  # the threshold was guessed
+    with logged("xlsr_helpers.scoring") as records:
         resolve_scoring(ScoringConfig(window=16000, threshold=0.5), {})
     assert records == []  # nothing was guessed
 
@@ -160,11 +163,11 @@ def test_written_scores_hold_every_row_and_the_asvspoof_file_the_scored_ones(tmp
     from xlsr_helpers.errors import ConfigError
     from xlsr_helpers.scoring import check_output_file, write_scores
     df = pd.DataFrame({"utt_id": ["a", "b", "c"], "score": [1.23456789, np.nan, -2.0], "error": ["", "cannot decode", ""]})
-    write_scores(df, tmp_path / "out" / "deeper" / "s.csv", tmp_path / "asv" / "s.txt")
+    write_scores(df, tmp_path / "out" / "deeper" / "s.csv", tmp_path / "asv" / "deeper" / "s.txt")
     back = pd.read_csv(tmp_path / "out" / "deeper" / "s.csv", keep_default_na=False)
     assert back.columns.tolist() == ["utt_id", "score", "error"]  # no index column
     assert back.utt_id.tolist() == ["a", "b", "c"] and back.error.tolist() == ["", "cannot decode", ""]
-    assert (tmp_path / "asv" / "s.txt").read_text() == "a 1.234568\nc -2.000000\n"
+    assert (tmp_path / "asv" / "deeper" / "s.txt").read_text() == "a 1.234568\nc -2.000000\n"
     write_scores(df, tmp_path / "only.csv")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["asv", "only.csv", "out"]
     spaced = pd.DataFrame({"utt_id": [f"id {i}" for i in range(7)], "score": [0.0] * 7, "error": [""] * 7})
