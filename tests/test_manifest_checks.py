@@ -184,3 +184,25 @@ def test_missing_audio_is_named_with_five_examples_and_a_wrong_root_with_the_fir
         build_manifest(desc, tmp_path / "root", allow_missing=True)
     assert str(err.value) == (f"none of the 8 audio files listed in {proto.resolve()} exist under {wav.parent} "
                               f"(e.g. {wav / 'u0.wav'}): that is a wrong root, not missing files")
+
+
+def test_ids_made_from_file_names_hold_no_whitespace_and_given_ones_are_checked(tmp_path):
+    """A score file is 'utt_id score': an id with a space would break it, found only after scoring."""
+    own_data = tmp_path / "own"
+    for rel in ("bonafide/my clip.wav", "spoof/fake\tone.wav"):
+        touch(own_data / rel)
+    assert build_manifest("folder", own_data).splits["all"].utt_id.tolist() == ["bonafide/my_clip", "spoof/fake_one"]
+    touch(own_data / "labels.csv", "path,label\nbonafide/my clip.wav,bonafide\n")
+    assert build_manifest("folder", own_data).splits["all"].utt_id.tolist() == ["bonafide/my_clip"]
+    desc = csv_corpus(tmp_path)
+    meta = tmp_path / "data" / "sub" / "meta.csv"
+    meta.write_text("file,label,note,codec\nmy a.wav,bona-fide,x,mp3\n")
+    touch(meta.parent / "my a.wav")
+    assert build_manifest(desc, tmp_path / "data").splits["eval"].utt_id.tolist() == ["my_a"]
+    given = own(tmp_path, format="csv", columns={"id": "utt_id", "file": "utt_file", "label": "key"},
+                splits={"eval": {"protocol": ["m.csv"], "audio": "{utt_file}"}})
+    touch(tmp_path / "g" / "m.csv", "id,file,label\nok,a.wav,bonafide\nnot ok,b.wav,spoof\n")
+    with pytest.raises(ManifestError) as err:
+        build_manifest(given, tmp_path / "g")
+    assert str(err.value) == (f"1 bad line(s) in m.csv:\n  {(tmp_path / 'g' / 'm.csv').resolve()}:3: id 'not ok' holds "
+                              "whitespace, which a score file (utt_id score) cannot")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -249,7 +250,10 @@ def _finish_split(rows: list[dict], line_numbers: list[int], protocol: Path, des
         if raw not in label_map:
             problems.append(f"{protocol}:{lineno}: unknown label {raw!r} (expected one of {sorted(label_map)})")
         if "utt_id" not in row:
-            row["utt_id"] = Path(row["utt_file"]).stem
+            row["utt_id"] = safe_id(Path(row["utt_file"]).stem)  # a file name may hold spaces; an id may not
+        elif re.search(r"\s", row["utt_id"]):
+            problems.append(f"{protocol}:{lineno}: id {row['utt_id']!r} holds whitespace, which a score file "
+                            "(utt_id score) cannot")
         if row["utt_id"] in seen:
             problems.append(f"{protocol}:{lineno}: duplicate id {row['utt_id']} (first on line {seen[row['utt_id']]})")
         else:
@@ -269,6 +273,16 @@ def _finish_split(rows: list[dict], line_numbers: list[int], protocol: Path, des
     return df[BASE_COLUMNS + extra]
 
 
+def safe_id(text: str) -> str:
+    """An id that survives the ASVspoof ``utt_id score`` format: no whitespace inside."""
+    return re.sub(r"\s+", "_", text.strip()) or "_"
+
+
+def _path_id(rel: str) -> str:
+    """The id of a file listed by path (own data): the path without its extension, whitespace as '_'."""
+    return safe_id(Path(rel).with_suffix("").as_posix())
+
+
 def _folder_rows(root: Path, desc: dict) -> tuple[list[dict], list[int], Path]:
     """Rows of a user's own data: labels.csv (path,label) or bonafide/spoof folders."""
     label_map = desc["label_map"]
@@ -277,7 +291,7 @@ def _folder_rows(root: Path, desc: dict) -> tuple[list[dict], list[int], Path]:
         rows, problems, lines = parse_csv(csv_path, {"path": "rel_path", "label": "label"})
         raise_problems(problems, f"bad line(s) in {csv_path.name}")
         for r in rows:
-            r["utt_id"] = Path(r["rel_path"]).with_suffix("").as_posix()
+            r["utt_id"] = _path_id(r["rel_path"])
         return rows, lines, csv_path
     exts = {e.lower() for e in desc["extensions"]}
     rows = []
@@ -288,8 +302,7 @@ def _folder_rows(root: Path, desc: dict) -> tuple[list[dict], list[int], Path]:
         for f in sorted(d.rglob("*")):
             if f.is_file() and f.suffix.lower() in exts:
                 rel = f.relative_to(root).as_posix()
-                rows.append({"rel_path": rel, "label": d.name.lower(),
-                             "utt_id": Path(rel).with_suffix("").as_posix()})
+                rows.append({"rel_path": rel, "label": d.name.lower(), "utt_id": _path_id(rel)})
     return rows, list(range(1, len(rows) + 1)), root
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from .calibration import Calibration
 from .detector_info import read_settings
 from .device import DEVICES, PRECISIONS, choose_precision
 from .errors import ConfigError
+from .manifest import safe_id
 from .model import detector_logits, load_feature_extractor, load_trained_detector, scores_from_logits
 
 log = logging.getLogger(__name__)
@@ -76,11 +76,6 @@ class ScoreInputs:
     ids: list[str]
     errors: dict[int, str]  # index -> why this entry cannot be scored (a folder without audio, ...)
     skipped: list[Path]  # files inside given folders that are not audio (counted and listed, never silent)
-
-
-def safe_id(text: str) -> str:
-    """An id that survives the ASVspoof ``utt_id score`` format: no whitespace inside."""
-    return re.sub(r"\s+", "_", text.strip()) or "_"
 
 
 def expand_inputs(paths: list[str | Path]) -> ScoreInputs:
