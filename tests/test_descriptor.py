@@ -89,6 +89,17 @@ CASES = [  # (what is wrong, the descriptor, the one problem reported)
     ("every bad split is named", edited(splits={"dev": "p", "eval": {"protocol": ["p"], "audio": []}}),
      ["splits.dev: expected protocol and audio, got 'p'",
       "splits.eval.audio: expected a path template or a list of them, got []"]),
+    ("a format that is a list", edited(format=["csv"], columns=None), "format: ['csv'] is not one of "
+     "['whitespace', 'csv', 'folder']"),
+    ("extensions as one string", {**edited(format="folder", columns=None, roots=None), "csv_name": "l.csv",
+                                  "extensions": ".wav"},
+     "extensions: expected a list such as ['.wav', '.flac'], got '.wav'"),
+    ("no label file name", {**edited(format="folder", columns=None, roots=None), "csv_name": "", "extensions": [".wav"]},
+     "csv_name: expected a file name, got ''"),
+    ("ASV scores as a list", edited(asv_scores=["a.txt"]),
+     "asv_scores: expected a mapping of split to ASV score file, got ['a.txt']"),
+    ("2021 ASV files without scores", edited(asv_2021={"keys": ["k.txt"]}),
+     "asv_2021: expected keys and scores, each a list of candidate files, got {'keys': ['k.txt']}"),
     ("the label column defaults to 'label'", edited(label_column=None),
      "label_column: 'label' is not one of the columns ['speaker', 'utt_id', '_x', 'attack', 'key']"),
 ]
@@ -117,8 +128,16 @@ def test_load_names_the_file_and_every_problem(tmp_path):
     assert str(err.value) == (f"{path}: bad descriptor: name: missing; format: 'tsv' is not one of "
                               "['whitespace', 'csv', 'folder'] (fields: data_manifest/README.md)")
     path.write_text("name: [unclosed\n")
-    with pytest.raises(ManifestError, match=rf"^{path}: not valid YAML: "):
+    with pytest.raises(ManifestError, match=rf"^{path}: not valid YAML \(UTF-8\): "):
         load_descriptor(path)
+    path.write_bytes(b"name: caf\xe9\n")  # Latin-1, not UTF-8
+    with pytest.raises(ManifestError, match=rf"^{path}: not valid YAML \(UTF-8\): 'utf-8' codec"):
+        load_descriptor(path)
+    with pytest.raises(ManifestError, match=rf"^descriptor {tmp_path / 'folder.yaml'} is not a file; or name one of"):
+        load_descriptor(tmp_path / "folder.yaml")
+    (tmp_path / "folder.yaml").mkdir()  # a folder, not a file
+    with pytest.raises(ManifestError, match=rf"^descriptor {tmp_path / 'folder.yaml'} is not a file; or name one of"):
+        load_descriptor(tmp_path / "folder.yaml")
     with pytest.raises(ManifestError, match=r"unknown dataset 'nope': choose one of \['asvspoof2019-la'"):
         load_descriptor("nope")
 

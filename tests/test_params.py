@@ -36,6 +36,7 @@ def test_accepted_values_and_their_conversion(name, value, expected):
     ("precision", "fp8", "'bf16'"), ("aggregation", "sum", "'median'"), ("phase", "dev", "'hidden_track'"),
     ("on_change", "ignore", "'restart'"), ("head", "rawnet", "['aasist', 'linear', 'sls']"),
     ("dataset", "asvspof2019-la", "unknown dataset 'asvspof2019-la': choose one of ['asvspoof2019-la'"),
+    ("dataset", 5, "expected a descriptor's name or .yaml path"), ("dataset", "", "expected a descriptor's name"),
 ])
 def test_refused_values_name_the_parameter_and_the_rule(name, value, words):
     with pytest.raises(ConfigError) as info:

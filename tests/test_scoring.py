@@ -12,6 +12,7 @@ from conftest import UNTRAINED_SETTINGS
 from helpers import logged
 
 from xlsr_helpers.audio import SEGMENT_SAMPLES, load_audio
+from xlsr_helpers.errors import ConfigError
 from xlsr_helpers.scoring import Scorer, ScoringConfig, resolve_scoring
 
 SETTINGS = {"segment_samples": 32000, "scoring": {"window": 24000, "hop": 6000, "aggregation": "max"},
@@ -126,7 +127,7 @@ def test_a_manifest_keeps_its_own_columns_after_the_scores(untrained_detector, t
 
 
 def test_scoring_config_names_every_bad_value():
-    with pytest.raises(Exception) as err:
+    with pytest.raises(ConfigError) as err:
         ScoringConfig(window=100, hop=0, aggregation="sum", prior_spoof=1.0)
     assert str(err.value) == ("invalid scoring parameter(s): window=100 (expected an integer >= 400); "
                               "hop=0 (expected an integer >= 1); prior_spoof=1.0 (expected a number in (0, 1)); "
@@ -208,9 +209,9 @@ def test_boundaries_the_shortest_file_and_a_score_at_the_threshold(untrained_det
     alone = Scorer(untrained_detector, ScoringConfig(device="cpu")).score_files(files[1:], progress=False).score[0]
     at = Scorer(untrained_detector, ScoringConfig(threshold=float(alone), device="cpu"))
     assert at.score_files(files[1:], progress=False).label_pred[0] == "spoof"  # bonafide only above it
-    with pytest.raises(Exception, match=r"prior_spoof=0 \(expected a number in \(0, 1\)\)"):
+    with pytest.raises(ConfigError, match=r"prior_spoof=0 \(expected a number in \(0, 1\)\)"):
         ScoringConfig(prior_spoof=0)
-    with pytest.raises(Exception) as err:
+    with pytest.raises(ConfigError) as err:
         ScoringConfig(precision="fp8")
     assert str(err.value) == ("invalid scoring parameter(s): device='auto'/precision='fp8' (expected one of "
                               "['auto', 'cuda', 'cpu'] / ['auto', 'fp32', 'fp16', 'bf16'])")

@@ -29,14 +29,16 @@ def available_datasets() -> list[str]:
 def load_descriptor(name_or_path: str | Path) -> dict:
     """Read a descriptor by dataset name (``asvspoof2019-la``) or by YAML path, and check it."""
     p = Path(name_or_path)
+    if p.suffix and not p.is_file():
+        raise ManifestError(f"descriptor {p} is not a file; or name one of {available_datasets()}")
     if not p.suffix:
         p = DESCRIPTOR_DIR / f"{name_or_path}.yaml"
-    if not p.exists():
-        raise ManifestError(f"unknown dataset {name_or_path!r}: choose one of {available_datasets()}")
+        if not p.is_file():
+            raise ManifestError(f"unknown dataset {name_or_path!r}: choose one of {available_datasets()}")
     try:
         desc = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ManifestError(f"{p}: not valid YAML: {exc}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"{p}: not valid YAML (UTF-8): {exc}") from None
     problems = descriptor_problems(desc)
     if problems:
         raise ManifestError(f"{p}: bad descriptor: " + "; ".join(problems) + " (fields: data_manifest/README.md)")
@@ -48,7 +50,8 @@ def _str_list(value) -> bool:
 
 
 def descriptor_problems(desc) -> list[str]:
-    """Every problem of a descriptor, each naming its field; empty when it is sound."""
+    """Every problem of a descriptor, each naming its field; empty when it is sound. A split's single
+    protocol or audio string is turned into a list of one on the way (what the manifest reads)."""
     if not isinstance(desc, dict):
         return ["expected a mapping of fields at the top level"]
     problems = [f"unknown field {k!r}" for k in desc if k not in FIELDS]
@@ -56,7 +59,13 @@ def descriptor_problems(desc) -> list[str]:
     fmt = desc.get("format")
     if "format" in desc and fmt not in FORMATS:
         problems.append(f"format: {fmt!r} is not one of {list(FORMATS)}")
+        fmt = None
     problems += [f"{k}: missing (needed by format {fmt})" for k in REQUIRED.get(fmt, ()) if k not in desc]
+    if fmt == "folder":
+        if "csv_name" in desc and not (isinstance(desc["csv_name"], str) and desc["csv_name"]):
+            problems.append(f"csv_name: expected a file name, got {desc['csv_name']!r}")
+        if "extensions" in desc and not _str_list(desc["extensions"]):
+            problems.append(f"extensions: expected a list such as ['.wav', '.flac'], got {desc['extensions']!r}")
     label_map = desc.get("label_map")
     if "label_map" in desc and not (isinstance(label_map, dict) and label_map
                                     and set(map(str, label_map.values())) <= set(LABELS)):
@@ -70,6 +79,11 @@ def descriptor_problems(desc) -> list[str]:
         problems.append(f"roots: expected a list of folder patterns, got {desc['roots']!r}")
     elif fmt == "folder" and desc.get("roots"):
         problems.append("roots: a folder corpus is not searched for (it has no protocol file): leave roots empty")
+    asv, asv21 = desc.get("asv_scores"), desc.get("asv_2021")
+    if "asv_scores" in desc and not (isinstance(asv, dict) and all(isinstance(v, str) for v in asv.values())):
+        problems.append(f"asv_scores: expected a mapping of split to ASV score file, got {asv!r}")
+    if "asv_2021" in desc and not (isinstance(asv21, dict) and all(_str_list(asv21.get(k)) for k in ("keys", "scores"))):
+        problems.append(f"asv_2021: expected keys and scores, each a list of candidate files, got {asv21!r}")
     return problems
 
 

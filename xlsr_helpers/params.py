@@ -59,6 +59,8 @@ def check_value(name: str, value):
         raise ConfigError(f"parameter head={value!r}: expected 'auto' or one of {sorted(HEADS)}")
     if kind == "dataset":
         from .descriptor import load_descriptor
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"parameter dataset={value!r}: expected a descriptor's name or .yaml path")
         try:
             load_descriptor(value)
         except XlsrError as exc:

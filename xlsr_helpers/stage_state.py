@@ -3,7 +3,7 @@
 A stage's identity is its training parameters (all but the resume-safe ones) and the content of its
 inputs (train/dev manifests, starting model). A folder is resumed only under the same identity, from
 its last checkpoint that was written completely; a finished detector is refused for inputs it was
-not trained on. No torch here: the run folder and the runner check staleness without loading it.
+not trained on. Nothing here needs torch.
 """
 
 from __future__ import annotations
