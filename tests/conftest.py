@@ -101,7 +101,7 @@ def trained(small_manifests, tiny_backbone, tmp_path_factory):
     out = tmp_path_factory.mktemp("train")
     common = dict(segment_samples=32000, batch_size=16, eval_batch_size=32, num_workers=0,
                   early_stopping_patience=10, device="cpu")
-    s1 = train_stage(dict(stage=1, model=str(tiny_backbone), epochs=30, learning_rate=0.05,
+    s1 = train_stage(dict(stage=1, model=str(tiny_backbone), epochs=30, learning_rate=0.01,
                           **common), small_manifests / "train.csv", small_manifests / "dev.csv", out / "stage1")
     s2 = train_stage(dict(stage=2, model=str(s1.detector_dir), top_layers=2, epochs=8, learning_rate=3e-3, **common),
                      small_manifests / "train.csv", small_manifests / "dev.csv", out / "stage2")

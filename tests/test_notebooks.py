@@ -88,9 +88,11 @@ def test_demo_chain_runs_end_to_end(demo_run):
     scores = pd.read_csv(demo_run / "scores" / "eval.csv")
     bona, spoof = (scores.score[scores.label == lab].to_numpy() for lab in ("bonafide", "spoof"))
     assert metrics["eer"] == official_eer(bona, spoof)[0]  # the reported number is the scores' EER
-    assert metrics["eer"] < 0.25  # trained: 0.11 here, 0.18 in the Kaggle-like venv; chance is 0.5
+    # Bounds measured over backbone seeds 0-6 with ATEN_CPU_CAPABILITY=default (another CPU's kernels): eval
+    # EER 0.13-0.16, min t-DCF 0.31 for the demo; the bounds leave a margin on any machine. Chance is 0.5.
+    assert metrics["eer"] < 0.3
     assert set(metrics["eval"]["per_attack_eer"]) == {"A07", "A08", "A09", "pooled"}
-    assert metrics["min_tdcf"] is not None and metrics["min_tdcf"] < 0.5  # 0.34 / 0.27; 1 is a useless system
+    assert metrics["min_tdcf"] is not None and metrics["min_tdcf"] < 0.6  # 1 is a useless system
     assert len(list((demo_run / "figures").glob("*.png"))) >= 7
     rep = metrics["report"]
     assert rep["eer_ci"]["low"] <= metrics["eer"] <= rep["eer_ci"]["high"] and 0.5 < rep["roc_auc"] <= 1

@@ -18,7 +18,10 @@ from xlsr_helpers.train import TrainConfig
 def test_two_stages_train_and_dev_eer_drops_below_chance(trained):
     s1, s2 = trained
     assert s1.cached and s2.cached
-    assert s1.best_dev_eer < 0.25 and s2.best_dev_eer < 0.25  # 0.17 / 0.15 (0.17 / 0.17 on torch 2.10); chance 0.5
+    # Bound measured over backbone seeds 0-6 with ATEN_CPU_CAPABILITY=default (another CPU's kernels): stage-1
+    # dev EER 0.10-0.22, stage 2 0.10-0.17; 0.3 leaves a margin on any machine. Chance is 0.5.
+    assert s1.best_dev_eer < 0.3 and s2.best_dev_eer < 0.3
+    assert s1.history.train_loss.iloc[1:].min() < s1.history.train_loss.iloc[0]  # the loss falls
     assert s2.parameter_counts["trainable"] > s1.parameter_counts["trainable"]
     h = s1.history
     assert list(h.columns) == ["epoch", "train_loss", "dev_loss", "dev_eer", "lr", "seconds"]
