@@ -12,7 +12,7 @@ KVENV  := .venv-kaggle
 KBIN   := $(KVENV)/bin
 KSTAMP := $(KVENV)/.installed
 
-.PHONY: demo test test-kaggle kaggle-env lint bench mutate clean
+.PHONY: demo test test-kaggle test-wheel kaggle-env lint bench mutate clean
 
 $(STAMP): requirements.txt requirements-kaggle.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,7 +27,27 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check xlsr_helpers tests benchmarks kaggle
+	$(BIN)/lint-imports --no-cache --no-logo  # the layers and no-cycle contracts in pyproject.toml
 	$(BIN)/python -m pytest -q
+
+# CI runs this too: the wheel installed in a throwaway venv (its dependencies borrowed from .venv through a
+# .pth line, so nothing is downloaded), then, outside any checkout, a manifest from a bundled descriptor and
+# the whole cpu-smoke chain from the bundled presets and notebooks.
+WVENV := .venv-wheel
+test-wheel: $(STAMP)
+	rm -rf $(WVENV) build/wheel
+	$(BIN)/pip wheel -q --disable-pip-version-check --no-deps --no-build-isolation -w build/wheel .
+	$(BIN)/python -m venv $(WVENV)
+	$(BIN)/python -c "import site; print(site.getsitepackages()[0])" > "$$($(WVENV)/bin/python -c 'import site; print(site.getsitepackages()[0])')/_deps_from_venv.pth"
+	$(WVENV)/bin/pip install -q --disable-pip-version-check --no-deps build/wheel/xlsr_helpers-*.whl
+	$(WVENV)/bin/python -m ipykernel install --sys-prefix --name python3 > /dev/null
+	WHEEL_BIN=$(CURDIR)/$(WVENV)/bin; SMOKE=$$(mktemp -d); cd $$SMOKE && \
+	  $$WHEEL_BIN/python -c "import xlsr_helpers, sys; assert 'site-packages' in xlsr_helpers.__file__, xlsr_helpers.__file__; print('installed:', xlsr_helpers.__file__)" && \
+	  $$WHEEL_BIN/xlsr demo-data corpus --size tiny && \
+	  $$WHEEL_BIN/xlsr manifest --dataset asvspoof2019-la --root corpus/LA --out manifests && \
+	  $$WHEEL_BIN/xlsr notebooks copies && test -f copies/04_eval_eer.ipynb && \
+	  $$WHEEL_BIN/xlsr run --preset cpu-smoke --run-dir run && test -f run/metrics.json && \
+	  echo "wheel: manifest, notebooks and the cpu-smoke chain ran outside the checkout ($$SMOKE)"
 
 # CI runs this after `make test`: the install must leave the image untouched and the suite must pass there.
 test-kaggle: $(KSTAMP)
@@ -64,4 +84,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_all.py
 
 clean:
-	rm -rf runs .pytest_cache $(KVENV) mutants
+	rm -rf runs .pytest_cache $(KVENV) $(WVENV) build mutants

@@ -23,12 +23,14 @@ import pandas as pd
 import soundfile as sf
 import torch
 
-from xlsr_helpers.cache import CacheRun, CacheSpec, build_cache, model_fingerprint
-from xlsr_helpers.features import AudioCollator, SegmentConfig, SegmentDataset, default_feature_extractor
-from xlsr_helpers.metrics import compute_eer
-from xlsr_helpers.model import encode_prefix, freeze_for_stage, pooled_head_logits, xlsr_300m_config
-from xlsr_helpers.scoring import Scorer, ScoringConfig
-from xlsr_helpers.train import StageModule, class_weight_tensor
+from xlsr_helpers.data.datasets import AudioCollator, SegmentConfig, SegmentDataset, default_feature_extractor
+from xlsr_helpers.evaluate.metrics import compute_eer
+from xlsr_helpers.evaluate.scoring import Scorer, ScoringConfig
+from xlsr_helpers.model.cache import CacheRun, CacheSpec, build_cache, model_fingerprint
+from xlsr_helpers.model.forward import encode_prefix, pooled_head_logits
+from xlsr_helpers.model.freezing import freeze_for_stage
+from xlsr_helpers.model.loading import xlsr_300m_config
+from xlsr_helpers.train.trainer import StageModule, class_weight_tensor
 
 SR = 16_000
 
@@ -154,7 +156,7 @@ def peak_memory_stage2(batch: int, seconds: float, top: int, device: str) -> dic
 import resource, torch, numpy as np, sys
 sys.path.insert(0, {str(Path(__file__).parent)!r})
 from bench_all import make_model, default_feature_extractor, freeze_for_stage
-from xlsr_helpers.model import forward_top
+from xlsr_helpers.model.forward import forward_top
 dev = torch.device({device!r}); model = make_model(dev); freeze_for_stage(model, 2, {top})
 n_prefix = len(model.wav2vec2.encoder.layers) - {top}
 waves = [np.random.default_rng(i).standard_normal(int({seconds} * 16000)).astype(np.float32) for i in range({batch})]

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from xlsr_helpers.augment import make_augmenter
+from xlsr_helpers.data.augment import make_augmenter
 
 SPECS = ["lnl", "isd", "ssi", "lnl+isd", "mp3", "ogg", "telephone", "g711", "loss", "gain", "noise", "rir",
          "ssi+mp3+noise+rir"]

@@ -17,12 +17,13 @@ import time
 import numpy as np
 import torch
 
-from xlsr_helpers.cache import CacheSpec, feature_kind
-from xlsr_helpers.detector_model import XlsrDetector, XlsrDetectorConfig
-from xlsr_helpers.features import SegmentConfig
-from xlsr_helpers.heads import HEADS
-from xlsr_helpers.model import frames_for, freeze_for_stage, xlsr_300m_config
-from xlsr_helpers.train import StageModule
+from xlsr_helpers.data.datasets import SegmentConfig
+from xlsr_helpers.model.cache import CacheSpec, feature_kind
+from xlsr_helpers.model.detector import XlsrDetector, XlsrDetectorConfig
+from xlsr_helpers.model.freezing import freeze_for_stage
+from xlsr_helpers.model.heads import HEADS
+from xlsr_helpers.model.loading import frames_for, xlsr_300m_config
+from xlsr_helpers.train.trainer import StageModule
 
 
 def build(head: str) -> torch.nn.Module:

@@ -43,13 +43,13 @@ def pytest_configure(config):
 
 @pytest.fixture(scope="session")
 def demo_root(tmp_path_factory):
-    from xlsr_helpers.demo import make_demo_corpus
+    from xlsr_helpers.data.demo import make_demo_corpus
     return make_demo_corpus(tmp_path_factory.mktemp("demo"), seed=0, size="tiny")
 
 
 @pytest.fixture(scope="session")
 def demo_manifests(demo_root, tmp_path_factory):
-    from xlsr_helpers.manifest import build_manifest
+    from xlsr_helpers.data.manifest import build_manifest
     res = build_manifest("asvspoof2019-la", demo_root)
     out = tmp_path_factory.mktemp("manifests")
     res.write(out)
@@ -59,7 +59,7 @@ def demo_manifests(demo_root, tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_backbone(tmp_path_factory):
     """A random-initialised wav2vec2 encoder saved like a hub checkpoint (from_pretrained path)."""
-    from xlsr_helpers.model import save_random_backbone
+    from xlsr_helpers.model.loading import save_random_backbone
     return save_random_backbone(tmp_path_factory.mktemp("backbone") / "tiny-wav2vec2")
 
 
@@ -73,8 +73,8 @@ def untrained_detector(tiny_backbone, tmp_path_factory):
     for what scoring does with any detector (windows, aggregation, thresholds, error rows)."""
     import torch
 
-    from xlsr_helpers.detector_info import write_settings
-    from xlsr_helpers.model import load_detector, load_feature_extractor
+    from xlsr_helpers.model.card import write_settings
+    from xlsr_helpers.model.loading import load_detector, load_feature_extractor
     out = tmp_path_factory.mktemp("untrained") / "detector"
     torch.manual_seed(0)
     load_detector(tiny_backbone).save_pretrained(out)
@@ -86,8 +86,8 @@ def untrained_detector(tiny_backbone, tmp_path_factory):
 @pytest.fixture(scope="session")
 def small_manifests(tmp_path_factory):
     """The 'small' demo corpus (what `make demo` uses) as manifests."""
-    from xlsr_helpers.demo import make_demo_corpus
-    from xlsr_helpers.manifest import build_manifest
+    from xlsr_helpers.data.demo import make_demo_corpus
+    from xlsr_helpers.data.manifest import build_manifest
     root = make_demo_corpus(tmp_path_factory.mktemp("demo_small"), seed=0, size="small")
     out = tmp_path_factory.mktemp("manifests_small")
     build_manifest("asvspoof2019-la", root).write(out)
@@ -97,7 +97,7 @@ def small_manifests(tmp_path_factory):
 @pytest.fixture(scope="session")
 def trained(small_manifests, tiny_backbone, tmp_path_factory):
     """Stage 1 then stage 2 on the small demo corpus (tiny model, CPU, cached)."""
-    from xlsr_helpers.train import train_stage
+    from xlsr_helpers.train.stage import train_stage
     out = tmp_path_factory.mktemp("train")
     common = dict(segment_samples=32000, batch_size=16, eval_batch_size=32, num_workers=0,
                   early_stopping_patience=10, device="cpu")

@@ -4,9 +4,9 @@ the organisers' evaluation package (asvspoof-challenge/asvspoof5, evaluation-pac
 import numpy as np
 import pytest
 
-from xlsr_helpers.cli import main
-from xlsr_helpers.manifest import build_manifest
-from xlsr_helpers.metrics import DcfCosts, act_dcf, cllr, compute_det_curve, compute_eer, min_dcf
+from xlsr_helpers.cli.main import main
+from xlsr_helpers.data.manifest import build_manifest
+from xlsr_helpers.evaluate.metrics import DcfCosts, act_dcf, cllr, compute_det_curve, compute_eer, min_dcf
 
 
 def official_mindcf(bona, spoof, p_spoof=0.05, c_miss=1, c_fa=10):

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from xlsr_helpers.audio import AudioError, audio_stats, fix_length, load_audio, window_starts
+from xlsr_helpers.data.audio import AudioError, audio_stats, fix_length, load_audio, window_starts
 
 
 def tone(sr, seconds=0.5, f=440.0):

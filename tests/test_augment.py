@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from xlsr_helpers.augment import isd, lnl, make_augmenter, ssi
-from xlsr_helpers.errors import ConfigError
-from xlsr_helpers.features import SegmentConfig, SegmentDataset
-from xlsr_helpers.manifest import read_manifest
+from xlsr_helpers.core.errors import ConfigError
+from xlsr_helpers.data.augment import isd, lnl, make_augmenter, ssi
+from xlsr_helpers.data.datasets import SegmentConfig, SegmentDataset
+from xlsr_helpers.data.manifest import read_manifest
 
 
 @pytest.fixture
@@ -64,7 +64,8 @@ def test_dataset_augmentation_replays_per_epoch(demo_manifests):
 
 
 def test_augmentation_turns_the_cache_off(small_manifests, tiny_backbone, tmp_path):
-    from xlsr_helpers.train import TrainConfig, train_stage
+    from xlsr_helpers.train.config import TrainConfig
+    from xlsr_helpers.train.stage import train_stage
     with pytest.raises(ConfigError, match="augment"):
         TrainConfig(augment="bogus")
     res = train_stage(dict(stage=1, model=str(tiny_backbone), epochs=1, augment="lnl+isd", segment_samples=8000,

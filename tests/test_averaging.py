@@ -8,7 +8,8 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from xlsr_helpers.train import average_state_dicts, train_stage
+from xlsr_helpers.train.callbacks import average_state_dicts
+from xlsr_helpers.train.stage import train_stage
 
 
 def test_average_is_the_elementwise_mean_and_integer_buffers_stay_integers():
@@ -21,8 +22,8 @@ def test_average_is_the_elementwise_mean_and_integer_buffers_stay_integers():
 
 
 def test_the_detector_is_the_mean_of_the_three_best_epochs(small_manifests, tiny_backbone, tmp_path):
-    from xlsr_helpers.manifest import read_manifest
-    from xlsr_helpers.metrics import compute_eer
+    from xlsr_helpers.data.manifest import read_manifest
+    from xlsr_helpers.evaluate.metrics import compute_eer
     res = train_stage(dict(stage=1, model=str(tiny_backbone), epochs=6, learning_rate=0.05, segment_samples=16000,
                            batch_size=16, eval_batch_size=32, num_workers=0, early_stopping_patience=0, device="cpu",
                            average_top_k=3), small_manifests / "train.csv", small_manifests / "dev.csv", tmp_path)
@@ -39,8 +40,9 @@ def test_the_detector_is_the_mean_of_the_three_best_epochs(small_manifests, tiny
         torch.testing.assert_close(saved[name], expected)
     assert record["dev_eer_best_epoch"] == pytest.approx(best3[0][0])
     # the saved detector reproduces the dev EER the stage reports, on the training's dev segments
-    from xlsr_helpers.features import AudioCollator, SegmentConfig, SegmentDataset
-    from xlsr_helpers.model import detector_logits, load_feature_extractor, load_trained_detector, scores_from_logits
+    from xlsr_helpers.data.datasets import AudioCollator, SegmentConfig, SegmentDataset
+    from xlsr_helpers.model.forward import detector_logits, scores_from_logits
+    from xlsr_helpers.model.loading import load_feature_extractor, load_trained_detector
     dev = read_manifest(small_manifests / "dev.csv")
     model = load_trained_detector(res.detector_dir).eval()
     batch = AudioCollator(load_feature_extractor(res.detector_dir))(list(SegmentDataset(dev, SegmentConfig(16000))))

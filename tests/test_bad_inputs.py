@@ -9,8 +9,8 @@ import shutil
 
 import pytest
 
-from xlsr_helpers.cli import main
-from xlsr_helpers.errors import DiskFullError, disk_full_named
+from xlsr_helpers.cli.main import main
+from xlsr_helpers.core.errors import DiskFullError, disk_full_named
 
 PROTO_2019 = "LA_0079 LA_T_1138215 - - bonafide\nLA_0079 LA_T_1004644 - A01 spoof\n"
 
@@ -180,7 +180,7 @@ def test_score_out_folder_is_refused_before_the_model_loads(tmp_path, capsys):
 
 def test_bom_is_not_data(tmp_path):
     """Excel's "CSV UTF-8" and BOM-prefixed protocols read as if the BOM were not there."""
-    from xlsr_helpers.manifest import build_manifest
+    from xlsr_helpers.data.manifest import build_manifest
     root = lay_2019(tmp_path / "LA")
     proto = root / "ASVspoof2019_LA_cm_protocols" / "ASVspoof2019.LA.cm.train.trn.txt"
     proto.write_bytes(b"\xef\xbb\xbf" + proto.read_bytes())
@@ -206,8 +206,8 @@ def test_unreadable_file_in_a_dataloader_worker_is_named(tmp_path):
     import pandas as pd
     from torch.utils.data import DataLoader
 
-    from xlsr_helpers.audio import AudioError
-    from xlsr_helpers.features import SegmentDataset
+    from xlsr_helpers.data.audio import AudioError
+    from xlsr_helpers.data.datasets import SegmentDataset
     bad = tmp_path / "bad.flac"
     bad.write_bytes(b"junk")
     ds = SegmentDataset(pd.DataFrame({"path": [str(bad)], "label": ["spoof"]}))

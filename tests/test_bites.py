@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from xlsr_helpers.cache import cache_key
-from xlsr_helpers.cli import main
-from xlsr_helpers.features import SegmentConfig
-from xlsr_helpers.manifest import ManifestError, build_manifest, read_manifest
-from xlsr_helpers.scorefile import read_protocol
+from xlsr_helpers.cli.main import main
+from xlsr_helpers.data.datasets import SegmentConfig
+from xlsr_helpers.data.manifest import ManifestError, build_manifest, read_manifest
+from xlsr_helpers.evaluate.scorefile import read_protocol
+from xlsr_helpers.model.cache import cache_key
 
 # CM scores of a hand-worked example: A07 below every bonafide (EER 0), A08 mixed in.
 BONA = {"LA_E_b1": -2.0, "LA_E_b2": 3.0, "LA_E_b3": 4.0, "LA_E_b4": 5.0}
@@ -132,7 +132,7 @@ def expected_windows(n: int, window: int, hop: int) -> int:
 
 @pytest.mark.parametrize("hop", [4000, 6000, 16000])
 def test_n_windows_follows_the_hop(untrained_detector, tmp_path, hop):
-    from xlsr_helpers.scoring import Scorer, ScoringConfig
+    from xlsr_helpers.evaluate.scoring import Scorer, ScoringConfig
     lengths = [8000, 16000, 16001, 30000, 47000]
     files = []
     rng = np.random.default_rng(0)
@@ -145,7 +145,7 @@ def test_n_windows_follows_the_hop(untrained_detector, tmp_path, hop):
 
 
 def test_an_unreadable_file_gets_exactly_an_error_row(untrained_detector, tmp_path):
-    from xlsr_helpers.scoring import Scorer, ScoringConfig
+    from xlsr_helpers.evaluate.scoring import Scorer, ScoringConfig
     bad = tmp_path / "bad.flac"
     bad.write_bytes(b"junk")
     row = Scorer(untrained_detector, ScoringConfig()).score_files([bad], progress=False).iloc[0]

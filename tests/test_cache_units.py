@@ -10,7 +10,9 @@ import pytest
 import torch
 from transformers import Wav2Vec2Config
 
-from xlsr_helpers.cache import (
+from xlsr_helpers.core.errors import ConfigError
+from xlsr_helpers.data.datasets import SegmentConfig
+from xlsr_helpers.model.cache import (
     CachedFeatures,
     CacheSpec,
     collate_features,
@@ -18,8 +20,6 @@ from xlsr_helpers.cache import (
     fits_on_disk,
     model_fingerprint,
 )
-from xlsr_helpers.errors import ConfigError
-from xlsr_helpers.features import SegmentConfig
 
 
 @pytest.mark.parametrize("needs,n_prefix,kind", [
@@ -98,7 +98,7 @@ def test_disk_space_is_refused_before_any_work_with_what_to_do(tmp_path, monkeyp
     import shutil
     from collections import namedtuple
 
-    from xlsr_helpers.cache import check_disk_space
+    from xlsr_helpers.model.cache import check_disk_space
     monkeypatch.setattr(shutil, "disk_usage", lambda p: namedtuple("usage", "total used free")(0, 0, 2**30))
     check_disk_space(tmp_path, int(0.95 * 2**30), "dev pooled cache")
     with pytest.raises(ConfigError) as err:
@@ -114,10 +114,10 @@ def test_a_cache_holds_the_encoders_own_hidden_states_and_is_reused_by_key(kind,
     for ``pooled``, the output of layer n for ``prefix``, layers 1..n stacked for ``layers``."""
     from transformers import Wav2Vec2Model
 
-    from xlsr_helpers.cache import CacheRun, build_cache, cache_key
-    from xlsr_helpers.features import AudioCollator, SegmentDataset
-    from xlsr_helpers.manifest import read_manifest
-    from xlsr_helpers.model import load_detector, load_feature_extractor
+    from xlsr_helpers.data.datasets import AudioCollator, SegmentDataset
+    from xlsr_helpers.data.manifest import read_manifest
+    from xlsr_helpers.model.cache import CacheRun, build_cache, cache_key
+    from xlsr_helpers.model.loading import load_detector, load_feature_extractor
     df = read_manifest(demo_manifests / "dev.csv").head(5)
     seg = SegmentConfig(samples=16000)
     model, fe = load_detector(tiny_backbone), load_feature_extractor(tiny_backbone)
@@ -150,7 +150,7 @@ def test_a_cache_holds_the_encoders_own_hidden_states_and_is_reused_by_key(kind,
 
 
 def test_the_cache_key_follows_the_trials_not_the_tables_index():
-    from xlsr_helpers.cache import cache_key
+    from xlsr_helpers.model.cache import cache_key
     df = pd.DataFrame({"utt_id": ["a", "b"], "path": ["/x/a", "/x/b"], "label": ["bonafide", "spoof"]})
     key = cache_key(df, {"model": "m"}, SegmentConfig(), "pooled", 4, "float16")
     assert cache_key(df.set_axis([7, 9]), {"model": "m"}, SegmentConfig(), "pooled", 4, "float16") == key

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from xlsr_helpers.calibration import Calibration, fit_calibration, reliability_table
-from xlsr_helpers.metrics import act_dcf, cllr
+from xlsr_helpers.evaluate.calibration import Calibration, fit_calibration, reliability_table
+from xlsr_helpers.evaluate.metrics import act_dcf, cllr
 
 
 def gaussian_scores(rng, n_bona=4000, n_spoof=12000, scale=3.0, shift=-2.0):

@@ -5,9 +5,9 @@ import pytest
 import soundfile as sf
 from scipy import signal
 
-from xlsr_helpers import channel
-from xlsr_helpers.augment import make_augmenter
-from xlsr_helpers.errors import ConfigError
+from xlsr_helpers.core.errors import ConfigError
+from xlsr_helpers.data import channel
+from xlsr_helpers.data.augment import make_augmenter
 
 SR = 16000
 

@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xlsr_helpers.cli import main
-from xlsr_helpers.demo import make_demo_corpus
+from xlsr_helpers.cli.main import main
+from xlsr_helpers.data.demo import make_demo_corpus
 
 
 def test_demo_corpus_is_deterministic(tmp_path):
@@ -126,3 +126,20 @@ def test_cli_eer_uses_the_2021_eval_phase_by_default(tmp_path, capsys):
     assert "EER: 50.000 %" in capsys.readouterr().out
     assert main(["eer", str(scores), "--protocol", str(proto), "--phase", "hidden_track"]) == 2
     assert "phases present" in capsys.readouterr().err
+
+
+def test_notebooks_are_copied_out_and_never_overwritten(tmp_path, capsys):
+    from xlsr_helpers.core.resources import NOTEBOOK_DIR
+    from xlsr_helpers.pipeline.notebooks import NOTEBOOKS
+    out = tmp_path / "mine"
+    assert main(["notebooks", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [f"{nb}.ipynb" for nb in NOTEBOOKS]
+    assert all((out / f"{nb}.ipynb").read_bytes() == (NOTEBOOK_DIR / f"{nb}.ipynb").read_bytes() for nb in NOTEBOOKS)
+    edited = out / "02_stage1_head.ipynb"
+    edited.write_text("my edits")
+    capsys.readouterr()
+    assert main(["notebooks", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "4 notebook(s) already exist and are kept" in err and str(edited) in err and edited.read_text() == "my edits"
+    (tmp_path / "file").write_text("x")
+    assert main(["notebooks", str(tmp_path / "file")]) == 2

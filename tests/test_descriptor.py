@@ -5,8 +5,8 @@ import copy
 import pytest
 import yaml
 
-from xlsr_helpers.descriptor import available_datasets, descriptor_problems, load_descriptor
-from xlsr_helpers.errors import ManifestError
+from xlsr_helpers.core.errors import ManifestError
+from xlsr_helpers.data.descriptor import available_datasets, descriptor_problems, load_descriptor
 
 GOOD = {  # a whitespace corpus, as data_manifest/asvspoof2019-la.yaml
     "name": "mine", "format": "whitespace", "columns": ["speaker", "utt_id", "_x", "attack", "key"],
@@ -143,7 +143,7 @@ def test_load_names_the_file_and_every_problem(tmp_path):
 
 
 def test_the_manifest_command_refuses_a_bad_descriptor_with_exit_code_2(tmp_path, capsys):
-    from xlsr_helpers.cli import main
+    from xlsr_helpers.cli.main import main
     path = tmp_path / "mine.yaml"
     path.write_text(yaml.safe_dump(edited(splits={"train": {"protocol": ["p"], "audio": "{file}"}})))
     assert main(["manifest", "--dataset", str(path), "--root", str(tmp_path), "--out", str(tmp_path / "m")]) == 2

@@ -1,7 +1,7 @@
 import numpy as np
 
-from xlsr_helpers.features import AudioCollator, SegmentConfig, SegmentDataset, default_feature_extractor
-from xlsr_helpers.manifest import read_manifest
+from xlsr_helpers.data.datasets import AudioCollator, SegmentConfig, SegmentDataset, default_feature_extractor
+from xlsr_helpers.data.manifest import read_manifest
 
 
 def test_collator_normalises_each_utterance_and_pads_after_it():

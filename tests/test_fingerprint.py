@@ -6,7 +6,7 @@ import re
 
 import pandas as pd
 
-from xlsr_helpers.fingerprint import file_digest, manifest_fingerprint, model_identity
+from xlsr_helpers.core.fingerprint import file_digest, manifest_fingerprint, model_identity
 
 
 def test_a_file_digest_is_its_sha256_and_follows_every_change(tmp_path):

@@ -7,16 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from xlsr_helpers.errors import ConfigError
-from xlsr_helpers.heads import HEADS, head_class
-from xlsr_helpers.model import (
-    detector_logits,
-    frames_for,
-    head_of,
-    load_detector,
-    load_trained_detector,
-    xlsr_300m_config,
-)
+from xlsr_helpers.core.errors import ConfigError
+from xlsr_helpers.model.forward import detector_logits, head_of
+from xlsr_helpers.model.heads import HEADS, head_class
+from xlsr_helpers.model.loading import frames_for, load_detector, load_trained_detector, xlsr_300m_config
 
 
 def test_registry_holds_the_three_heads_and_names_them_when_asked_for_another():
@@ -82,7 +76,7 @@ def saved_heads(tiny_backbone, tmp_path_factory):
 def test_a_saved_head_loads_through_the_auto_classes_and_pipeline(saved_heads, tiny_backbone, head):
     from transformers import AutoModelForAudioClassification, pipeline
 
-    from xlsr_helpers.model import load_feature_extractor
+    from xlsr_helpers.model.loading import load_feature_extractor
     model, folder = saved_heads[head]
     config = json.loads((folder / "config.json").read_text())
     assert config["model_type"] == "xlsr-detector" and config["head"] == head and "auto_map" not in config
@@ -113,7 +107,7 @@ def test_a_trained_detector_keeps_its_head(saved_heads):
 
 
 def test_a_bare_encoder_is_refused_for_scoring_whatever_head_was_asked(tiny_backbone):
-    from xlsr_helpers.model import ModelLoadError
+    from xlsr_helpers.model.loading import ModelLoadError
     with pytest.raises(ModelLoadError, match="not a trained detector"):
         load_trained_detector(tiny_backbone)
 
@@ -164,12 +158,11 @@ def test_each_head_trains_exactly_its_parameters_in_both_stages(small_manifests,
     it) and nothing below;
     the saved stage-2 detector scores eval through Scorer with finite, untied scores."""
     from safetensors.torch import load_file
-
     from transformers import set_seed
 
-    from xlsr_helpers.manifest import read_manifest
-    from xlsr_helpers.scoring import Scorer
-    from xlsr_helpers.train import train_stage
+    from xlsr_helpers.data.manifest import read_manifest
+    from xlsr_helpers.evaluate.scoring import Scorer
+    from xlsr_helpers.train.stage import train_stage
     samples, epochs, lr = RECIPES[head]
     common = dict(segment_samples=samples, batch_size=16, eval_batch_size=32, num_workers=0,
                   early_stopping_patience=10, device="cpu")
@@ -207,12 +200,13 @@ def test_an_every_layer_cache_that_does_not_fit_trains_uncached_and_says_why(tmp
     import shutil
     from collections import namedtuple
 
-    from xlsr_helpers import train
-    from xlsr_helpers.train import TrainConfig, cache_plan
+    from xlsr_helpers.train import cache_plan as plan_module
+    from xlsr_helpers.train.cache_plan import cache_plan
+    from xlsr_helpers.train.config import TrainConfig
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda _: usage(10**12, 10**12 - 2**30, 2**30))  # 1 GiB free
     said = []  # the module's logger, read directly (another test may have reconfigured logging)
-    monkeypatch.setattr(train.log, "warning", lambda msg, *args: said.append(msg % args))
+    monkeypatch.setattr(plan_module.log, "warning", lambda msg, *args: said.append(msg % args))
     cfg = TrainConfig(head="sls", crop="start")
     assert cache_plan(cfg, "layers", 10 * 2**30, tmp_path) is False
     assert len(said) == 1 and "reads every layer: its cache would take 10.0 GiB" in said[0] and "1.0 GiB free" in said[0]

@@ -8,10 +8,10 @@ import nbformat
 import papermill as pm
 import pytest
 
-from xlsr_helpers.cli import main
-from xlsr_helpers.errors import ConfigError
-from xlsr_helpers.kaggle import write_kernel_folder
-from xlsr_helpers.kaggle_env import KAGGLE_ROOT_ENV, pascal_fix_command
+from xlsr_helpers.cli.main import main
+from xlsr_helpers.core.errors import ConfigError
+from xlsr_helpers.pipeline.kaggle_kernel import write_kernel_folder
+from xlsr_helpers.runtime.kaggle_env import KAGGLE_ROOT_ENV, pascal_fix_command
 
 
 @pytest.fixture

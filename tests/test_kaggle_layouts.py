@@ -7,9 +7,9 @@ the manifest must count every trial, none missing.
 
 import pytest
 
-from xlsr_helpers.kaggle_env import KAGGLE_ROOT_ENV, glob_input, mount_patterns
-from xlsr_helpers.manifest import ManifestError, build_manifest, find_root
-from xlsr_helpers.runfolder import resolve_run_dir
+from xlsr_helpers.data.manifest import ManifestError, build_manifest, find_root
+from xlsr_helpers.pipeline.runfolder import resolve_run_dir
+from xlsr_helpers.runtime.kaggle_env import KAGGLE_ROOT_ENV, glob_input, mount_patterns
 
 LA19 = {"train": ["LA_0079 LA_T_1138215 - - bonafide", "LA_0079 LA_T_1004644 - A01 spoof",
                   "LA_0079 LA_T_1025525 - A02 spoof"],
@@ -160,8 +160,8 @@ def test_offline_kernel_uses_the_attached_model_instead_of_the_hub(kaggle, tiny_
     the hub id; nothing is fetched (HF_HUB_OFFLINE=1, as in an offline kernel)."""
     import shutil
 
-    from xlsr_helpers.model import load_detector
-    from xlsr_helpers.runfolder import find_attached_model, resolve_base_model
+    from xlsr_helpers.model.loading import load_detector
+    from xlsr_helpers.pipeline.runfolder import find_attached_model, resolve_base_model
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert find_attached_model("facebook/wav2vec2-xls-r-300m") is None
     (kaggle / "input" / "some-other-model" / "transformers" / "default" / "1").mkdir(parents=True)

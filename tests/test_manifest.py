@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from xlsr_helpers.manifest import BASE_COLUMNS, ManifestError, build_manifest, find_root, read_manifest
+from xlsr_helpers.data.manifest import BASE_COLUMNS, ManifestError, build_manifest, find_root, read_manifest
 
 # Verbatim lines of the official ASVspoof 2019 LA CM protocols.
 TRAIN_LINES = """LA_0079 LA_T_1138215 - - bonafide

@@ -6,8 +6,7 @@ import pytest
 import yaml
 from helpers import logged
 
-from xlsr_helpers.kaggle_env import KAGGLE_ROOT_ENV
-from xlsr_helpers.manifest import (
+from xlsr_helpers.data.manifest import (
     BASE_COLUMNS,
     MAX_LISTED,
     ManifestError,
@@ -17,6 +16,7 @@ from xlsr_helpers.manifest import (
     parse_whitespace,
     raise_problems,
 )
+from xlsr_helpers.runtime.kaggle_env import KAGGLE_ROOT_ENV
 
 
 def touch(path, text=""):
@@ -43,11 +43,11 @@ def own(tmp_path, **fields):
 def test_auto_root_says_which_copy_it_took_when_there_are_several(tmp_path, monkeypatch):
     monkeypatch.setenv(KAGGLE_ROOT_ENV, str(tmp_path))
     classic = lay_2019(tmp_path / "input" / "asvpoof-2019-dataset" / "LA" / "LA")
-    with logged("xlsr_helpers.manifest") as records:
+    with logged("xlsr_helpers.data.manifest") as records:
         assert find_root("asvspoof2019-la") == classic
     assert records == []  # one copy: nothing to say
     newer = lay_2019(tmp_path / "input" / "datasets" / "awsaf49" / "asvpoof-2019-dataset" / "LA" / "LA")
-    with logged("xlsr_helpers.manifest") as records:
+    with logged("xlsr_helpers.data.manifest") as records:
         assert find_root("asvspoof2019-la") == classic
     assert [r.getMessage() for r in records] == [f"asvspoof2019-la: using {classic} (also found: ['{newer}'])"]
 

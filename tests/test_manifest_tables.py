@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from xlsr_helpers.descriptor import available_datasets
-from xlsr_helpers.manifest import ManifestError, build_manifest, check_audio
+from xlsr_helpers.data.descriptor import available_datasets
+from xlsr_helpers.data.manifest import ManifestError, build_manifest, check_audio
 
 TRAIN = "S1 T1 - - bonafide\nS1 T2 - A01 spoof\nS2 T3 - A01 spoof\nS2 T4 - A02 spoof\n"
 DEV = "S3 D1 - - bonafide\nS3 D2 - - bonafide\nS3 D3 - A01 spoof\n"
@@ -126,7 +126,7 @@ def test_written_folder_exactly(tmp_path):
 def test_counts_are_sorted_by_split_label_attack_whatever_the_protocol_order():
     """Rows in corpus split order, then label, then attack (not the order lines appear in); integer
     columns; nothing but the six named columns."""
-    from xlsr_helpers.manifest import ManifestResult, SplitReport
+    from xlsr_helpers.data.manifest import ManifestResult, SplitReport
     rows = {"train": pd.DataFrame({"utt_id": ["a", "b", "c", "d"], "split": "train",
                                    "label": ["spoof", "spoof", "bonafide", "spoof"], "attack": ["A02", "A01", "-", "A01"]}),
             "dev": pd.DataFrame({"utt_id": ["e", "f"], "split": "dev", "label": ["spoof", "bonafide"],
@@ -147,7 +147,7 @@ def test_counts_are_sorted_by_split_label_attack_whatever_the_protocol_order():
 
 
 def test_read_manifest_keeps_every_field_as_written(tmp_path):
-    from xlsr_helpers.manifest import read_manifest
+    from xlsr_helpers.data.manifest import read_manifest
     path = tmp_path / "m.csv"
     path.write_text("utt_id,path,label,attack,speaker,split,dataset\n0001,/a/0001.flac,bonafide,-,NA,train,x\n"
                     "NA,/a/NA.flac,spoof,A01,,train,x\n")
@@ -161,7 +161,7 @@ def test_read_manifest_keeps_every_field_as_written(tmp_path):
 
 
 def test_folder_templates_expand_a_star_in_any_folder_component(tmp_path):
-    from xlsr_helpers.manifest import _expand_folders
+    from xlsr_helpers.data.manifest import _expand_folders
     for d in ("LA/flac_E_b", "LA/flac_E_a", "LA/other"):
         (tmp_path / d).mkdir(parents=True)
     assert _expand_folders(tmp_path, "LA/flac_E_*/{utt_id}.flac") == ["LA/flac_E_a/{utt_id}.flac",
@@ -176,7 +176,7 @@ def test_a_labels_csv_line_with_missing_fields_is_named(tmp_path):
 
 
 def test_audio_paths_take_the_first_location_holding_each_file_else_the_first_location(tmp_path):
-    from xlsr_helpers.manifest import audio_paths
+    from xlsr_helpers.data.manifest import audio_paths
     for d, f in (("a", "x.flac"), ("b", "y.flac"), ("b", "x.flac")):
         (tmp_path / d).mkdir(exist_ok=True)
         (tmp_path / d / f).write_bytes(b"")

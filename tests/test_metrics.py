@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 from reference_metrics import brute_force_eer, official_eer
 
-from xlsr_helpers.metrics import (
+from xlsr_helpers.evaluate.metrics import (
     AsvRates,
     MetricError,
     compute_det_curve,
@@ -118,7 +118,7 @@ def test_single_class_or_unknown_label_raises():
 
 
 def test_roc_points_table():
-    from xlsr_helpers.metrics import roc_points
+    from xlsr_helpers.evaluate.metrics import roc_points
     t = roc_points([2.0, 3.0], [0.0, 1.0])
     assert list(t.columns) == ["threshold", "miss_rate", "fa_rate", "tpr"]
     assert t.miss_rate.is_monotonic_increasing and t.fa_rate.is_monotonic_decreasing
@@ -126,7 +126,7 @@ def test_roc_points_table():
 
 
 def test_per_condition_eer_restricts_both_classes():
-    from xlsr_helpers.metrics import per_condition_eer
+    from xlsr_helpers.evaluate.metrics import per_condition_eer
     df = pd.DataFrame({"score": [5, 6, 0, 1, 1, 2, 1.5, 0.5, 9],
                        "label": ["bonafide", "bonafide", "spoof", "spoof", "bonafide", "bonafide", "spoof", "spoof",
                                  "bonafide"],
@@ -138,7 +138,7 @@ def test_per_condition_eer_restricts_both_classes():
 
 
 def test_condition_tables_follow_the_metadata_columns():
-    from xlsr_helpers.evaluation import condition_tables
+    from xlsr_helpers.evaluate.results import condition_tables
     df = pd.DataFrame({"score": [1.0, 0.0], "label": ["bonafide", "spoof"], "attack": ["-", "A07"],
                        "codec": ["alaw", "alaw"], "transmission": ["ita_tx", "ita_tx"]})
     assert set(condition_tables(df)) == {"codec", "transmission"}
@@ -146,7 +146,7 @@ def test_condition_tables_follow_the_metadata_columns():
 
 
 def test_notebook_metrics_on_2021_style_scores_use_the_eval_phase():
-    from xlsr_helpers.evaluation import accuracy_at, condition_tables, evaluate_scores
+    from xlsr_helpers.evaluate.results import accuracy_at, condition_tables, evaluate_scores
     scored = pd.DataFrame({
         "utt_id": list("abcdef"), "path": list("abcdef"), "error": [""] * 6,
         "score": [2.0, -1.0, 1.5, -2.0, -5.0, 5.0],

@@ -3,7 +3,9 @@ import pytest
 import torch
 from transformers import Wav2Vec2ForSequenceClassification
 
-from xlsr_helpers.cache import (
+from xlsr_helpers.data.datasets import AudioCollator, SegmentConfig, SegmentDataset
+from xlsr_helpers.data.manifest import read_manifest
+from xlsr_helpers.model.cache import (
     CachedFeatures,
     CacheRun,
     CacheSpec,
@@ -12,19 +14,11 @@ from xlsr_helpers.cache import (
     feature_kind,
     model_fingerprint,
 )
-from xlsr_helpers.device import UnsupportedGPUError, check_capability, choose_precision
-from xlsr_helpers.features import AudioCollator, SegmentConfig, SegmentDataset
-from xlsr_helpers.manifest import read_manifest
-from xlsr_helpers.model import (
-    encode_prefix,
-    forward_top,
-    freeze_for_stage,
-    head_of,
-    load_detector,
-    load_feature_extractor,
-    scores_from_logits,
-)
-from xlsr_helpers.train import StageModule, class_weight_tensor
+from xlsr_helpers.model.forward import encode_prefix, forward_top, head_of, scores_from_logits
+from xlsr_helpers.model.freezing import freeze_for_stage
+from xlsr_helpers.model.loading import load_detector, load_feature_extractor
+from xlsr_helpers.runtime.device import UnsupportedGPUError, check_capability, choose_precision
+from xlsr_helpers.train.trainer import StageModule, class_weight_tensor
 
 KAGGLE_CU128_ARCHS = ["sm_70", "sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120"]
 
@@ -139,12 +133,12 @@ def test_preflight_refuses_pascal_on_a_cu128_torch():
     ("2.5.1+cu121", "transformers 5 needs torch >= 2.6"),
 ])
 def test_p100_advice_names_the_reinstall_for_the_installed_torch(torch_version, words):
-    from xlsr_helpers.kaggle_env import pascal_advice
+    from xlsr_helpers.runtime.kaggle_env import pascal_advice
     assert words in pascal_advice(torch_version, torchvision=False)
 
 
 def test_preflight_message_carries_the_advice_for_this_torch(monkeypatch):
-    from xlsr_helpers import device
+    from xlsr_helpers.runtime import device
     monkeypatch.setattr(device.torch, "__version__", "2.10.0+cu128")
     with pytest.raises(UnsupportedGPUError, match=r"torch==2\.10\.0\+cu126"):
         check_capability((6, 0), KAGGLE_CU128_ARCHS, "Tesla P100-PCIE-16GB")
@@ -179,7 +173,7 @@ def test_gradient_checkpointing_still_trains_the_top_layers(tiny_backbone, mode)
 def test_unloadable_model_says_what_to_do(tmp_path, tiny_backbone):
     import shutil
 
-    from xlsr_helpers.model import XLSR_300M, ModelLoadError
+    from xlsr_helpers.model.loading import XLSR_300M, ModelLoadError
     with pytest.raises(ModelLoadError, match="model folder .*no-such-model does not exist"):
         load_detector(tmp_path / "no-such-model")
     stage = tmp_path / "stage1"
@@ -200,7 +194,7 @@ def test_cache_that_cannot_fit_is_refused_before_encoding(tiny_backbone, demo_ma
     import shutil
     from collections import namedtuple
 
-    from xlsr_helpers.errors import ConfigError
+    from xlsr_helpers.core.errors import ConfigError
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda _: usage(10**9, 10**9 - 1000, 1000))
     df = read_manifest(demo_manifests / "dev.csv")
@@ -214,8 +208,8 @@ def test_cache_that_cannot_fit_is_refused_before_encoding(tiny_backbone, demo_ma
 def test_subsampled_manifests_say_what_they_hold(demo_root, tmp_path):
     import json
 
-    from xlsr_helpers.dataprep import write_manifests
-    from xlsr_helpers.manifest import build_manifest
+    from xlsr_helpers.data.manifest import build_manifest
+    from xlsr_helpers.data.prep import write_manifests
     splits = write_manifests(build_manifest("asvspoof2019-la", demo_root), tmp_path, max_trials_per_split=10)
     record = json.loads((tmp_path / "subsample.json").read_text())
     assert all(v["written"] == len(splits[s]) <= 11 for s, v in record["rows"].items())
@@ -223,7 +217,7 @@ def test_subsampled_manifests_say_what_they_hold(demo_root, tmp_path):
 
 
 def test_split_head_in_fp32_equals_the_model_forward(tiny_backbone):
-    from xlsr_helpers.model import detector_logits
+    from xlsr_helpers.model.forward import detector_logits
     model = load_detector(tiny_backbone).eval()
     x = torch.randn(3, 12000)
     mask = torch.ones(3, 12000, dtype=torch.long)
@@ -235,7 +229,7 @@ def test_split_head_in_fp32_equals_the_model_forward(tiny_backbone):
 
 def test_scores_stay_distinct_under_bf16_autocast(trained):
     """300 different inputs: the fp32 head keeps 300 distinct scores under bf16 (a bf16 head gave ~130)."""
-    from xlsr_helpers.scoring import Scorer, ScoringConfig
+    from xlsr_helpers.evaluate.scoring import Scorer, ScoringConfig
     rng = np.random.default_rng(0)
     windows = [rng.normal(0, 0.1, 16000).astype(np.float32) for _ in range(300)]
     bf16 = Scorer(trained[1].detector_dir, ScoringConfig(window=16000, device="cpu", precision="bf16"))

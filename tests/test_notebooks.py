@@ -11,16 +11,11 @@ import yaml
 from reference_metrics import official_eer
 from transformers import pipeline
 
-from xlsr_helpers.audio import load_audio
-from xlsr_helpers.runner import (
-    NOTEBOOK_DIR,
-    NOTEBOOKS,
-    PRESET_DIR,
-    PipelineError,
-    notebook_parameters,
-    resolve_parameters,
-    run_pipeline,
-)
+from xlsr_helpers.core.errors import PipelineError
+from xlsr_helpers.core.resources import NOTEBOOK_DIR, PRESET_DIR
+from xlsr_helpers.data.audio import load_audio
+from xlsr_helpers.pipeline.notebooks import NOTEBOOKS, notebook_parameters
+from xlsr_helpers.pipeline.runner import resolve_parameters, run_pipeline
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)

@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from xlsr_helpers.errors import ConfigError
-from xlsr_helpers.params import RULES, absolute_paths, check_parameters, check_value
+from xlsr_helpers.core.errors import ConfigError
+from xlsr_helpers.pipeline.params import RULES, absolute_paths, check_parameters, check_value
 
 
 @pytest.mark.parametrize("name,value,expected", [
@@ -97,7 +97,7 @@ def test_an_own_descriptor_is_checked_with_the_parameter(tmp_path):
 
 
 def test_a_notebook_checks_its_own_parameters_as_it_holds_them():
-    from xlsr_helpers.params import check_notebook_parameters
+    from xlsr_helpers.pipeline.params import check_notebook_parameters
     check_notebook_parameters("02_stage1_head", {"s1_epochs": 3, "s1_learning_rate": 1e-3, "unrelated": "x"})
     with pytest.raises(ConfigError) as info:  # a parameter of 02, set badly in the notebook's namespace
         check_notebook_parameters("02_stage1_head", {"s1_epochs": 0, "s2_epochs": 0, "seed": -1})

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xlsr_helpers import report
-from xlsr_helpers.metrics import compute_eer
+from xlsr_helpers.evaluate import report
+from xlsr_helpers.evaluate.metrics import compute_eer
 
 
 def frame(bona, spoof):

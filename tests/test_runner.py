@@ -8,10 +8,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from xlsr_helpers.cli import main
-from xlsr_helpers.errors import ConfigError
-from xlsr_helpers.kaggle_env import KAGGLE_ROOT_ENV
-from xlsr_helpers.runner import RUN_STATE, run_pipeline
+from xlsr_helpers.cli.main import main
+from xlsr_helpers.core.errors import ConfigError
+from xlsr_helpers.pipeline.run_state import RUN_STATE
+from xlsr_helpers.pipeline.runner import run_pipeline
+from xlsr_helpers.runtime.kaggle_env import KAGGLE_ROOT_ENV
 
 
 @pytest.mark.parametrize("override,words", [
@@ -38,7 +39,7 @@ def test_bad_parameter_on_the_command_line_exits_2(tmp_path, capsys):
 
 
 def test_numbers_written_as_strings_are_accepted(tmp_path):
-    from xlsr_helpers.params import check_parameters
+    from xlsr_helpers.pipeline.params import check_parameters
     assert check_parameters({"s1_learning_rate": "1e-3", "s1_epochs": "4", "cache": False}) == \
         {"s1_learning_rate": 0.001, "s1_epochs": 4, "cache": "off"}
 
@@ -52,7 +53,7 @@ def partial_run(tmp_path_factory):
 
 
 def test_set_run_dir_and_relative_data_root_follow_the_user(tmp_path, monkeypatch):
-    from xlsr_helpers.demo import make_demo_corpus
+    from xlsr_helpers.data.demo import make_demo_corpus
     make_demo_corpus(tmp_path / "corpus", size="tiny")
     monkeypatch.chdir(tmp_path)
     assert run_pipeline("cpu-smoke", {"run_dir": "mine", "data_root": "corpus/LA", "check_audio": False},

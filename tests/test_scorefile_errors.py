@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xlsr_helpers.manifest import ManifestError
-from xlsr_helpers.metrics import AsvRates, DcfCosts, MetricError, act_dcf, min_tdcf, per_attack_eer, per_condition_eer
-from xlsr_helpers.scorefile import (
+from xlsr_helpers.data.manifest import ManifestError
+from xlsr_helpers.evaluate.metrics import AsvRates, DcfCosts, MetricError, act_dcf, min_tdcf, per_attack_eer, per_condition_eer
+from xlsr_helpers.evaluate.scorefile import (
     ScoreFileError,
     join_scores,
     read_asv_scores,
@@ -158,7 +158,7 @@ def test_tdcf_weights_and_defaults():
 
 
 def test_tdcf_2021_with_other_asv_costs():
-    from xlsr_helpers.metrics import CostModel, tdcf_curve_2021
+    from xlsr_helpers.evaluate.metrics import CostModel, tdcf_curve_2021
     cost = CostModel(c_miss_asv=2.0, c_fa_asv=5.0)
     asv = AsvRates(threshold=0.0, p_fa=0.1, p_miss=0.2, p_miss_spoof=0.4)
     curve, _ = tdcf_curve_2021([1.0], [0.0], asv, cost)
@@ -196,7 +196,7 @@ def test_later_bad_lines_are_still_reported(tmp_path):
 
 
 def test_2021_asv_keys_errors_and_default_phase(tmp_path):
-    from xlsr_helpers.scorefile import read_asv_2021
+    from xlsr_helpers.evaluate.scorefile import read_asv_2021
     keys, scores = tmp_path / "k.txt", tmp_path / "s.txt"
     good = ["LA_1 T1 - - - target notrim eval", "LA_1 T2 - - - nontarget notrim eval",
             "LA_1 T3 - - A07 spoof notrim eval", "LA_1 T4 - - - target notrim progress"]
@@ -225,8 +225,8 @@ def test_2021_asv_keys_errors_and_default_phase(tmp_path):
 
 
 def test_evaluate_reports_the_official_t_dcf_and_the_dcf_values():
-    from xlsr_helpers.metrics import min_dcf
-    from xlsr_helpers.scorefile import evaluate
+    from xlsr_helpers.evaluate.metrics import min_dcf
+    from xlsr_helpers.evaluate.scorefile import evaluate
     df = pd.DataFrame({"score": [2.0, 1.0, 0.5, -1.0, 0.0, 1.5], "label": ["bonafide"] * 3 + ["spoof"] * 3,
                        "attack": ["-"] * 3 + ["A01"] * 3})
     asv = AsvRates(threshold=0.0, p_fa=0.1, p_miss=0.05, p_miss_spoof=0.4)
@@ -239,7 +239,7 @@ def test_evaluate_reports_the_official_t_dcf_and_the_dcf_values():
 
 
 def test_metric_messages_name_the_input_and_the_first_bad_index():
-    from xlsr_helpers.metrics import cllr, compute_eer
+    from xlsr_helpers.evaluate.metrics import cllr, compute_eer
     with pytest.raises(MetricError, match=r"^bonafide scores is empty"):
         compute_eer([], [1.0])
     with pytest.raises(MetricError, match=r"^spoof scores is empty"):
@@ -253,7 +253,7 @@ def test_metric_messages_name_the_input_and_the_first_bad_index():
 
 
 def test_first_operating_point_and_normalisers_under_other_costs():
-    from xlsr_helpers.metrics import min_dcf, roc_points
+    from xlsr_helpers.evaluate.metrics import min_dcf, roc_points
     assert roc_points([2.0, 3.0], [0.5, 1.0]).threshold.iloc[0] == 0.5 - 0.001  # below the lowest score
     # the spoof at the ASV threshold (1.0, the EER point of targets [2, 3] vs non-targets [0, 1]) is accepted
     assert AsvRates.from_scores([2.0, 3.0], [0.0, 1.0], [1.0, 0.5]).p_miss_spoof == 0.5
@@ -273,7 +273,7 @@ def test_the_last_survivors(tmp_path):
     proto = pd.DataFrame({"utt_id": [f"t{i}" for i in range(7)], "label": "spoof", "attack": "A01"})
     msg = str(pytest.raises(ScoreFileError, join_scores, pd.DataFrame({"utt_id": ["t0"], "score": [0.0]}), proto).value)
     assert msg == "6 trial(s) of the protocol have no score: ['t1', 't2', 't3', 't4', 't5']"
-    from xlsr_helpers.scorefile import read_asv_2021
+    from xlsr_helpers.evaluate.scorefile import read_asv_2021
     keys, scores = tmp_path / "k.txt", tmp_path / "s.txt"
     keys.write_text("LA_1 T1 - - - target notrim eval\nLA_1 T2 - - - nontarget notrim eval\n")
     scores.write_text("LA_1 T1 1.0\nLA_1 T2\n")  # two fields: the trial is named, the missing score too

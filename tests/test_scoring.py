@@ -11,9 +11,9 @@ import soundfile as sf
 from conftest import UNTRAINED_SETTINGS
 from helpers import logged
 
-from xlsr_helpers.audio import SEGMENT_SAMPLES, load_audio
-from xlsr_helpers.errors import ConfigError
-from xlsr_helpers.scoring import Scorer, ScoringConfig, resolve_scoring
+from xlsr_helpers.core.errors import ConfigError
+from xlsr_helpers.data.audio import SEGMENT_SAMPLES, load_audio
+from xlsr_helpers.evaluate.scoring import Scorer, ScoringConfig, resolve_scoring
 
 SETTINGS = {"segment_samples": 32000, "scoring": {"window": 24000, "hop": 6000, "aggregation": "max"},
             "dev": {"threshold": 1.5}}
@@ -35,14 +35,14 @@ def test_unset_fields_come_from_the_detector_and_given_ones_win():
 
 
 def test_a_folder_without_settings_scores_with_the_defaults_and_says_so():
-    with logged("xlsr_helpers.scoring") as records:
+    with logged("xlsr_helpers.evaluate.scoring") as records:
         assert fields(resolve_scoring(ScoringConfig(), {})) == (SEGMENT_SAMPLES, SEGMENT_SAMPLES // 2, "mean", 0.0)
     assert [r.getMessage() for r in records] == [
         f"the detector folder has no xlsr_detector.json: scoring with {SEGMENT_SAMPLES}-sample windows and threshold 0"]
-    with logged("xlsr_helpers.scoring") as records:
+    with logged("xlsr_helpers.evaluate.scoring") as records:
         assert fields(resolve_scoring(ScoringConfig(window=16000), {})) == (16000, 8000, "mean", 0.0)
     assert len(records) == 1  # the threshold was guessed
-    with logged("xlsr_helpers.scoring") as records:
+    with logged("xlsr_helpers.evaluate.scoring") as records:
         resolve_scoring(ScoringConfig(window=16000, threshold=0.5), {})
     assert records == []  # nothing was guessed
 
@@ -136,7 +136,7 @@ def test_scoring_config_names_every_bad_value():
 
 
 def test_ids_are_whitespace_free_and_unique(tmp_path):
-    from xlsr_helpers.scoring import safe_id, unique_ids
+    from xlsr_helpers.evaluate.scoring import safe_id, unique_ids
     assert safe_id("  my clip\t2 ") == "my_clip_2" and safe_id("   ") == "_" and safe_id("a\nb") == "a_b"
     a, b = tmp_path / "x" / "0001.flac", tmp_path / "y" / "0001.flac"
     other = tmp_path / "x" / "0002.flac"
@@ -145,7 +145,7 @@ def test_ids_are_whitespace_free_and_unique(tmp_path):
 
 
 def test_folders_expand_to_their_audio_and_say_what_they_skip(tmp_path):
-    from xlsr_helpers.scoring import expand_inputs
+    from xlsr_helpers.evaluate.scoring import expand_inputs
     for rel in ("in/spoof/b.WAV", "in/bonafide/a.flac", "in/notes.txt", "in/deep/er/c.mp3", "loose clip.ogg"):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_bytes(b"")
@@ -161,8 +161,8 @@ def test_folders_expand_to_their_audio_and_say_what_they_skip(tmp_path):
 
 
 def test_written_scores_hold_every_row_and_the_asvspoof_file_the_scored_ones(tmp_path):
-    from xlsr_helpers.errors import ConfigError
-    from xlsr_helpers.scoring import check_output_file, write_scores
+    from xlsr_helpers.core.errors import ConfigError
+    from xlsr_helpers.evaluate.scoring import check_output_file, write_scores
     df = pd.DataFrame({"utt_id": ["a", "b", "c"], "score": [1.23456789, np.nan, -2.0], "error": ["", "cannot decode", ""]})
     write_scores(df, tmp_path / "out" / "deeper" / "s.csv", tmp_path / "asv" / "deeper" / "s.txt")
     back = pd.read_csv(tmp_path / "out" / "deeper" / "s.csv", keep_default_na=False)

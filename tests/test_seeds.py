@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xlsr_helpers.errors import ConfigError
-from xlsr_helpers.metrics import compute_eer
-from xlsr_helpers.seeds import fuse, parse_seeds, seed_dir, summarize
+from xlsr_helpers.core.errors import ConfigError
+from xlsr_helpers.evaluate.metrics import compute_eer
+from xlsr_helpers.evaluate.seeds import fuse, parse_seeds, seed_dir, summarize
 
 
 def test_seed_lists():
@@ -76,7 +76,7 @@ def test_fusion_needs_the_same_trials():
 def test_run_with_seeds_runs_03_and_04_per_seed_on_the_shared_stage_1(tmp_path, monkeypatch):
     """The orchestration, with each notebook replaced by a stand-in that records its parameters and
     writes what 04 would (the notebooks themselves run in test_runner)."""
-    from xlsr_helpers import runner
+    from xlsr_helpers.pipeline import runner
     calls = []
 
     def fake_execute(src, out, parameters, *args, **kwargs):
@@ -109,7 +109,7 @@ def test_run_with_seeds_runs_03_and_04_per_seed_on_the_shared_stage_1(tmp_path, 
 
 
 def test_seeds_from_04_scores_each_seeds_detector_without_training_again(tmp_path, monkeypatch):
-    from xlsr_helpers import runner
+    from xlsr_helpers.pipeline import runner
     calls = []
 
     def fake_04(src, out, parameters, *args, **kwargs):

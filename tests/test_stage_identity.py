@@ -8,9 +8,11 @@ import pytest
 import yaml
 from transformers import TrainingArguments
 
-from xlsr_helpers.errors import ConfigError
-from xlsr_helpers.stage_state import RESUME_SAFE, RUN_RECORD, check_same_run, stage_identity, stale_stage
-from xlsr_helpers.train import TrainConfig, check_manifests, limit_to_one_gpu
+from xlsr_helpers.core.errors import ConfigError
+from xlsr_helpers.train.config import TrainConfig
+from xlsr_helpers.train.stage import check_manifests
+from xlsr_helpers.train.state import RESUME_SAFE, RUN_RECORD, check_same_run, stage_identity, stale_stage
+from xlsr_helpers.train.trainer import limit_to_one_gpu
 
 TRAIN = pd.DataFrame({"utt_id": ["a", "b", "c"], "label": ["bonafide", "spoof", "spoof"], "path": ["/x/a", "/x/b", "/x/c"]})
 DEV = pd.DataFrame({"utt_id": ["d", "e"], "label": ["bonafide", "spoof"], "path": ["/x/d", "/x/e"]})
@@ -121,8 +123,9 @@ def test_two_visible_gpus_train_on_one_with_a_clear_line(tmp_path):
 
 
 def test_head_and_encoder_layers_get_their_own_learning_rates(tiny_backbone):
-    from xlsr_helpers.model import freeze_for_stage, load_detector
-    from xlsr_helpers.train import StageModule, parameter_groups
+    from xlsr_helpers.model.freezing import freeze_for_stage
+    from xlsr_helpers.model.loading import load_detector
+    from xlsr_helpers.train.trainer import StageModule, parameter_groups
     detector = load_detector(tiny_backbone)
     freeze_for_stage(detector, 2, top_layers=2)  # layers 2 and 3 of 4 train
     module = StageModule(detector, "waveform", 2, None)
@@ -149,7 +152,7 @@ def test_report_to_is_checked_before_training():
 
 
 def test_resume_picks_the_newest_complete_checkpoint_and_removes_torn_ones(tmp_path, monkeypatch):
-    from xlsr_helpers.stage_state import COMPLETE_MARKER, last_complete_checkpoint
+    from xlsr_helpers.train.state import COMPLETE_MARKER, last_complete_checkpoint
     assert last_complete_checkpoint(tmp_path / "none-yet") is None
     for step, complete in ((2, True), (10, True), (12, False), (9, True)):
         d = tmp_path / f"checkpoint-{step}"
@@ -170,7 +173,7 @@ def test_resume_picks_the_newest_complete_checkpoint_and_removes_torn_ones(tmp_p
 
 
 def test_identity_changes_list_every_difference_once_in_name_order():
-    from xlsr_helpers.stage_state import identity_changes
+    from xlsr_helpers.train.state import identity_changes
     before = {"epochs": 3, "seed": 1, "inputs": {"model": "a", "train_manifest": "x"}}
     now = {"epochs": 4, "seed": 1, "lr": 0.1, "inputs": {"model": "b"}}
     assert identity_changes(before, now) == ["epochs: 3 -> 4", "inputs.model: 'a' -> 'b'",
@@ -189,14 +192,14 @@ def test_the_record_is_sorted_and_the_refusal_and_restart_say_what_changed(tmp_p
         check_same_run(out, {**first, "epochs": 4, "seed": 2})
     assert str(err.value) == (f"{out} holds a run with other parameters or inputs (epochs: 3 -> 4; seed: 1 -> 2); "
                               "use a new output folder, delete this one, or set on_change='restart' to retrain here")
-    with logged("xlsr_helpers.stage_state") as records:
+    with logged("xlsr_helpers.train.state") as records:
         check_same_run(out, {**first, "epochs": 4, "seed": 2}, on_change="restart")
     assert [r.getMessage() for r in records] == [
         f"{out}: parameters or inputs changed (epochs: 3 -> 4; seed: 1 -> 2); training this stage again"]
 
 
 def test_staleness_of_an_old_record_and_of_the_starting_model(tmp_path):
-    from xlsr_helpers.fingerprint import manifest_fingerprint
+    from xlsr_helpers.core.fingerprint import manifest_fingerprint
     (tmp_path / RUN_RECORD).write_text("epochs: 3\n")  # written before inputs were recorded
     fp = manifest_fingerprint(TRAIN)
     assert stale_stage(tmp_path, TRAIN, DEV, None) == [f"inputs.train_manifest: None -> '{fp}'",
@@ -210,9 +213,9 @@ def test_staleness_of_an_old_record_and_of_the_starting_model(tmp_path):
 def test_removing_a_torn_checkpoint_is_said(tmp_path):
     from helpers import logged
 
-    from xlsr_helpers.stage_state import last_complete_checkpoint
+    from xlsr_helpers.train.state import last_complete_checkpoint
     (tmp_path / "checkpoint-4").mkdir()
-    with logged("xlsr_helpers.stage_state") as records:
+    with logged("xlsr_helpers.train.state") as records:
         assert last_complete_checkpoint(tmp_path) is None
     assert [r.getMessage() for r in records] == [
         f"removing incomplete checkpoint {tmp_path / 'checkpoint-4'} (the run was killed while writing it)"]

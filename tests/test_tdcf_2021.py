@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from xlsr_helpers.cli import main
-from xlsr_helpers.evaluation import asv_reference
-from xlsr_helpers.metrics import compute_det_curve, compute_eer
-from xlsr_helpers.scorefile import ScoreFileError, read_asv_2021
+from xlsr_helpers.cli.main import main
+from xlsr_helpers.evaluate.metrics import compute_det_curve, compute_eer
+from xlsr_helpers.evaluate.results import asv_reference
+from xlsr_helpers.evaluate.scorefile import ScoreFileError, read_asv_2021
 
 COST = {"Pspoof": 0.05, "Ptar": 0.95 * 0.99, "Pnon": 0.95 * 0.01, "Cmiss": 1, "Cfa": 10, "Cfa_spoof": 10}
 

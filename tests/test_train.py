@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from transformers import pipeline
 
-from xlsr_helpers.manifest import read_manifest
-from xlsr_helpers.scoring import Scorer, ScoringConfig
-from xlsr_helpers.stage_state import COMPLETE_MARKER
-from xlsr_helpers.train import TrainConfig
+from xlsr_helpers.data.manifest import read_manifest
+from xlsr_helpers.evaluate.scoring import Scorer, ScoringConfig
+from xlsr_helpers.train.config import TrainConfig
+from xlsr_helpers.train.state import COMPLETE_MARKER
 
 
 def test_two_stages_train_and_dev_eer_drops_below_chance(trained):
@@ -39,7 +39,7 @@ def test_saved_detector_works_in_the_transformers_pipeline(trained, small_manife
     df = read_manifest(small_manifests / "eval.csv").head(6)
     ours = Scorer(detector, ScoringConfig(window=80000, device="cpu")).score_manifest(df, progress=False)
     clf = pipeline("audio-classification", model=str(detector), device="cpu")
-    from xlsr_helpers.audio import load_audio
+    from xlsr_helpers.data.audio import load_audio
     for (_, row), path in zip(ours.iterrows(), df.path, strict=True):
         out = {d["label"]: d["score"] for d in clf(load_audio(path), top_k=2)}
         assert set(out) == {"bonafide", "spoof"}
@@ -77,7 +77,7 @@ def test_length_sorted_batches_score_like_fixed_padding(trained, small_manifests
 
 
 def test_unknown_training_parameter_is_an_error():
-    from xlsr_helpers.errors import ConfigError
+    from xlsr_helpers.core.errors import ConfigError
     with pytest.raises(ConfigError, match="unknown training parameter"):
         TrainConfig.from_mapping({"epochs": 2, "learning_rat": 0.1})
     for bad in ({"crop": "middle"}, {"pad": "mirror"}, {"class_weights": "auto"}, {"stage": 3}):
@@ -87,14 +87,14 @@ def test_unknown_training_parameter_is_an_error():
 
 KILL_DRIVER = """
 import os, signal, sys
-from xlsr_helpers import train
+from xlsr_helpers.train import trainer as train
 save = train.DetectorTrainer._save
 def _save(self, output_dir=None, state_dict=None):
     save(self, output_dir, state_dict)  # weights written, completion marker not yet: then SIGKILL
     if self.state.global_step == int(os.environ["KILL_AT_STEP"]):
         os.kill(os.getpid(), signal.SIGKILL)
 train.DetectorTrainer._save = _save
-from xlsr_helpers.cli import main
+from xlsr_helpers.cli.main import main
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -164,8 +164,8 @@ def test_chunked_scoring_matches_one_chunk_and_keeps_order(trained, small_manife
 def test_the_saved_detector_carries_its_settings_and_card(trained, small_manifests):
     """Segment and scoring settings, the dev EER threshold of the saved weights, a calibration fitted
     on dev, and a model card: scoring reads them, so nothing is repeated by hand."""
-    from xlsr_helpers.calibration import fit_calibration
-    from xlsr_helpers.metrics import compute_eer
+    from xlsr_helpers.evaluate.calibration import fit_calibration
+    from xlsr_helpers.evaluate.metrics import compute_eer
     s2 = trained[1]
     settings = json.loads((s2.detector_dir / "xlsr_detector.json").read_text())
     assert settings["segment_samples"] == 32000 and settings["scoring"] == {"window": 32000, "hop": 16000,
@@ -177,8 +177,9 @@ def test_the_saved_detector_carries_its_settings_and_card(trained, small_manifes
     # the saved weights reproduce the selected epoch's dev EER (the best, not the last epoch's)
     import torch
 
-    from xlsr_helpers.features import AudioCollator, SegmentConfig, SegmentDataset
-    from xlsr_helpers.model import detector_logits, load_feature_extractor, load_trained_detector, scores_from_logits
+    from xlsr_helpers.data.datasets import AudioCollator, SegmentConfig, SegmentDataset
+    from xlsr_helpers.model.forward import detector_logits, scores_from_logits
+    from xlsr_helpers.model.loading import load_feature_extractor, load_trained_detector
     model = load_trained_detector(s2.detector_dir).eval()
     batch = AudioCollator(load_feature_extractor(s2.detector_dir))(list(SegmentDataset(dev, SegmentConfig(32000))))
     with torch.no_grad():
@@ -200,7 +201,7 @@ def test_xlsr_push_uploads_the_detector_folder(trained, tmp_path, monkeypatch, c
     """The Hub client is replaced (no network here); what it would be asked to do is checked."""
     import huggingface_hub
 
-    from xlsr_helpers.cli import main
+    from xlsr_helpers.cli.main import main
     calls = []
 
     class FakeApi:

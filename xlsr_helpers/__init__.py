@@ -2,6 +2,6 @@
 
 __version__ = "0.1.0"
 
-from ._autoregister import install as _install  # noqa: E402
+from xlsr_helpers._autoregister import install as _install  # noqa: E402
 
 _install()  # XlsrDetector joins the Auto classes once transformers' auto module loads

@@ -9,20 +9,21 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import cli_model
-from .descriptor import available_datasets
-from .errors import ConfigError, XlsrError
+from xlsr_helpers.cli import model_commands as cli_model
+from xlsr_helpers.core.errors import ConfigError, XlsrError
+from xlsr_helpers.data.descriptor import available_datasets
+from xlsr_helpers.pipeline.notebooks import copy_notebooks
 
 
 def _cmd_demo_data(a: argparse.Namespace) -> int:
-    from .demo import make_demo_corpus
+    from xlsr_helpers.data.demo import make_demo_corpus
     root = make_demo_corpus(a.out_dir, seed=a.seed, size=a.size)
     print(f"demo corpus ({a.size}, seed {a.seed}) written to {root}")
     return 0
 
 
 def _cmd_manifest(a: argparse.Namespace) -> int:
-    from .manifest import build_manifest
+    from xlsr_helpers.data.manifest import build_manifest
     res = build_manifest(a.dataset, a.root, splits=a.split, allow_missing=a.allow_missing,
                          allow_outside_root=a.allow_outside_root)
     written = res.write(a.out)
@@ -42,7 +43,7 @@ def _cmd_manifest(a: argparse.Namespace) -> int:
 
 def _check_audio(res, out: Path) -> int:
     """Decode every kept file: unreadable ones fail the command, silent/short/clipped are reported."""
-    from .manifest import check_audio
+    from xlsr_helpers.data.manifest import check_audio
     summary = check_audio(res.splits, out)
     print(summary.to_string(index=False))
     unreadable = int(summary.unreadable.sum())
@@ -54,7 +55,7 @@ def _check_audio(res, out: Path) -> int:
 
 
 def _cmd_eer(a: argparse.Namespace) -> int:
-    from .scorefile import (
+    from xlsr_helpers.evaluate.scorefile import (
         TDCF_VERSIONS,
         evaluate,
         join_scores,
@@ -84,6 +85,12 @@ def _cmd_eer(a: argparse.Namespace) -> int:
             print(f"min t-DCF ({name}): {res[f'min_tdcf_{version}']:.5f}")
     table = res["per_attack"].assign(eer_pct=lambda d: (100 * d.eer).round(3))
     print(table.drop(columns=["eer"]).to_string(index=False))
+    return 0
+
+
+def _cmd_notebooks(args) -> int:
+    for path in copy_notebooks(args.out_dir):
+        print(path)
     return 0
 
 
@@ -123,6 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ASVspoof 2021 keys: metrics on this phase (eval, progress, hidden_track) or 'all' "
                         "(default eval, as the official results; ignored for 2019 protocols)")
     e.set_defaults(func=_cmd_eer)
+
+    n = sub.add_parser("notebooks", help="copy the four notebooks (01-04) into a folder, e.g. from an installed package")
+    n.add_argument("out_dir", type=Path)
+    n.set_defaults(func=_cmd_notebooks)
 
     cli_model.add_commands(sub)  # preflight, train, score, run (they import torch lazily)
     return p

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from .errors import ConfigError
+from xlsr_helpers.core.errors import ConfigError
 
 
 def parse_assignments(items: list[str] | None) -> dict:
@@ -26,13 +26,14 @@ def parse_assignments(items: list[str] | None) -> dict:
 
 
 def _cmd_preflight(a: argparse.Namespace) -> int:
-    from .device import preflight
+    from xlsr_helpers.runtime.device import preflight
     print(preflight(a.device if a.device != "auto" else None))
     return 0
 
 
 def _cmd_train(a: argparse.Namespace) -> int:
-    from .train import TrainConfig, train_stage
+    from xlsr_helpers.train.config import TrainConfig
+    from xlsr_helpers.train.stage import train_stage
     params = yaml.safe_load(Path(a.config).read_text()) if a.config else {}
     params.update(parse_assignments(a.set))
     params["stage"] = a.stage
@@ -41,7 +42,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
     if a.head:
         params["head"] = a.head
     res = train_stage(TrainConfig.from_mapping(params), a.train, a.dev, a.out)
-    from .scoring import finish_distributed
+    from xlsr_helpers.evaluate.scoring import finish_distributed
     finish_distributed()  # leave the process group before exiting: gloo may abort a process still in it
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports
         return 0
@@ -53,8 +54,8 @@ def _cmd_train(a: argparse.Namespace) -> int:
 def _cmd_score(a: argparse.Namespace) -> int:
     import pandas as pd
 
-    from .manifest import read_manifest
-    from .scoring import (
+    from xlsr_helpers.data.manifest import read_manifest
+    from xlsr_helpers.evaluate.scoring import (
         AUDIO_EXTENSIONS,
         Scorer,
         ScoringConfig,
@@ -98,17 +99,18 @@ def _cmd_score(a: argparse.Namespace) -> int:
 
 
 def _cmd_push(a: argparse.Namespace) -> int:
-    from .detector_info import push_detector
+    from xlsr_helpers.model.card import push_detector
     print(f"pushed {a.model_dir} -> {push_detector(a.model_dir, a.repo_id, private=not a.public, token=a.token)}")
     return 0
 
 
 def _cmd_run(a: argparse.Namespace) -> int:
-    from .runner import describe_parameters, run_pipeline
+    from xlsr_helpers.pipeline.notebooks import describe_parameters
+    from xlsr_helpers.pipeline.runner import run_pipeline
     if a.list_params:
         print(describe_parameters())
         return 0
-    from .seeds import parse_seeds
+    from xlsr_helpers.evaluate.seeds import parse_seeds
     only = [x for part in a.only for x in part.split(",") if x] if a.only else None
     seeds = parse_seeds(a.seeds) if a.seeds else None
     return run_pipeline(preset=a.preset, overrides=parse_assignments(a.set), run_dir=a.run_dir,
@@ -117,7 +119,7 @@ def _cmd_run(a: argparse.Namespace) -> int:
 
 
 def _cmd_kaggle(a: argparse.Namespace) -> int:
-    from .kaggle import ASVSPOOF2019_DATASET, write_code_dataset, write_kernel_folder
+    from xlsr_helpers.pipeline.kaggle_kernel import ASVSPOOF2019_DATASET, write_code_dataset, write_kernel_folder
     datasets = tuple(a.dataset or [ASVSPOOF2019_DATASET])
     kernel = write_kernel_folder(a.out / "kernel", a.id, a.notebook, preset=a.preset, code_dataset=a.code_dataset,
                                  repo_url=a.repo_url or "", datasets=datasets, private=not a.public,

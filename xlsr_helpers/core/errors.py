@@ -18,6 +18,10 @@ class ManifestError(XlsrError, ValueError):
     """Bad protocol/key input or descriptor; the message names the file and line (or field) of each problem."""
 
 
+class PipelineError(XlsrError, RuntimeError):
+    """A preset/parameter problem, or a notebook that failed (named with its cell and error)."""
+
+
 class DiskFullError(XlsrError, OSError):
     """The disk filled up while writing; the message names where."""
 

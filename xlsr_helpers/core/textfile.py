@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from .errors import XlsrError
+from xlsr_helpers.core.errors import XlsrError
 
 BOM = "\ufeff"
 

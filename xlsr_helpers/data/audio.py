@@ -14,7 +14,7 @@ import soundfile as sf
 import torch
 import torchaudio
 
-from .errors import ConfigError, XlsrError
+from xlsr_helpers.core.errors import ConfigError, XlsrError
 
 SAMPLE_RATE = 16_000
 SEGMENT_SAMPLES = 80_000  # 5 s at 16 kHz

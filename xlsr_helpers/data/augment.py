@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 from scipy import signal
 
-from .audio import SAMPLE_RATE
-from .channel import CHANNEL, NEEDS_FOLDER, audio_files
-from .errors import ConfigError
+from xlsr_helpers.core.errors import ConfigError
+from xlsr_helpers.data.audio import SAMPLE_RATE
+from xlsr_helpers.data.channel import CHANNEL, NEEDS_FOLDER, audio_files
 
 SR = SAMPLE_RATE
 

@@ -17,8 +17,8 @@ import numpy as np
 import soundfile as sf
 from scipy import signal
 
-from .audio import SAMPLE_RATE, load_audio, resample
-from .errors import ConfigError
+from xlsr_helpers.core.errors import ConfigError
+from xlsr_helpers.data.audio import SAMPLE_RATE, load_audio, resample
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 PACKET_MS = 20  # VoIP frame length

@@ -15,12 +15,9 @@ import torch
 from torch.utils.data import Dataset
 from transformers import Wav2Vec2FeatureExtractor
 
-from .audio import SAMPLE_RATE, SEGMENT_SAMPLES, fix_length, load_audio
-from .augment import make_augmenter
-from .manifest import LABELS
-
-LABEL2ID = {label: i for i, label in enumerate(LABELS)}  # bonafide 0, spoof 1
-ID2LABEL = {v: k for k, v in LABEL2ID.items()}
+from xlsr_helpers.data.audio import SAMPLE_RATE, SEGMENT_SAMPLES, fix_length, load_audio
+from xlsr_helpers.data.augment import make_augmenter
+from xlsr_helpers.data.labels import LABEL2ID
 
 
 @dataclass(frozen=True)

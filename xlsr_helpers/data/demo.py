@@ -17,8 +17,8 @@ import numpy as np
 import soundfile as sf
 from scipy import signal
 
-from .audio import SAMPLE_RATE
-from .errors import ConfigError
+from xlsr_helpers.core.errors import ConfigError
+from xlsr_helpers.data.audio import SAMPLE_RATE
 
 SR = SAMPLE_RATE
 ATTACKS = {  # attack id -> toy vocoder settings

@@ -12,10 +12,10 @@ from string import Formatter
 
 import yaml
 
-from .errors import ManifestError
+from xlsr_helpers.core.errors import ManifestError
+from xlsr_helpers.core.resources import DESCRIPTOR_DIR
+from xlsr_helpers.data.labels import LABELS
 
-DESCRIPTOR_DIR = Path(__file__).resolve().parent.parent / "data_manifest"
-LABELS = ("bonafide", "spoof")  # the label vocabulary of every manifest and score file
 FORMATS = ("whitespace", "csv", "folder")
 FIELDS = {"name", "format", "columns", "label_column", "label_map", "attack_bonafide", "splits", "roots",
           "asv_scores", "asv_2021", "extensions", "csv_name"}

@@ -17,10 +17,11 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from .descriptor import LABELS, load_descriptor
-from .errors import ManifestError
-from .kaggle_env import glob_input, kaggle_input, mount_patterns
-from .textfile import open_text, read_lines
+from xlsr_helpers.core.errors import ManifestError
+from xlsr_helpers.core.textfile import open_text, read_lines
+from xlsr_helpers.data.descriptor import load_descriptor
+from xlsr_helpers.data.labels import LABELS
+from xlsr_helpers.runtime.kaggle_env import glob_input, kaggle_input, mount_patterns
 
 BASE_COLUMNS = ["utt_id", "path", "label", "attack", "speaker", "split", "dataset"]
 MAX_LISTED = 20  # problems quoted in an error message; the rest are counted
@@ -360,7 +361,7 @@ def build_manifest(dataset: str, root: str | Path | None = None, splits: list[st
 def check_audio(splits: dict[str, pd.DataFrame], out_dir: str | Path, min_seconds: float = 0.5) -> pd.DataFrame:
     """Decode every file of every split; write ``audio_check_<split>.csv`` (flagged files only) and
     return one row per split with the count of each problem (unreadable, silent, short, clipped)."""
-    from .audio import check_files  # decoding needs torch/torchaudio; manifests alone do not
+    from xlsr_helpers.data.audio import check_files  # decoding needs torch/torchaudio; manifests alone do not
     rows = []
     for split, df in splits.items():
         report = check_files(df["path"].tolist(), min_seconds)

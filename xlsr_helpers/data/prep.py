@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import soundfile as sf
 
-from .manifest import ManifestError, ManifestResult, check_audio
+from xlsr_helpers.data.manifest import ManifestError, ManifestResult, check_audio
 
 
 def subsample(df: pd.DataFrame, max_trials: int | None, seed: int = 0) -> pd.DataFrame:

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from .metrics import MetricError, _as_scores
+from xlsr_helpers.evaluate.metrics import MetricError, _as_scores
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .errors import XlsrError
+from xlsr_helpers.core.errors import XlsrError
 
 
 class MetricError(XlsrError, ValueError):

@@ -11,7 +11,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from scipy.stats import norm
 
-from .metrics import compute_det_curve
+from xlsr_helpers.evaluate.metrics import compute_det_curve
 
 PALETTE = {"bonafide": "#2b8cbe", "spoof": "#e34a33"}
 

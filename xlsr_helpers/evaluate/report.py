@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from .calibration import Calibration, reliability_table
-from .metrics import act_dcf, cllr, compute_eer
+from xlsr_helpers.evaluate.calibration import Calibration, reliability_table
+from xlsr_helpers.evaluate.metrics import act_dcf, cllr, compute_eer
 
 
 def roc_auc(df: pd.DataFrame) -> float:
@@ -61,7 +61,7 @@ def audio_players(examples: pd.DataFrame, max_seconds: float = 8.0):
     """One inline player per example with its file name and score (the start of long files)."""
     from IPython.display import HTML, Audio
 
-    from .audio import SAMPLE_RATE, AudioError, load_audio
+    from xlsr_helpers.data.audio import SAMPLE_RATE, AudioError, load_audio
     parts = []
     for r in examples.itertuples():
         try:

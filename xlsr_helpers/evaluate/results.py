@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import report
-from .audio import SAMPLE_RATE
-from .calibration import Calibration, fit_calibration
-from .descriptor import load_descriptor
-from .manifest import ManifestError, read_manifest
-from .metrics import per_condition_eer
-from .scorefile import TDCF_VERSIONS, ScoreFileError, evaluate, read_asv_2021, read_asv_scores, select_phase
-from .scoring import write_scores
+from xlsr_helpers.data.audio import SAMPLE_RATE
+from xlsr_helpers.data.descriptor import load_descriptor
+from xlsr_helpers.data.manifest import ManifestError, read_manifest
+from xlsr_helpers.evaluate import report
+from xlsr_helpers.evaluate.calibration import Calibration, fit_calibration
+from xlsr_helpers.evaluate.metrics import per_condition_eer
+from xlsr_helpers.evaluate.scorefile import TDCF_VERSIONS, ScoreFileError, evaluate, read_asv_2021, read_asv_scores, select_phase
+from xlsr_helpers.evaluate.scoring import write_scores
 
 
 def asv_reference(dataset: str, root: Path, split: str, spec: str = "auto") -> dict | None:
@@ -95,7 +95,7 @@ def summary_table(scored: dict, results: dict, threshold: float, threshold_from:
 
 def scoring_config(window_seconds, hop_seconds, batch_size: int, aggregation: str, prior_spoof: float):
     """Notebook 04's parameters as a ``ScoringConfig``; 'auto' leaves a field to the detector's settings."""
-    from .scoring import ScoringConfig
+    from xlsr_helpers.evaluate.scoring import ScoringConfig
     samples = lambda s: None if s == "auto" else int(round(float(s) * SAMPLE_RATE))  # noqa: E731
     return ScoringConfig(window=samples(window_seconds), hop=samples(hop_seconds), batch_size=batch_size,
                          aggregation=None if aggregation == "auto" else aggregation, prior_spoof=prior_spoof)

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .descriptor import load_descriptor
-from .errors import XlsrError
-from .manifest import ManifestError, parse_whitespace, raise_problems
-from .metrics import AsvRates, act_dcf, cllr, eer_from_frame, min_dcf, min_tdcf, per_attack_eer
-from .textfile import read_lines
+from xlsr_helpers.core.errors import XlsrError
+from xlsr_helpers.core.textfile import read_lines
+from xlsr_helpers.data.descriptor import load_descriptor
+from xlsr_helpers.data.manifest import ManifestError, parse_whitespace, raise_problems
+from xlsr_helpers.evaluate.metrics import AsvRates, act_dcf, cllr, eer_from_frame, min_dcf, min_tdcf, per_attack_eer
 
 # Column count of an ASVspoof key file -> descriptor that documents its columns.
 PROTOCOL_LAYOUTS = {5: "asvspoof2019-la", 8: "asvspoof2021-la", 10: "asvspoof5", 13: "asvspoof2021-df"}

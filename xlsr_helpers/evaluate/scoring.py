@@ -20,13 +20,14 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .audio import MIN_SAMPLES, SAMPLE_RATE, SEGMENT_SAMPLES, AudioError, load_audio, window_starts
-from .calibration import Calibration
-from .detector_info import read_settings
-from .device import DEVICES, PRECISIONS, choose_precision
-from .errors import ConfigError
-from .manifest import safe_id
-from .model import detector_logits, load_feature_extractor, load_trained_detector, scores_from_logits
+from xlsr_helpers.core.errors import ConfigError
+from xlsr_helpers.data.audio import MIN_SAMPLES, SAMPLE_RATE, SEGMENT_SAMPLES, AudioError, load_audio, window_starts
+from xlsr_helpers.data.manifest import safe_id
+from xlsr_helpers.evaluate.calibration import Calibration
+from xlsr_helpers.model.card import read_settings
+from xlsr_helpers.model.forward import detector_logits, scores_from_logits
+from xlsr_helpers.model.loading import load_feature_extractor, load_trained_detector
+from xlsr_helpers.runtime.device import DEVICES, PRECISIONS, choose_precision
 
 log = logging.getLogger(__name__)
 AGGREGATIONS = ("mean", "max", "min", "median")  # pandas groupby reductions

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import ConfigError
+from xlsr_helpers.core.errors import ConfigError
 
 SHARED = ("manifests", "stage1", "demo_data", "tiny-random-wav2vec2")  # what every seed reuses from RUN
 SEEDS_DIR = "seeds"
@@ -91,8 +91,8 @@ def _row(split: str, system: str, result: dict) -> dict:
 def summarize(run_dir: Path, seeds: list[int], asv_for_split, phase: str = "eval") -> pd.DataFrame:
     """Per split and system (each seed, mean, sd, fused): EER (%), min t-DCF, min DCF; written as
     ``seeds/summary.csv|json`` with the fused scores. ``asv_for_split(split)`` gives the ASV reference."""
-    from .evaluation import evaluate_scores
-    from .scoring import write_scores
+    from xlsr_helpers.evaluate.results import evaluate_scores
+    from xlsr_helpers.evaluate.scoring import write_scores
     first = seed_dir(run_dir, seeds[0]) / "scores"
     splits = sorted(p.stem for p in first.glob("*.csv"))
     rows = []

@@ -29,9 +29,10 @@ from accelerate import PartialState
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from .errors import ConfigError
-from .features import AudioCollator, SegmentConfig, SegmentDataset
-from .model import encode_prefix, final_norm, frames_for, masked_mean
+from xlsr_helpers.core.errors import ConfigError
+from xlsr_helpers.data.datasets import AudioCollator, SegmentConfig, SegmentDataset
+from xlsr_helpers.model.forward import encode_prefix, final_norm, masked_mean
+from xlsr_helpers.model.loading import frames_for
 
 CACHE_VERSION = 1
 FEATURE_KINDS = ("waveform", "pooled", "prefix", "layers")

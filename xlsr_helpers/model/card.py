@@ -12,8 +12,8 @@ import json
 import time
 from pathlib import Path
 
-from . import __version__
-from .audio import SAMPLE_RATE
+from xlsr_helpers import __version__
+from xlsr_helpers.data.audio import SAMPLE_RATE
 
 SETTINGS_FILE = "xlsr_detector.json"
 LICENCES = {"facebook/wav2vec2-xls-r-300m": "Apache-2.0", "asvspoof2019-la": "ODC-By 1.0",
@@ -113,7 +113,7 @@ def push_detector(detector_dir: str | Path, repo_id: str, private: bool = True, 
     """Publish a detector folder (weights, feature extractor, settings, card) to the Hugging Face Hub."""
     from huggingface_hub import HfApi
 
-    from .errors import ConfigError
+    from xlsr_helpers.core.errors import ConfigError
     folder = Path(detector_dir)
     missing = [f for f in ("config.json", "model.safetensors", "preprocessor_config.json", SETTINGS_FILE)
                if not (folder / f).is_file()]

@@ -14,7 +14,7 @@ from transformers import AutoConfig, AutoModelForAudioClassification, Wav2Vec2Co
 from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.models.wav2vec2.modeling_wav2vec2 import Wav2Vec2PreTrainedModel
 
-from .heads import head_class, torch_default_init
+from xlsr_helpers.model.heads import head_class, torch_default_init
 
 MODEL_TYPE = "xlsr-detector"
 
@@ -46,7 +46,8 @@ class XlsrDetector(Wav2Vec2PreTrainedModel):
 
     def forward(self, input_values: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 labels: torch.Tensor | None = None, **kwargs) -> SequenceClassifierOutput:
-        from .model import detector_logits
+        # imported here: the Auto registration imports this module while forward.py may still be importing transformers
+        from xlsr_helpers.model.forward import detector_logits
         logits = detector_logits(self, input_values, attention_mask)
         loss = None if labels is None else torch.nn.functional.cross_entropy(logits, labels)
         return SequenceClassifierOutput(loss=loss, logits=logits)

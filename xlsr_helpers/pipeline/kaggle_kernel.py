@@ -12,8 +12,9 @@ from pathlib import Path
 
 import nbformat
 
-from .errors import ConfigError
-from .runner import NOTEBOOK_DIR, NOTEBOOKS, REPO, notebook_name
+from xlsr_helpers.core.errors import ConfigError
+from xlsr_helpers.core.resources import CHECKOUT, NOTEBOOK_DIR
+from xlsr_helpers.pipeline.notebooks import NOTEBOOKS, notebook_name
 
 ASVSPOOF2019_DATASET = "awsaf49/asvpoof-2019-dataset"
 CHAIN = "chain"
@@ -43,7 +44,7 @@ print("code:", repo)'''
 
 P100_CELL = '''# A P100 needs a torch with sm_60 kernels (Kaggle's CUDA 12.8 torch has none): same version, CUDA 12.6 build.
 # Runs before anything imports torch; the notebooks run in fresh kernels that load the new build.
-from xlsr_helpers.kaggle_env import pascal_fix_command
+from xlsr_helpers.runtime.kaggle_env import pascal_fix_command
 
 fix = pascal_fix_command() if p100_fix == "auto" else None
 print(fix or "no P100, or its torch already has sm_60 kernels: nothing to reinstall")
@@ -56,14 +57,14 @@ if install:
                    check=True)'''
 
 RUN_CELL = '''# The whole chain headless (01 -> 04), continuing an earlier kernel's run when its output is attached.
-from xlsr_helpers.cli_model import parse_assignments
-from xlsr_helpers.runner import run_pipeline
+from xlsr_helpers.cli.model_commands import parse_assignments
+from xlsr_helpers.pipeline.runner import run_pipeline
 
 run_pipeline(preset=preset, overrides=parse_assignments(overrides.split()), resume_from=resume_from or None,
              progress_bar=False)'''
 
 REPORT_CELL = '''# What the run produced: metrics and figures (also under /kaggle/working/xlsr-run/).
-from xlsr_helpers.kaggle import show_run
+from xlsr_helpers.pipeline.kaggle_kernel import show_run
 
 show_run()'''
 
@@ -133,11 +134,14 @@ def write_code_dataset(out_dir: str | Path, dataset_id: str, title: str | None =
     """This repository's code as a folder for ``kaggle datasets create -p OUT --dir-mode zip``."""
     if not re.fullmatch(ID_PATTERN, dataset_id):
         raise ConfigError(f"a Kaggle id must look like 'owner/slug', got {dataset_id!r}")
+    if CHECKOUT is None:
+        raise ConfigError("a code dataset is made from a checkout of the repository (its kaggle/ folder and "
+                          "requirements files are not in the installed package): run this from a clone")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     skip = shutil.ignore_patterns("__pycache__", "*.pyc", ".venv*")
     for rel in CODE_PATHS:
-        src = REPO / rel
+        src = CHECKOUT / rel
         if src.is_dir():
             shutil.copytree(src, out / rel, dirs_exist_ok=True, ignore=skip)
         elif src.exists():
@@ -173,7 +177,7 @@ def show_run(run_dir: str | Path | None = None) -> None:
     """Display a finished run's metrics table and figures in the kernel."""
     from IPython.display import Image, display
 
-    from .kaggle_env import kaggle_working
+    from xlsr_helpers.runtime.kaggle_env import kaggle_working
     run = Path(run_dir) if run_dir else kaggle_working() / "xlsr-run"
     metrics = run / "metrics.json"
     if metrics.exists():

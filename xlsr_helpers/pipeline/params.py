@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from .errors import ConfigError, XlsrError
+from xlsr_helpers.core.errors import ConfigError, XlsrError
 
 POSITIVE_INT = ("int", 1)
 NON_NEGATIVE_INT = ("int", 0)
@@ -53,12 +53,12 @@ def check_value(name: str, value):
             return value
         raise ConfigError(f"parameter {name}={value!r}: expected one of {list(rule[1])}")
     if kind == "head":
-        from .heads import HEADS  # imports torch: only when a head is given
+        from xlsr_helpers.model.heads import HEADS  # imports torch: only when a head is given
         if value in ("auto", *HEADS):
             return value
         raise ConfigError(f"parameter head={value!r}: expected 'auto' or one of {sorted(HEADS)}")
     if kind == "dataset":
-        from .descriptor import load_descriptor
+        from xlsr_helpers.data.descriptor import load_descriptor
         if not isinstance(value, str) or not value:
             raise ConfigError(f"parameter dataset={value!r}: expected a descriptor's name or .yaml path")
         try:
@@ -122,7 +122,7 @@ def check_parameters(values: dict) -> dict:
 
 def check_notebook_parameters(notebook: str, namespace: dict) -> None:
     """Check a notebook's declared parameters as the notebook holds them (run by hand or by papermill)."""
-    from .runner import notebook_parameters  # papermill's view of the parameters cell
+    from xlsr_helpers.pipeline.notebooks import notebook_parameters
     check_parameters({k: namespace[k] for k in notebook_parameters(notebook) if k in namespace})
 
 

@@ -4,16 +4,16 @@ notebook 04 scores (refused when stale)."""
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
-from .demo import make_demo_corpus
-from .errors import ConfigError
-from .kaggle_env import glob_input, kaggle_input, kaggle_working, on_kaggle
-from .manifest import find_root, read_manifest
-from .model import save_random_backbone
-from .params import TINY_RANDOM
-from .runner import clear_results
-from .stage_state import RUN_RECORD, stale_stage
+from xlsr_helpers.core.errors import ConfigError
+from xlsr_helpers.data.demo import make_demo_corpus
+from xlsr_helpers.data.manifest import find_root, read_manifest
+from xlsr_helpers.model.loading import save_random_backbone
+from xlsr_helpers.pipeline.params import TINY_RANDOM
+from xlsr_helpers.runtime.kaggle_env import glob_input, kaggle_input, kaggle_working, on_kaggle
+from xlsr_helpers.train.state import RUN_RECORD, stale_stage
 
 log = logging.getLogger(__name__)
 
@@ -91,3 +91,22 @@ def evaluation_detector(run_dir: Path, detector: str) -> Path:
         raise ConfigError(f"{stage2 / 'detector'} is stale: {'; '.join(reasons)}; run 02/03 again "
                           "(on_change='restart') or give detector=<folder> to score another detector")
     return stage2 / "detector"
+
+
+RESULTS = ("metrics.json", "scores")  # written by 04; removed whenever an earlier step may change
+
+
+def clear_results(run_dir: Path) -> list[Path]:
+    """Remove 04's results (metrics.json, scores/): they describe detectors and manifests that the
+    notebooks about to run may change, and must not outlive them."""
+    removed = []
+    for name in RESULTS:
+        p = run_dir / name
+        if p.is_dir():
+            shutil.rmtree(p)
+        elif p.exists():
+            p.unlink()
+        else:
+            continue
+        removed.append(p)
+    return removed

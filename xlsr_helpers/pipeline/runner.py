@@ -10,55 +10,35 @@ from __future__ import annotations
 import ast
 import json
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
 
 import yaml
 
-from .errors import XlsrError
-from .kaggle_env import glob_input, kaggle_input, kaggle_working, on_kaggle
-from .params import absolute_paths, check_parameters
+from xlsr_helpers.core.errors import PipelineError
+from xlsr_helpers.core.resources import CHECKOUT, NOTEBOOK_DIR
+from xlsr_helpers.pipeline.notebooks import (
+    NOTEBOOKS,
+    REQUIRED_BEFORE,
+    load_preset,
+    notebook_parameters,
+    select_notebooks,
+)
+from xlsr_helpers.pipeline.params import absolute_paths, check_parameters
+from xlsr_helpers.pipeline.run_state import (
+    copy_previous_run,
+    find_previous_run,
+    forget_finished,
+    mark_finished,
+    unfinished_notebooks,
+)
+from xlsr_helpers.pipeline.runfolder import clear_results
+from xlsr_helpers.runtime.kaggle_env import kaggle_working, on_kaggle
 
-REPO = Path(__file__).resolve().parent.parent
-NOTEBOOK_DIR = REPO / "notebooks"
-PRESET_DIR = REPO / "presets"
-NOTEBOOKS = ["01_data_prep", "02_stage1_head", "03_stage2_finetune", "04_eval_eer"]
-# What a stage needs from the earlier ones when the chain starts there (--from).
-REQUIRED_BEFORE = {
-    "02_stage1_head": ["manifests/train.csv", "manifests/dev.csv"],
-    "03_stage2_finetune": ["manifests/train.csv", "stage1/detector/config.json"],
-    "04_eval_eer": ["manifests"],  # the detector may live elsewhere (parameter `detector`)
-}
-
-
-RUN_STATE = "run_state.yaml"  # notebooks that finished, with their parameters (for --resume-from)
-RESULTS = ("metrics.json", "scores")  # written by 04; removed whenever an earlier step may change
-PREVIOUS_RUN_PATTERNS = ["*/xlsr-run", "*", "notebooks/*/*/xlsr-run", "*/*/xlsr-run"]
 QUIET_KERNEL = ["--IPKernelApp.log_level=ERROR"]  # no "running over TCP without encryption" per notebook
 
 
-class PipelineError(XlsrError, RuntimeError):
-    """A preset/parameter problem, or a notebook that failed (named with its cell and error)."""
-
-
-def load_preset(name: str) -> dict:
-    path = Path(name) if name.endswith((".yaml", ".yml")) else PRESET_DIR / f"{name}.yaml"
-    if not path.is_file():
-        known = sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
-        raise PipelineError(f"unknown preset {name!r}: choose one of {known} or give a .yaml path")
-    data = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(data, dict):
-        raise PipelineError(f"{path}: a preset is a flat mapping of notebook parameters")
-    return data
-
-
-def notebook_parameters(name: str) -> dict:
-    """Declared parameters (name -> default) of one notebook, via papermill's inspector."""
-    import papermill as pm
-    params = pm.inspect_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb"))
-    return {k: v["default"] for k, v in params.items()}
 
 
 def resolve_parameters(preset: dict, overrides: dict, run_dir: Path) -> dict[str, dict]:
@@ -82,33 +62,6 @@ def chain_run_dir(given: str | Path | None, preset: str) -> Path:
     if run_dir.exists() and not run_dir.is_dir():
         raise PipelineError(f"run folder {run_dir} is a file; give a folder")
     return run_dir
-
-
-def notebook_name(ref: str) -> str:
-    """'2', '02' or '02_stage1_head' -> '02_stage1_head'."""
-    for nb in NOTEBOOKS:
-        if nb == ref or nb.startswith(str(ref).strip().zfill(2) + "_"):
-            return nb
-    raise PipelineError(f"unknown notebook {ref!r}: expected one of 01, 02, 03, 04")
-
-
-def select_notebooks(start_from: str | None = None, only: list[str] | None = None) -> list[str]:
-    """All notebooks, those from ``start_from`` on, or exactly ``only`` (kept in chain order)."""
-    if start_from and only:
-        raise PipelineError("use either --from or --only, not both")
-    if only:
-        chosen = {notebook_name(r) for r in only}
-        return [nb for nb in NOTEBOOKS if nb in chosen]
-    return NOTEBOOKS[NOTEBOOKS.index(notebook_name(start_from)):] if start_from else list(NOTEBOOKS)
-
-
-def describe_parameters() -> str:
-    """Every notebook parameter with its default, for ``xlsr run --list-params``."""
-    lines = []
-    for nb in NOTEBOOKS:
-        lines.append(f"{nb}:")
-        lines += [f"  {k} = {v}" for k, v in notebook_parameters(nb).items()]
-    return "\n".join(lines)
 
 
 def run_pipeline(preset: str = "demo", overrides: dict | None = None, run_dir: str | Path | None = None,
@@ -178,10 +131,10 @@ def run_seeds(run_dir: Path, resolved: dict[str, dict], chosen: list[str], seeds
               progress_bar: bool, t0: float) -> int:
     """The chosen shared notebooks once, the chosen ones of 03 and 04 per seed in ``seeds/seed-<n>``,
     then the summary table, figure and fused scores."""
-    from . import plots
-    from .evaluation import asv_reference
-    from .runfolder import resolve_data_root
-    from .seeds import SEEDS_DIR, clear_summary, prepare_seed_dir, seed_dir, summarize
+    from xlsr_helpers.evaluate import plots
+    from xlsr_helpers.evaluate.results import asv_reference
+    from xlsr_helpers.evaluate.seeds import SEEDS_DIR, clear_summary, prepare_seed_dir, seed_dir, summarize
+    from xlsr_helpers.pipeline.runfolder import resolve_data_root
     per_seed = [nb for nb in PER_SEED if nb in chosen]
     if "03_stage2_finetune" not in per_seed:  # --from 04: every seed's stage 2 must exist already
         lacking = [s for s in seeds if not (seed_dir(run_dir, s) / "stage2" / "detector" / "config.json").is_file()]
@@ -226,13 +179,13 @@ def check_inputs_exist(run_dir: Path, chosen: list[str]) -> None:
 
 def execute_notebook(src: Path, out: Path, parameters: dict, kernel_name: str = "python3",
                      progress_bar: bool = True) -> None:
-    """One notebook through papermill, from the repository folder, with a quiet kernel."""
+    """One notebook through papermill, from the checkout (or the run folder when installed), with a quiet kernel."""
     import papermill as pm
     out.parent.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # debugpy's start-up notes on Python 3.12
     try:
         pm.execute_notebook(str(src), str(out), parameters=parameters, kernel_name=kernel_name,
-                            progress_bar=progress_bar, cwd=str(REPO), extra_arguments=QUIET_KERNEL)
+                            progress_bar=progress_bar, cwd=str(CHECKOUT or out.parent.parent), extra_arguments=QUIET_KERNEL)
     except pm.PapermillExecutionError as exc:
         raise PipelineError(
             f"notebook {src.stem} failed in cell {exc.cell_index} (execution {exc.exec_count}): "
@@ -240,92 +193,6 @@ def execute_notebook(src: Path, out: Path, parameters: dict, kernel_name: str = 
 
 
 # ----------------------------------------------------------------------------- run state
-
-def _state(run_dir: Path) -> dict:
-    path = run_dir / RUN_STATE
-    return (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
-
-
-def mark_finished(run_dir: Path, nb: str, parameters: dict) -> None:
-    state = _state(run_dir)
-    state[nb] = {"parameters": {k: v for k, v in parameters.items() if k != "run_dir"},
-                 "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
-    (run_dir / RUN_STATE).write_text(yaml.safe_dump(state, sort_keys=False))
-
-
-def forget_finished(run_dir: Path, nb: str) -> None:
-    """A notebook about to run, and every one after it, is no longer finished."""
-    state = _state(run_dir)
-    later = NOTEBOOKS[NOTEBOOKS.index(nb):]
-    if any(n in state for n in later):
-        (run_dir / RUN_STATE).write_text(yaml.safe_dump({k: v for k, v in state.items() if k not in later},
-                                                        sort_keys=False))
-
-
-def unfinished_notebooks(run_dir: Path, resolved: dict[str, dict]) -> list[str]:
-    """From the first notebook that did not finish (or finished with other parameters) to the end."""
-    state = _state(run_dir)
-    for i, nb in enumerate(NOTEBOOKS):
-        done = state.get(nb, {}).get("parameters")
-        if done != {k: v for k, v in resolved[nb].items() if k != "run_dir"}:
-            return NOTEBOOKS[i:]
-    return []
-
-
-def clear_results(run_dir: Path) -> list[Path]:
-    """Remove 04's results (metrics.json, scores/): they describe detectors and manifests that the
-    notebooks about to run may change, and must not outlive them."""
-    removed = []
-    for name in RESULTS:
-        p = run_dir / name
-        if p.is_dir():
-            shutil.rmtree(p)
-        elif p.exists():
-            p.unlink()
-        else:
-            continue
-        removed.append(p)
-    return removed
-
-
-def find_previous_run(spec: str | Path) -> Path | None:
-    """A previous run folder: the given path, or ('auto') the newest one under the Kaggle input root
-    (an earlier kernel version's output added as input); None when 'auto' finds none."""
-    if str(spec) != "auto":
-        p = Path(spec).expanduser().resolve()
-        if not (p / RUN_STATE).is_file() and not (p / "params.yaml").is_file():
-            raise PipelineError(f"--resume-from {p}: not a run folder (no {RUN_STATE} or params.yaml)")
-        return p
-    found = [p for p in glob_input(PREVIOUS_RUN_PATTERNS) if (p / RUN_STATE).is_file()]
-    if not found:
-        print(f"[xlsr run] no earlier run under {kaggle_input()}: starting a new run", file=sys.stderr)
-        return None
-    newest = max(found, key=lambda p: (p / RUN_STATE).stat().st_mtime)
-    print(f"[xlsr run] resuming from {newest}" + (f" (newest of {len(found)})" if len(found) > 1 else ""),
-          file=sys.stderr)
-    return newest
-
-
-def copy_previous_run(source: Path, run_dir: Path) -> None:
-    """Copy a previous run into a new run folder (once; a folder that holds a run is continued as it
-    is) and point its manifests at the copied demo data when they lived inside the old folder."""
-    if (run_dir / RUN_STATE).exists() or (run_dir / "params.yaml").exists():
-        print(f"[xlsr run] {run_dir} already holds a run: continuing it (not copying {source})", file=sys.stderr)
-        return
-    if source.resolve() == run_dir.resolve():
-        return
-    shutil.copytree(source, run_dir, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.tmp*"))
-    for p in [run_dir, *run_dir.rglob("*")]:  # copies of read-only inputs (/kaggle/input) must be writable
-        p.chmod(p.stat().st_mode | 0o200)
-    old = yaml.safe_load((source / "params.yaml").read_text()).get("notebooks", {}).get(NOTEBOOKS[0], {}) \
-        if (source / "params.yaml").exists() else {}
-    old_dir = old.get("run_dir")
-    if old_dir and Path(old_dir).resolve() != run_dir:
-        for csv in (run_dir / "manifests").glob("*.csv"):
-            text = csv.read_text()
-            if str(old_dir) + "/" in text and not Path(old_dir).exists():
-                csv.write_text(text.replace(str(old_dir) + "/", str(run_dir) + "/"))
-    print(f"[xlsr run] copied {source} -> {run_dir}", file=sys.stderr)
 
 
 def summary(run_dir: Path, seconds: float) -> str:

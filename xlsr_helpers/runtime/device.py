@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from .errors import ConfigError, XlsrError
-from .kaggle_env import pascal_advice
+from xlsr_helpers.core.errors import ConfigError, XlsrError
+from xlsr_helpers.runtime.kaggle_env import pascal_advice
 
 log = logging.getLogger(__name__)
 _cpu_warned = False

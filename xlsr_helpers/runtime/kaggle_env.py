@@ -15,7 +15,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from .errors import ConfigError
+from xlsr_helpers.core.errors import ConfigError
 
 KAGGLE_ROOT_ENV = "XLSR_KAGGLE_ROOT"
 CU126_INDEX = "https://download.pytorch.org/whl/cu126"

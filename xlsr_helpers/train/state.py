@@ -17,8 +17,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from .errors import ConfigError
-from .fingerprint import manifest_fingerprint, model_identity
+from xlsr_helpers.core.errors import ConfigError
+from xlsr_helpers.core.fingerprint import manifest_fingerprint, model_identity
 
 log = logging.getLogger(__name__)
 COMPLETE_MARKER = ".complete"  # written last into a checkpoint folder: the checkpoint is whole

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from transformers import initialization as init
 
-from ..errors import ConfigError
+from xlsr_helpers.core.errors import ConfigError
 
 NEEDS = ("pooled", "frames", "layers")
 HEADS: dict[str, type[Head]] = {}

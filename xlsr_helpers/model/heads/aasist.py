@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import initialization as init
 
-from . import Head, register_head
+from xlsr_helpers.model.heads import Head, register_head
 
 FRONT_DIM = 128  # Linear(hidden, 128) before the 2-D encoder
 CHANNELS = ((1, 32), (32, 32), (32, 64), (64, 64), (64, 64), (64, 64))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from . import Head, register_head
+from xlsr_helpers.model.heads import Head, register_head
 
 
 @register_head

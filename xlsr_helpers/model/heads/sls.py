@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import Head, register_head
+from xlsr_helpers.model.heads import Head, register_head
 
 FC1_DIM = 1024
 

@@ -1,0 +1,1 @@
+"""Bottom layer: errors, UTF-8 text files, fingerprints, bundled resources (no torch)."""

@@ -1,0 +1,1 @@
+"""Corpora: descriptors, manifests, audio, augmentation, datasets, the demo corpus."""

@@ -1,0 +1,1 @@
+"""Scores and numbers: metrics, score files, calibration, scoring, reports, plots, seeds."""

@@ -1,0 +1,1 @@
+"""The notebook chain: runner, notebook parameters, run folder, Kaggle kernels."""

@@ -1,0 +1,84 @@
+"""The four notebooks of the chain: their names and order, presets, declared parameters."""
+
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import yaml
+
+from xlsr_helpers.core.errors import PipelineError
+from xlsr_helpers.core.resources import NOTEBOOK_DIR, PRESET_DIR
+
+NOTEBOOKS = ["01_data_prep", "02_stage1_head", "03_stage2_finetune", "04_eval_eer"]
+
+
+# What a stage needs from the earlier ones when the chain starts there (--from).
+REQUIRED_BEFORE = {
+    "02_stage1_head": ["manifests/train.csv", "manifests/dev.csv"],
+    "03_stage2_finetune": ["manifests/train.csv", "stage1/detector/config.json"],
+    "04_eval_eer": ["manifests"],  # the detector may live elsewhere (parameter `detector`)
+}
+
+
+def load_preset(name: str) -> dict:
+    path = Path(name) if name.endswith((".yaml", ".yml")) else PRESET_DIR / f"{name}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+        raise PipelineError(f"unknown preset {name!r}: choose one of {known} or give a .yaml path")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise PipelineError(f"{path}: a preset is a flat mapping of notebook parameters")
+    return data
+
+
+def notebook_parameters(name: str) -> dict:
+    """Declared parameters (name -> default) of one notebook, via papermill's inspector."""
+    import papermill as pm
+    params = pm.inspect_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb"))
+    return {k: v["default"] for k, v in params.items()}
+
+
+def notebook_name(ref: str) -> str:
+    """'2', '02' or '02_stage1_head' -> '02_stage1_head'."""
+    for nb in NOTEBOOKS:
+        if nb == ref or nb.startswith(str(ref).strip().zfill(2) + "_"):
+            return nb
+    raise PipelineError(f"unknown notebook {ref!r}: expected one of 01, 02, 03, 04")
+
+
+def select_notebooks(start_from: str | None = None, only: list[str] | None = None) -> list[str]:
+    """All notebooks, those from ``start_from`` on, or exactly ``only`` (kept in chain order)."""
+    if start_from and only:
+        raise PipelineError("use either --from or --only, not both")
+    if only:
+        chosen = {notebook_name(r) for r in only}
+        return [nb for nb in NOTEBOOKS if nb in chosen]
+    return NOTEBOOKS[NOTEBOOKS.index(notebook_name(start_from)):] if start_from else list(NOTEBOOKS)
+
+
+def describe_parameters() -> str:
+    """Every notebook parameter with its default, for ``xlsr run --list-params``."""
+    lines = []
+    for nb in NOTEBOOKS:
+        lines.append(f"{nb}:")
+        lines += [f"  {k} = {v}" for k, v in notebook_parameters(nb).items()]
+    return "\n".join(lines)
+
+
+def copy_notebooks(out_dir: str | Path) -> list[Path]:
+    """Copy the four notebooks (the checkout's, or the installed package's) into ``out_dir``; an
+    existing notebook there is never overwritten (it may hold the user's edits): refused, named."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise PipelineError(f"{out} is a file; give a folder for the notebooks")
+    targets = [out / f"{nb}.ipynb" for nb in NOTEBOOKS]
+    existing = [str(t) for t in targets if t.exists()]
+    if existing:
+        raise PipelineError(f"{len(existing)} notebook(s) already exist and are kept: {existing[:4]}; "
+                            "give another folder or move them away")
+    out.mkdir(parents=True, exist_ok=True)
+    for nb, target in zip(NOTEBOOKS, targets, strict=True):
+        shutil.copyfile(NOTEBOOK_DIR / f"{nb}.ipynb", target)
+    return targets

@@ -1,0 +1,93 @@
+"""Which notebooks of a run folder finished, with which parameters; earlier runs to resume from."""
+
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from xlsr_helpers.core.errors import PipelineError
+from xlsr_helpers.pipeline.notebooks import (
+    NOTEBOOKS,
+)
+from xlsr_helpers.runtime.kaggle_env import glob_input, kaggle_input
+
+RUN_STATE = "run_state.yaml"  # notebooks that finished, with their parameters (for --resume-from)
+
+
+PREVIOUS_RUN_PATTERNS = ["*/xlsr-run", "*", "notebooks/*/*/xlsr-run", "*/*/xlsr-run"]
+
+
+def _state(run_dir: Path) -> dict:
+    path = run_dir / RUN_STATE
+    return (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
+
+
+def mark_finished(run_dir: Path, nb: str, parameters: dict) -> None:
+    state = _state(run_dir)
+    state[nb] = {"parameters": {k: v for k, v in parameters.items() if k != "run_dir"},
+                 "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
+    (run_dir / RUN_STATE).write_text(yaml.safe_dump(state, sort_keys=False))
+
+
+def forget_finished(run_dir: Path, nb: str) -> None:
+    """A notebook about to run, and every one after it, is no longer finished."""
+    state = _state(run_dir)
+    later = NOTEBOOKS[NOTEBOOKS.index(nb):]
+    if any(n in state for n in later):
+        (run_dir / RUN_STATE).write_text(yaml.safe_dump({k: v for k, v in state.items() if k not in later},
+                                                        sort_keys=False))
+
+
+def unfinished_notebooks(run_dir: Path, resolved: dict[str, dict]) -> list[str]:
+    """From the first notebook that did not finish (or finished with other parameters) to the end."""
+    state = _state(run_dir)
+    for i, nb in enumerate(NOTEBOOKS):
+        done = state.get(nb, {}).get("parameters")
+        if done != {k: v for k, v in resolved[nb].items() if k != "run_dir"}:
+            return NOTEBOOKS[i:]
+    return []
+
+
+def find_previous_run(spec: str | Path) -> Path | None:
+    """A previous run folder: the given path, or ('auto') the newest one under the Kaggle input root
+    (an earlier kernel version's output added as input); None when 'auto' finds none."""
+    if str(spec) != "auto":
+        p = Path(spec).expanduser().resolve()
+        if not (p / RUN_STATE).is_file() and not (p / "params.yaml").is_file():
+            raise PipelineError(f"--resume-from {p}: not a run folder (no {RUN_STATE} or params.yaml)")
+        return p
+    found = [p for p in glob_input(PREVIOUS_RUN_PATTERNS) if (p / RUN_STATE).is_file()]
+    if not found:
+        print(f"[xlsr run] no earlier run under {kaggle_input()}: starting a new run", file=sys.stderr)
+        return None
+    newest = max(found, key=lambda p: (p / RUN_STATE).stat().st_mtime)
+    print(f"[xlsr run] resuming from {newest}" + (f" (newest of {len(found)})" if len(found) > 1 else ""),
+          file=sys.stderr)
+    return newest
+
+
+def copy_previous_run(source: Path, run_dir: Path) -> None:
+    """Copy a previous run into a new run folder (once; a folder that holds a run is continued as it
+    is) and point its manifests at the copied demo data when they lived inside the old folder."""
+    if (run_dir / RUN_STATE).exists() or (run_dir / "params.yaml").exists():
+        print(f"[xlsr run] {run_dir} already holds a run: continuing it (not copying {source})", file=sys.stderr)
+        return
+    if source.resolve() == run_dir.resolve():
+        return
+    shutil.copytree(source, run_dir, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.tmp*"))
+    for p in [run_dir, *run_dir.rglob("*")]:  # copies of read-only inputs (/kaggle/input) must be writable
+        p.chmod(p.stat().st_mode | 0o200)
+    old = yaml.safe_load((source / "params.yaml").read_text()).get("notebooks", {}).get(NOTEBOOKS[0], {}) \
+        if (source / "params.yaml").exists() else {}
+    old_dir = old.get("run_dir")
+    if old_dir and Path(old_dir).resolve() != run_dir:
+        for csv in (run_dir / "manifests").glob("*.csv"):
+            text = csv.read_text()
+            if str(old_dir) + "/" in text and not Path(old_dir).exists():
+                csv.write_text(text.replace(str(old_dir) + "/", str(run_dir) + "/"))
+    print(f"[xlsr run] copied {source} -> {run_dir}", file=sys.stderr)

@@ -1,0 +1,1 @@
+"""Where the code runs: device preflight, Kaggle paths and environment (no torch at import)."""

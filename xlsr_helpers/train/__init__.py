@@ -1,0 +1,1 @@
+"""Training a stage: config schema, stage module, trainer, callbacks, averaging, stage state."""

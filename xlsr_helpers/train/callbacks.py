@@ -1,0 +1,102 @@
+"""Trainer callbacks: completion markers, per-epoch seeds, the top-k keeper and the average of its epochs."""
+
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate import PartialState
+from safetensors.torch import load_file, save_file
+from transformers import Trainer, TrainerCallback
+
+from xlsr_helpers.train.dev_eer import dev_scores, eer_of
+from xlsr_helpers.train.state import (
+    COMPLETE_MARKER,
+)
+
+log = logging.getLogger(__name__)
+
+
+class CompleteMarker(TrainerCallback):
+    """Mark a checkpoint folder complete once the Trainer has written all of it (atomic rename)."""
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if ckpt.is_dir():
+                tmp = ckpt / (COMPLETE_MARKER + ".tmp")
+                tmp.write_text(str(state.global_step))
+                os.replace(tmp, ckpt / COMPLETE_MARKER)
+
+
+class TopK(TrainerCallback):
+    """Keep the trained weights of the ``k`` best epochs on dev EER in ``folder`` (index.json: file ->
+    EER), for checkpoint averaging; survives a kill and a resume like the checkpoints do."""
+
+    def __init__(self, folder: Path, k: int, keys: list[str]):
+        self.folder, self.k, self.keys = folder, k, keys
+
+    def index(self) -> dict[str, float]:
+        path = self.folder / "index.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
+        if not state.is_world_process_zero or metrics is None or "eval_eer" not in metrics:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        index = self.index()
+        name = f"epoch-{round(state.epoch or 0):03d}.safetensors"
+        sd = model.state_dict()
+        save_file({k: sd[k].detach().cpu().contiguous() for k in self.keys}, self.folder / name)
+        index[name] = float(metrics["eval_eer"])
+        keep = sorted(index, key=lambda n: (index[n], n))[:self.k]
+        for n in set(index) - set(keep):
+            (self.folder / n).unlink(missing_ok=True)
+        tmp = self.folder / "index.json.tmp"
+        tmp.write_text(json.dumps({n: index[n] for n in keep}, indent=1))
+        os.replace(tmp, self.folder / "index.json")
+
+
+def average_state_dicts(dicts: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Element-wise mean of the tensors (integer buffers such as BatchNorm's step count rounded back)."""
+    out = {}
+    for key in dicts[0]:
+        mean = torch.stack([d[key].double() for d in dicts]).mean(0)
+        out[key] = mean.round().to(dicts[0][key].dtype) if not dicts[0][key].is_floating_point() \
+            else mean.to(dicts[0][key].dtype)
+    return out
+
+
+def average_top_k(trainer: Trainer, keeper: TopK, dev_ds, dev_labels: np.ndarray, best_eer: float) -> dict:
+    """Load the mean of the kept epochs' weights when its dev EER is no worse than the best epoch's;
+    otherwise keep the best epoch (said in a warning). Returns what was chosen and both EERs."""
+    PartialState().wait_for_everyone()
+    index = keeper.index()
+    names = sorted(index, key=lambda n: (index[n], n))
+    dicts = [load_file(keeper.folder / n) for n in names]
+    module = trainer.model
+    module.load_state_dict(average_state_dicts(dicts), strict=False)
+    avg_eer = eer_of(dev_scores(trainer, dev_ds), dev_labels)[0]
+    used = "averaged" if avg_eer <= best_eer else "best epoch"
+    if used == "best epoch":
+        log.warning("the average of the %d best epochs has dev EER %.4f, worse than the best epoch's %.4f: "
+                    "the detector keeps the best epoch", len(dicts), avg_eer, best_eer)
+        module.load_state_dict(dicts[0], strict=False)
+    return {"k": len(dicts), "epochs": names, "dev_eers": [index[n] for n in names], "dev_eer_averaged": avg_eer,
+            "dev_eer_best_epoch": best_eer, "used": used}
+
+
+class EpochSeed(TrainerCallback):
+    """Tell the dataset the epoch so that random crops differ per epoch yet replay on resume."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        if hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(int(state.epoch or 0))
