@@ -26,7 +26,7 @@ demo: $(STAMP)
 	$(BIN)/xlsr run --preset demo --run-dir $(RUN_DIR)
 
 test: $(STAMP)
-	$(BIN)/ruff check xlsr_helpers tests benchmarks kaggle
+	$(BIN)/ruff check xlsr_helpers tests benchmarks kaggle notebooks
 	$(BIN)/lint-imports --no-cache --no-logo  # the layers and no-cycle contracts in pyproject.toml
 	$(BIN)/python -m pytest -q
 
@@ -71,7 +71,7 @@ $(KSTAMP): kaggle/image-versions.txt requirements-kaggle.txt kaggle/compare_free
 	touch $(KSTAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check xlsr_helpers tests benchmarks kaggle
+	$(BIN)/ruff check xlsr_helpers tests benchmarks kaggle notebooks
 
 # Mutation testing of the modules that decide published numbers (slow: not part of `make test`).
 mutate: $(STAMP)
