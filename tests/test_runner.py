@@ -16,7 +16,7 @@ from xlsr_helpers.runtime.kaggle_env import KAGGLE_ROOT_ENV
 
 
 @pytest.mark.parametrize("override,words", [
-    ({"s1_epochs": "abc"}, "s1_epochs='abc': expected an integer >= 1"),
+    ({"s1_epochs": "abc"}, "s1_epochs='abc': expected an integer in [1, 1000]"),
     ({"device": "gpu"}, "device='gpu': expected one of ['auto', 'cuda', 'cpu']"),
     ({"precision": "fp8"}, "precision='fp8'"),
     ({"s2_batch_size": 0}, "s2_batch_size=0"),
@@ -24,6 +24,8 @@ from xlsr_helpers.runtime.kaggle_env import KAGGLE_ROOT_ENV
     ({"max_trials_per_split": -3}, "max_trials_per_split=-3"),
     ({"check_audio": "yes"}, "check_audio='yes': expected True or False"),
     ({"score_hop_seconds": float("nan")}, "score_hop_seconds=nan"),
+    ({"segment_seconds": 1e9}, "segment_seconds=1000000000.0: expected a number in [0.025, 60]"),  # not 58 TiB later
+    ({"s2_top_layers": 100}, "s2_top_layers=100: expected an integer in [1, 48]"),
 ])
 def test_bad_parameters_stop_before_any_notebook(tmp_path, override, words):
     with pytest.raises(ConfigError) as info:

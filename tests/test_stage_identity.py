@@ -99,9 +99,18 @@ def test_manifests_without_both_classes_are_refused_naming_the_file():
 
 
 @pytest.mark.parametrize("bad,words", [
-    ({"epochs": 0}, "epochs=0 (expected an integer >= 1)"), ({"epochs": -2}, "epochs=-2"),
+    ({"epochs": 0}, "epochs=0 (expected an integer in [1, 1000])"), ({"epochs": -2}, "epochs=-2"),
+    ({"epochs": 1001}, "epochs=1001 (expected an integer in [1, 1000])"), ({"epochs": 5.0}, "epochs=5.0"),
+    ({"segment_samples": 10**9}, "segment_samples=1000000000 (expected an integer in [400, 960000])"),
+    ({"learning_rate": 5}, "learning_rate=5 (expected a number in (0, 1])"),
+    ({"crop": "middle"}, "crop='middle' (expected one of ['start', 'center', 'random'])"),
+    ({"pad": "mirror"}, "pad='mirror' (expected one of ['repeat', 'zero'])"),
+    ({"class_weights": "auto"}, "class_weights='auto' (expected one of ['balanced', 'none'])"),
+    ({"cache": "maybe"}, "cache='maybe' (expected one of ['auto', 'on', 'off'])"),
+    ({"num_workers": 65}, "num_workers=65 (expected an integer in [0, 64])"),
+    ({"warmup_ratio": 1.0}, "warmup_ratio=1.0 (expected a number in [0, 1))"),
     ({"epochs": "abc"}, "epochs='abc'"), ({"batch_size": 0}, "batch_size=0"),
-    ({"segment_samples": 0}, "segment_samples=0 (expected an integer >= 400)"),
+    ({"segment_samples": 0}, "segment_samples=0 (expected an integer in [400, 960000])"),
     ({"lr_scheduler": "bogus"}, "lr_scheduler='bogus' (expected one of ['linear', 'cosine'"),
     ({"precision": "fp8"}, "precision='fp8'"), ({"device": "gpu"}, "device='gpu'"),
     ({"learning_rate": float("nan")}, "learning_rate=nan"), ({"learning_rate": 0}, "learning_rate=0"),
@@ -111,6 +120,14 @@ def test_invalid_training_parameters_are_named(bad, words):
     with pytest.raises(ConfigError, match="invalid training parameter") as info:
         TrainConfig(**bad)
     assert words in str(info.value)
+
+
+def test_every_bad_training_field_is_named_at_once():
+    with pytest.raises(ConfigError) as info:
+        TrainConfig(epochs=0, crop="middle", weight_decay=-1)
+    assert str(info.value) == ("invalid training parameter(s): epochs=0 (expected an integer in [1, 1000]); "
+                               "weight_decay=-1 (expected a number in [0, 1]); "
+                               "crop='middle' (expected one of ['start', 'center', 'random'])")
 
 
 def test_two_visible_gpus_train_on_one_with_a_clear_line(tmp_path):

@@ -19,6 +19,7 @@ from xlsr_helpers.core.errors import ConfigError, XlsrError
 SAMPLE_RATE = 16_000
 SEGMENT_SAMPLES = 80_000  # 5 s at 16 kHz
 MIN_SAMPLES = 400  # the wav2vec2 CNN's receptive field (25 ms): shorter input yields no frame at all
+MAX_SEGMENT_SECONDS = 60  # longest training segment or scoring window: far beyond the reference systems' 4 s
 PAD_MODES = ("repeat", "zero")
 CROP_MODES = ("start", "center", "random")
 

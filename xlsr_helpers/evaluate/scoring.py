@@ -21,7 +21,16 @@ import torch
 from tqdm.auto import tqdm
 
 from xlsr_helpers.core.errors import ConfigError
-from xlsr_helpers.data.audio import MIN_SAMPLES, SAMPLE_RATE, SEGMENT_SAMPLES, AudioError, load_audio, window_starts
+from xlsr_helpers.core.rules import Rule, choice, integer, number, problems
+from xlsr_helpers.data.audio import (
+    MAX_SEGMENT_SECONDS,
+    MIN_SAMPLES,
+    SAMPLE_RATE,
+    SEGMENT_SAMPLES,
+    AudioError,
+    load_audio,
+    window_starts,
+)
 from xlsr_helpers.data.manifest import safe_id
 from xlsr_helpers.evaluate.calibration import Calibration
 from xlsr_helpers.model.card import read_settings
@@ -51,22 +60,19 @@ class ScoringConfig:
     precision: str = "auto"  # auto: bf16/fp16 autocast on GPU, fp32 on CPU
 
     def __post_init__(self) -> None:
-        problems = [f"{name}={getattr(self, name)!r} (expected an integer >= {low})"
-                    for name, low in (("window", MIN_SAMPLES), ("hop", 1), ("batch_size", 1), ("chunk_files", 1),
-                                      ("load_workers", 1))
-                    if getattr(self, name) is not None
-                    and not (isinstance(getattr(self, name), int) and getattr(self, name) >= low)]
-        if self.threshold is not None and not (isinstance(self.threshold, int | float) and np.isfinite(self.threshold)):
-            problems.append(f"threshold={self.threshold!r} (expected a finite number)")
-        if not (isinstance(self.prior_spoof, float | int) and 0 < self.prior_spoof < 1):
-            problems.append(f"prior_spoof={self.prior_spoof!r} (expected a number in (0, 1))")
-        if self.aggregation is not None and self.aggregation not in AGGREGATIONS:
-            problems.append(f"aggregation={self.aggregation!r} (expected one of {list(AGGREGATIONS)})")
-        if self.device not in DEVICES or self.precision not in PRECISIONS:
-            problems.append(f"device={self.device!r}/precision={self.precision!r} "
-                            f"(expected one of {list(DEVICES)} / {list(PRECISIONS)})")
-        if problems:
-            raise ConfigError("invalid scoring parameter(s): " + "; ".join(problems))
+        _, found = problems(SETTING_RULES, {name: getattr(self, name) for name in SETTING_RULES})
+        if found:
+            raise ConfigError("invalid scoring parameter(s): " + "; ".join(found))
+
+
+# What each ScoringConfig field accepts (``core.rules``); notebook 04's parameters reuse these.
+SETTING_RULES: dict[str, Rule] = {
+    "window": integer(MIN_SAMPLES, MAX_SEGMENT_SECONDS * SAMPLE_RATE, none=True),
+    "hop": integer(1, MAX_SEGMENT_SECONDS * SAMPLE_RATE, none=True), "batch_size": integer(1, 4096),
+    "chunk_files": integer(1, 100_000), "load_workers": integer(1, 64), "threshold": number(None, None, none=True),
+    "prior_spoof": number(0, 1, high_open=True), "aggregation": choice(*AGGREGATIONS, none=True),
+    "device": choice(*DEVICES), "precision": choice(*PRECISIONS),
+}
 
 
 @dataclass

@@ -3,108 +3,95 @@
 A value from a preset, ``--set`` or papermill is checked against its rule here, so that
 ``s1_epochs=abc`` stops ``xlsr run`` before notebook 01 runs, naming the parameter and what it
 accepts. Numbers written as strings (YAML reads ``1e-3`` as a string) are accepted and converted.
+The rules are the training fields' and scoring settings' own (``core.rules``), found through the
+one notebook-to-config mapping below.
 """
 
 from __future__ import annotations
 
-import math
+import dataclasses
 from pathlib import Path
 
 from xlsr_helpers.core.errors import ConfigError, XlsrError
+from xlsr_helpers.core.rules import Rule, choice, integer, number
+from xlsr_helpers.data.audio import MAX_SEGMENT_SECONDS, MIN_SAMPLES, SAMPLE_RATE
+from xlsr_helpers.evaluate.scoring import SETTING_RULES
+from xlsr_helpers.train.config import FIELD_RULES, TrainConfig
 
-POSITIVE_INT = ("int", 1)
-NON_NEGATIVE_INT = ("int", 0)
-POSITIVE_FLOAT = ("float", 0.0)
 TINY_RANDOM = "tiny-random"  # base_model value: a random-initialised tiny wav2vec2 (demo and tests)
 PATH_PARAMETERS = ("run_dir", "data_root", "detector", "cache_dir", "base_model", "resume_from", "s2_noise_dir",
                    "s2_rir_dir", "dataset")
-RULES: dict[str, tuple] = {
-    "s1_epochs": POSITIVE_INT, "s2_epochs": POSITIVE_INT, "s1_batch_size": POSITIVE_INT,
-    "s2_batch_size": POSITIVE_INT, "s2_grad_accum": POSITIVE_INT, "eval_batch_size": POSITIVE_INT,
-    "score_batch_size": POSITIVE_INT, "s2_top_layers": POSITIVE_INT, "duration_sample": POSITIVE_INT,
-    "s1_patience": NON_NEGATIVE_INT, "s2_patience": NON_NEGATIVE_INT, "num_workers": NON_NEGATIVE_INT,
-    "seed": NON_NEGATIVE_INT, "max_trials_per_split": ("int_or_none", 2),
-    "s1_learning_rate": POSITIVE_FLOAT, "s2_learning_rate": POSITIVE_FLOAT,
-    "segment_seconds": ("float", 0.025),  # >= 400 samples at 16 kHz
-    "allow_missing": ("bool",), "check_audio": ("bool",), "grad_checkpointing": ("bool",),
-    "cache": ("choice", ("auto", "on", "off")), "precision": ("choice", ("auto", "fp32", "fp16", "bf16")),
-    "device": ("choice", ("auto", "cuda", "cpu")), "aggregation": ("choice", ("mean", "max", "min", "median")),
-    "phase": ("choice", ("eval", "progress", "hidden_track", "all")), "on_change": ("choice", ("refuse", "restart")),
-    "score_window_seconds": ("float_or_auto", 0.025), "bootstrap": NON_NEGATIVE_INT, "worst_examples": NON_NEGATIVE_INT,
-    "prior_spoof": ("probability",), "s2_encoder_learning_rate": ("float_or_none", 0.0),
-    "s2_layer_decay": ("probability_incl",), "s2_average_top_k": POSITIVE_INT,
+
+# Notebook parameter -> the TrainConfig field it sets, per stage (02: s1_*, 03: s2_*), written once:
+# notebooks 02/03 build their config with ``stage_config`` and every rule below is the field's own.
+STAGE_FIELDS = {
+    1: {"s1_epochs": "epochs", "s1_batch_size": "batch_size", "s1_learning_rate": "learning_rate",
+        "s1_patience": "early_stopping_patience"},
+    2: {"s2_top_layers": "top_layers", "s2_epochs": "epochs", "s2_batch_size": "batch_size",
+        "s2_grad_accum": "grad_accum", "s2_learning_rate": "learning_rate", "s2_patience": "early_stopping_patience",
+        "s2_average_top_k": "average_top_k", "grad_checkpointing": "grad_checkpointing", "s2_augment": "augment",
+        "s2_noise_dir": "noise_dir", "s2_rir_dir": "rir_dir", "s2_encoder_learning_rate": "encoder_learning_rate",
+        "s2_layer_decay": "layer_decay"},
 }
-RULES["score_hop_seconds"] = ("float_or_auto", 0.025)
-RULES["head"] = ("head",)  # 'auto' or a registered head (heads/), looked up when checked
-RULES["dataset"] = ("dataset",)  # a descriptor's name or path, loaded (and so checked) when checked
-RULES["aggregation"] = ("choice", ("auto", "mean", "max", "min", "median"))
+SHARED_FIELDS = ("head", "cache", "cache_dir", "precision", "device", "num_workers", "eval_batch_size", "seed",
+                 "on_change", "report_to")  # same name in the notebooks and in TrainConfig
+# Notebook 04's parameter -> the ScoringConfig field whose rule it follows (seconds become samples there).
+SCORING_FIELDS = {"score_batch_size": "batch_size", "aggregation": "aggregation", "prior_spoof": "prior_spoof"}
+SECONDS = number(MIN_SAMPLES / SAMPLE_RATE, MAX_SEGMENT_SECONDS, low_open=False)
+
+RULES: dict[str, Rule] = {
+    **{param: FIELD_RULES[field] for fields in STAGE_FIELDS.values() for param, field in fields.items()
+       if field in FIELD_RULES},
+    **{name: FIELD_RULES[name] for name in SHARED_FIELDS if name in FIELD_RULES},
+    **{param: SETTING_RULES[field] for param, field in SCORING_FIELDS.items()},
+    "grad_checkpointing": Rule("bool"), "allow_missing": Rule("bool"), "check_audio": Rule("bool"),
+    "segment_seconds": SECONDS, "score_window_seconds": dataclasses.replace(SECONDS, auto=True),
+    "score_hop_seconds": dataclasses.replace(SECONDS, auto=True),
+    "aggregation": dataclasses.replace(SETTING_RULES["aggregation"], none=False, auto=True),
+    "max_trials_per_split": integer(2, 10**8, none=True), "duration_sample": integer(1, 10**7),
+    "bootstrap": integer(0, 100_000), "worst_examples": integer(0, 1000),
+    "phase": choice("eval", "progress", "hidden_track", "all"),
+}
 
 
 def check_value(name: str, value):
     """The value converted to its rule's type; ``ConfigError`` naming the parameter when it does not fit."""
+    if name == "dataset":
+        return _check_dataset(value)
     rule = RULES.get(name)
     if rule is None:
         return value  # free-form strings (paths, ids): checked where they are used
-    kind = rule[0]
     if name == "cache" and isinstance(value, bool):  # YAML reads on/off as booleans
         value = "on" if value else "off"
-    if kind == "choice":
-        if value in rule[1]:
-            return value
-        raise ConfigError(f"parameter {name}={value!r}: expected one of {list(rule[1])}")
-    if kind == "head":
-        from xlsr_helpers.model.heads import HEADS  # imports torch: only when a head is given
-        if value in ("auto", *HEADS):
-            return value
-        raise ConfigError(f"parameter head={value!r}: expected 'auto' or one of {sorted(HEADS)}")
-    if kind == "dataset":
-        from xlsr_helpers.data.descriptor import load_descriptor
-        if not isinstance(value, str) or not value:
-            raise ConfigError(f"parameter dataset={value!r}: expected a descriptor's name or .yaml path")
-        try:
-            load_descriptor(value)
-        except XlsrError as exc:
-            raise ConfigError(f"parameter dataset={value!r}: {exc}") from None
-        return value
-    if kind == "bool":
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"parameter {name}={value!r}: expected True or False")
-    if kind == "int_or_none" and value is None:
-        return None
-    if kind == "float_or_none":
-        return None if value is None else _number(name, value, "float", rule[1])
-    if kind == "probability_incl":
-        v = _number(name, value, "float", 0.0)
-        if v > 1:
-            raise ConfigError(f"parameter {name}={value!r}: expected a number in (0, 1]")
-        return v
-    if kind == "float_or_auto":
-        return "auto" if value == "auto" else _number(name, value, "float", rule[1])
-    if kind == "probability":
-        v = _number(name, value, "float", 0.0)
-        if v >= 1:
-            raise ConfigError(f"parameter {name}={value!r}: expected a number in (0, 1)")
-        return v
-    return _number(name, value, kind, rule[1])
+    ok, out = rule.accepts(value, convert=True)
+    if not ok:
+        raise ConfigError(f"parameter {name}={_short(value)}: expected {rule.describe()}")
+    return out
 
 
-def _number(name: str, value, kind: str, minimum: float):
-    v = value
-    if isinstance(v, str):
-        try:
-            v = float(v) if kind == "float" else int(v)
-        except ValueError:
-            v = None
-    ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-    if kind != "float":
-        ok = ok and float(v).is_integer()
-        v = int(v) if ok else v
-    if not ok or v < minimum or (kind == "float" and v <= 0):
-        bound = f"> {minimum:g}" if kind == "float" and minimum <= 0 else f">= {minimum:g}"
-        what = ("a number " if kind == "float" else "an integer ") + bound
-        raise ConfigError(f"parameter {name}={value!r}: expected {what}" + (" or None" if kind == "int_or_none" else ""))
-    return float(v) if kind == "float" else v
+def _short(value) -> str:
+    """The value as a message quotes it: one line, at most 80 characters (a 20 MB value is not quoted whole)."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:60]}... ({len(text)} characters)"
+
+
+def _check_dataset(value) -> str:
+    from xlsr_helpers.data.descriptor import load_descriptor
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"parameter dataset={_short(value)}: expected a descriptor's name or .yaml path")
+    try:
+        load_descriptor(value)
+    except XlsrError as exc:
+        raise ConfigError(f"parameter dataset={_short(value)}: {exc}") from None
+    return value
+
+
+def stage_config(stage: int, namespace: dict, model: str) -> TrainConfig:
+    """The TrainConfig of notebook 02 (stage 1) or 03 (stage 2) from its parameters, by ``STAGE_FIELDS``."""
+    values = {field: namespace[param] for param, field in STAGE_FIELDS[stage].items() if param in namespace}
+    values |= {name: namespace[name] for name in SHARED_FIELDS if name in namespace}
+    values["segment_samples"] = int(namespace["segment_seconds"] * SAMPLE_RATE)
+    return TrainConfig(stage=stage, model=model, **values)
 
 
 def check_parameters(values: dict) -> dict:

@@ -6,11 +6,18 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-import numpy as np
 from transformers import SchedulerType
 
 from xlsr_helpers.core.errors import ConfigError
-from xlsr_helpers.data.audio import CROP_MODES, MIN_SAMPLES, PAD_MODES, SEGMENT_SAMPLES
+from xlsr_helpers.core.rules import Rule, choice, integer, number, problems
+from xlsr_helpers.data.audio import (
+    CROP_MODES,
+    MAX_SEGMENT_SECONDS,
+    MIN_SAMPLES,
+    PAD_MODES,
+    SAMPLE_RATE,
+    SEGMENT_SAMPLES,
+)
 from xlsr_helpers.data.augment import make_augmenter
 from xlsr_helpers.model.heads import HEADS
 from xlsr_helpers.model.loading import XLSR_300M
@@ -61,16 +68,10 @@ class TrainConfig:
         # YAML (and `--set cache=off`) reads on/off as booleans
         if isinstance(self.cache, bool):
             self.cache = "on" if self.cache else "off"
-        if self.cache not in ("auto", "on", "off"):
-            raise ConfigError(f"cache must be 'auto', 'on' or 'off', got {self.cache!r}")
         if self.stage not in (1, 2):
             raise ConfigError(f"stage must be 1 or 2, got {self.stage!r}")
-        make_augmenter(self.augment, self.noise_dir, self.rir_dir)  # validated now, not an epoch into training
-        if self.pad not in PAD_MODES or self.crop not in CROP_MODES:
-            raise ConfigError(f"pad must be one of {PAD_MODES} and crop one of {CROP_MODES}, got {self.pad!r}/{self.crop!r}")
-        if self.class_weights not in ("balanced", "none"):
-            raise ConfigError(f"class_weights must be 'balanced' or 'none', got {self.class_weights!r}")
         check_fields(self)
+        make_augmenter(self.augment, self.noise_dir, self.rir_dir)  # validated now, not an epoch into training
 
     @classmethod
     def from_mapping(cls, params: dict) -> TrainConfig:
@@ -82,43 +83,27 @@ class TrainConfig:
         return cls(**params)
 
 
-# Allowed values of the TrainConfig fields that are not checked above, as (kind, rule).
-FIELD_RULES = {
-    "epochs": ("int", 1), "batch_size": ("int", 1), "eval_batch_size": ("int", 1), "grad_accum": ("int", 1),
-    "top_layers": ("int", 1), "num_workers": ("int", 0), "early_stopping_patience": ("int", 0),
-    "save_total_limit": ("int", 1), "seed": ("int", 0), "average_top_k": ("int", 1), "layer_decay": ("ratio_incl", None),
-    "encoder_learning_rate": ("float_or_none", 0.0),
-    "segment_samples": ("int", MIN_SAMPLES), "learning_rate": ("float", 0.0), "weight_decay": ("float", None),
-    "warmup_ratio": ("ratio", None), "precision": ("choice", PRECISIONS), "device": ("choice", DEVICES),
-    "cache_dtype": ("choice", ("float16", "float32")), "on_change": ("choice", ("refuse", "restart")),
-    "lr_scheduler": ("choice", tuple(s.value for s in SchedulerType)), "head": ("choice", ("auto", *sorted(HEADS))),
+# What each TrainConfig field accepts (``core.rules``); notebook parameters reuse these (``pipeline.params``).
+FIELD_RULES: dict[str, Rule] = {
+    "epochs": integer(1, 1000), "batch_size": integer(1, 4096), "eval_batch_size": integer(1, 4096),
+    "grad_accum": integer(1, 1024), "top_layers": integer(1, 48), "num_workers": integer(0, 64),
+    "early_stopping_patience": integer(0, 1000), "save_total_limit": integer(1, 100), "seed": integer(0, 2**32 - 1),
+    "average_top_k": integer(1, 100), "segment_samples": integer(MIN_SAMPLES, MAX_SEGMENT_SECONDS * SAMPLE_RATE),
+    "learning_rate": number(0, 1), "encoder_learning_rate": number(0, 1, none=True), "layer_decay": number(0, 1),
+    "weight_decay": number(0, 1, low_open=False), "warmup_ratio": number(0, 1, low_open=False, high_open=True),
+    "precision": choice(*PRECISIONS), "device": choice(*DEVICES), "cache": choice("auto", "on", "off"),
+    "cache_dtype": choice("float16", "float32"), "on_change": choice("refuse", "restart"),
+    "class_weights": choice("balanced", "none"), "pad": choice(*PAD_MODES), "crop": choice(*CROP_MODES),
+    "lr_scheduler": choice(*(s.value for s in SchedulerType)), "head": choice("auto", *sorted(HEADS)),
 }
 
 
 def check_fields(cfg: TrainConfig) -> None:
     """Refuse wrong types and out-of-range values, naming the parameter and what is allowed."""
-    problems = []
-    for name, (kind, rule) in FIELD_RULES.items():
-        v = getattr(cfg, name)
-        if kind == "choice":
-            ok, allowed = v in rule, f"one of {list(rule)}"
-        elif kind == "int":
-            ok = isinstance(v, int) and not isinstance(v, bool) and v >= rule
-            allowed = f"an integer >= {rule}"
-        elif kind == "ratio":
-            ok, allowed = _is_number(v) and 0 <= v < 1, "a number in [0, 1)"
-        elif kind == "ratio_incl":
-            ok, allowed = _is_number(v) and 0 < v <= 1, "a number in (0, 1]"
-        elif kind == "float_or_none":
-            ok, allowed = v is None or (_is_number(v) and v > rule), f"None or a number > {rule:g}"
-        else:
-            ok = _is_number(v) and (rule is None or v > rule)
-            allowed = "a number" + ("" if rule is None else f" > {rule:g}")
-        if not ok:
-            problems.append(f"{name}={v!r} (expected {allowed})")
-    problems += _reporting_problems(cfg.report_to)
-    if problems:
-        raise ConfigError("invalid training parameter(s): " + "; ".join(problems))
+    _, found = problems(FIELD_RULES, {name: getattr(cfg, name) for name in FIELD_RULES})
+    found += _reporting_problems(cfg.report_to)
+    if found:
+        raise ConfigError("invalid training parameter(s): " + "; ".join(found))
 
 
 REPORTERS = ("none", "tensorboard", "wandb", "trackio", "mlflow", "all")
@@ -136,5 +121,3 @@ def _reporting_problems(report_to: str) -> list[str]:
         if missing else []
 
 
-def _is_number(v) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v)
