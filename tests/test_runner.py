@@ -6,6 +6,7 @@ import shutil
 
 import pandas as pd
 import pytest
+import torch
 import yaml
 
 from xlsr_helpers.cli.main import main
@@ -26,6 +27,19 @@ from xlsr_helpers.runtime.kaggle_env import KAGGLE_ROOT_ENV
     ({"score_hop_seconds": float("nan")}, "score_hop_seconds=nan"),
     ({"segment_seconds": 1e9}, "segment_seconds=1000000000.0: expected a number in [0.025, 60]"),  # not 58 TiB later
     ({"s2_top_layers": 100}, "s2_top_layers=100: expected an integer in [1, 48]"),
+    # what the values point at, found before 01 (tiny-random has 4 transformer layers)
+    ({"s2_top_layers": 5}, "parameter s2_top_layers=5: the base model tiny-random has 4 transformer layers"),
+    ({"base_model": "/no/such/model"}, "parameter base_model='/no/such/model': model folder /no/such/model does not exist"),
+    ({"s2_augment": "lnl+reverb"}, "parameter s2_augment='lnl+reverb': unknown augmentation ['reverb']"),
+    ({"s2_augment": "noise"}, "parameter s2_augment='noise': augmentation 'noise' needs noise_dir"),
+    ({"score_splits": "eval,test"}, "parameter score_splits='eval,test': ['test'] not among asvspoof2019-la's splits"),
+    ({"score_splits": ""}, "parameter score_splits='': expected 'auto' or split names joined with ','"),
+    ({"asv_scores": "/no/asv.txt"}, "parameter asv_scores='/no/asv.txt': no such file"),
+    ({"data_root": ["a", "b"]}, "parameter data_root=['a', 'b']: expected a path or name (text)"),
+    ({"report_to": "wandb"}, "report_to='wandb': wandb is not installed"),
+    ({"report_to": "comet"}, "parameter report_to='comet' (expected 'none' or a comma-separated subset"),
+    pytest.param({"device": "cuda"}, "parameter device='cuda': no CUDA device is visible",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is visible")),
 ])
 def test_bad_parameters_stop_before_any_notebook(tmp_path, override, words):
     with pytest.raises(ConfigError) as info:

@@ -20,7 +20,7 @@ from xlsr_helpers.train.config import FIELD_RULES, TrainConfig
 
 TINY_RANDOM = "tiny-random"  # base_model value: a random-initialised tiny wav2vec2 (demo and tests)
 PATH_PARAMETERS = ("run_dir", "data_root", "detector", "cache_dir", "base_model", "resume_from", "s2_noise_dir",
-                   "s2_rir_dir", "dataset")
+                   "s2_rir_dir", "dataset", "asv_scores")
 
 # Notebook parameter -> the TrainConfig field it sets, per stage (02: s1_*, 03: s2_*), written once:
 # notebooks 02/03 build their config with ``stage_config`` and every rule below is the field's own.
@@ -65,11 +65,11 @@ def check_value(name: str, value):
         value = "on" if value else "off"
     ok, out = rule.accepts(value, convert=True)
     if not ok:
-        raise ConfigError(f"parameter {name}={_short(value)}: expected {rule.describe()}")
+        raise ConfigError(f"parameter {name}={quoted(value)}: expected {rule.describe()}")
     return out
 
 
-def _short(value) -> str:
+def quoted(value) -> str:
     """The value as a message quotes it: one line, at most 80 characters (a 20 MB value is not quoted whole)."""
     text = repr(value)
     return text if len(text) <= 80 else f"{text[:60]}... ({len(text)} characters)"
@@ -78,11 +78,11 @@ def _short(value) -> str:
 def _check_dataset(value) -> str:
     from xlsr_helpers.data.descriptor import load_descriptor
     if not isinstance(value, str) or not value:
-        raise ConfigError(f"parameter dataset={_short(value)}: expected a descriptor's name or .yaml path")
+        raise ConfigError(f"parameter dataset={quoted(value)}: expected a descriptor's name or .yaml path")
     try:
         load_descriptor(value)
     except XlsrError as exc:
-        raise ConfigError(f"parameter dataset={_short(value)}: {exc}") from None
+        raise ConfigError(f"parameter dataset={quoted(value)}: {exc}") from None
     return value
 
 
@@ -119,7 +119,7 @@ def absolute_paths(values: dict, cwd: Path) -> dict:
     out = dict(values)
     for name in PATH_PARAMETERS:
         v = out.get(name)
-        if not isinstance(v, str) or not v or v == "auto" or v.startswith(("demo:", "/", "~")) or v == TINY_RANDOM:
+        if not isinstance(v, str) or not v or v in ("auto", "none") or v.startswith(("demo:", "/", "~")) or v == TINY_RANDOM:
             continue
         if name == "base_model" and not (cwd / v).exists():
             continue  # a hub id such as facebook/wav2vec2-xls-r-300m

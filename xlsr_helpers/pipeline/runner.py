@@ -26,6 +26,7 @@ from xlsr_helpers.pipeline.notebooks import (
     select_notebooks,
 )
 from xlsr_helpers.pipeline.params import absolute_paths, check_parameters
+from xlsr_helpers.pipeline.preflight import check_before_start
 from xlsr_helpers.pipeline.run_state import (
     copy_previous_run,
     find_previous_run,
@@ -51,6 +52,14 @@ def resolve_parameters(preset: dict, overrides: dict, run_dir: Path) -> dict[str
     if unknown:
         raise PipelineError(f"parameter(s) {unknown} are declared by no notebook; known parameters: {sorted(known)}")
     return {nb: {k: v for k, v in merged.items() if k in names} for nb, names in declared.items()}
+
+
+def effective_parameters(resolved: dict[str, dict]) -> dict:
+    """What the notebooks will hold: each notebook's declared defaults under the resolved values."""
+    values = {}
+    for nb, given in resolved.items():
+        values |= {k: ast.literal_eval(v) for k, v in notebook_parameters(nb).items()} | given
+    return values
 
 
 def chain_run_dir(given: str | Path | None, preset: str) -> Path:
@@ -80,6 +89,7 @@ def run_pipeline(preset: str = "demo", overrides: dict | None = None, run_dir: s
     params = absolute_paths(params, Path.cwd())
     run_dir = chain_run_dir(run_dir or overrides.get("run_dir") or params.get("run_dir"), preset)
     resolved = resolve_parameters(params, overrides, run_dir)  # everything checked before any work
+    check_before_start(effective_parameters(resolved))  # and what the values point at
     if resume_from is not None and (start_from or only):
         raise PipelineError("--resume-from continues where the earlier run stopped: use it without --from/--only")
     if seeds and only:
