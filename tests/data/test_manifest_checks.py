@@ -4,7 +4,6 @@ without speaker/attack columns gets, and where CSV-relative audio is looked for.
 
 import pytest
 import yaml
-from helpers import logged
 
 from xlsr_helpers.data.manifest import (
     BASE_COLUMNS,
@@ -40,7 +39,7 @@ def own(tmp_path, **fields):
     return str(touch(tmp_path / "mine.yaml", yaml.safe_dump(desc)))
 
 
-def test_auto_root_says_which_copy_it_took_when_there_are_several(tmp_path, monkeypatch):
+def test_auto_root_says_which_copy_it_took_when_there_are_several(logged, tmp_path, monkeypatch):
     monkeypatch.setenv(KAGGLE_ROOT_ENV, str(tmp_path))
     classic = lay_2019(tmp_path / "input" / "asvpoof-2019-dataset" / "LA" / "LA")
     with logged("xlsr_helpers.data.manifest") as records:

@@ -1,15 +1,14 @@
 """Scoring mechanics, with a detector whose head is random (``untrained_detector``): what the folder's
 settings decide, each file's score as the aggregate of its own windows, thresholds, chunking, error
 rows and the manifest's columns. Every expected value is computed here from the windows themselves."""
-
 import dataclasses
+import math
 
 import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
 from conftest import UNTRAINED_SETTINGS
-from helpers import logged
 
 from xlsr_helpers.core.errors import ConfigError
 from xlsr_helpers.data.audio import SEGMENT_SAMPLES, load_audio
@@ -34,7 +33,7 @@ def test_unset_fields_come_from_the_detector_and_given_ones_win():
     assert fields(resolve_scoring(ScoringConfig(), {"segment_samples": 32000})) == (32000, 16000, "mean", 0.0)
 
 
-def test_a_folder_without_settings_scores_with_the_defaults_and_says_so():
+def test_a_folder_without_settings_scores_with_the_defaults_and_says_so(logged):
     with logged("xlsr_helpers.evaluate.scoring") as records:
         assert fields(resolve_scoring(ScoringConfig(), {})) == (SEGMENT_SAMPLES, SEGMENT_SAMPLES // 2, "mean", 0.0)
     assert [r.getMessage() for r in records] == [
@@ -220,3 +219,37 @@ def test_boundaries_the_shortest_file_and_a_score_at_the_threshold(untrained_det
     refused = r"^invalid scoring parameter\(s\): device='gpu' \(expected one of \['auto', 'cuda', 'cpu'\]\)$"
     with pytest.raises(ConfigError, match=refused):
         ScoringConfig(device="gpu")
+
+
+# ----------------------------------------------------------------------------- scoring windows and error rows
+
+def expected_windows(n: int, window: int, hop: int) -> int:
+    """Windows covering n samples: starts 0, hop, ... while a full window fits, plus one flush with the end."""
+    if n <= window:
+        return 1
+    full = (n - window) // hop + 1
+    return full + (1 if (n - window) % hop else 0)
+
+
+@pytest.mark.parametrize("hop", [4000, 6000, 16000])
+def test_n_windows_follows_the_hop(untrained_detector, tmp_path, hop):
+    from xlsr_helpers.evaluate.scoring import Scorer, ScoringConfig
+    lengths = [8000, 16000, 16001, 30000, 47000]
+    files = []
+    rng = np.random.default_rng(0)
+    for n in lengths:
+        files.append(tmp_path / f"{n}.wav")
+        sf.write(files[-1], rng.normal(0, 0.1, n).astype(np.float32), 16000)
+    out = Scorer(untrained_detector, ScoringConfig(window=16000, hop=hop)).score_files(files, progress=False)
+    assert out.n_windows.tolist() == [expected_windows(n, 16000, hop) for n in lengths]
+    assert expected_windows(47000, 16000, 6000) == 7 and expected_windows(30000, 16000, 16000) == 2  # by hand
+
+
+def test_an_unreadable_file_gets_exactly_an_error_row(untrained_detector, tmp_path):
+    from xlsr_helpers.evaluate.scoring import Scorer, ScoringConfig
+    bad = tmp_path / "bad.flac"
+    bad.write_bytes(b"junk")
+    row = Scorer(untrained_detector, ScoringConfig()).score_files([bad], progress=False).iloc[0]
+    assert row.utt_id == "bad" and row.path == str(bad) and row.n_windows == 0 and row.label_pred == ""
+    assert math.isnan(row.score) and math.isnan(row.llr) and math.isnan(row.p_spoof)
+    assert row.error.startswith("cannot decode")

@@ -154,3 +154,30 @@ def test_pivot_orders_splits_like_the_corpus(demo_root):
     table = build_manifest("asvspoof2019-la", demo_root).pivot()
     assert list(table.columns) == ["train", "dev", "eval"]
     assert table.loc[("spoof", "A07"), "train"] == 0 and table.loc[("spoof", "A07"), "eval"] > 0
+
+
+def test_csv_rows_with_a_wrong_field_count_are_refused(tmp_path):
+    (tmp_path / "meta.csv").write_text("file,speaker,label\n0.wav,A,spoof\n1.wav,B\n2.wav,C,bona-fide,extra\n")
+    for f in ("0.wav", "1.wav", "2.wav"):
+        (tmp_path / f).write_bytes(b"")
+    with pytest.raises(ManifestError, match=r"(?s)2 malformed line\(s\).*meta.csv:3: wrong number of fields.*meta.csv:4"):
+        build_manifest("in-the-wild", tmp_path)
+
+
+def test_manifest_with_an_unknown_label_is_refused(tmp_path):
+    path = tmp_path / "train.csv"
+    pd.DataFrame({"utt_id": ["a", "b"], "path": ["/x/a", "/x/b"], "label": ["bonafide", "fake"], "attack": "-",
+                  "speaker": "-", "split": "train", "dataset": "x"}).to_csv(path, index=False)
+    with pytest.raises(ManifestError, match=r"train.csv:3: unknown label 'fake'"):
+        read_manifest(path)
+
+
+def test_validation_yaml_holds_the_counts(demo_root, tmp_path):
+    import yaml
+    res = build_manifest("asvspoof2019-la", demo_root)
+    res.write(tmp_path)
+    report = yaml.safe_load((tmp_path / "validation.yaml").read_text())
+    for split, df in res.splits.items():
+        r = report["splits"][split]
+        assert r["kept"] == len(df) == len(read_manifest(tmp_path / f"{split}.csv"))
+        assert r["lines"] == r["kept"] + r["missing_skipped"] and r["missing_skipped"] == 0

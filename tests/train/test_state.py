@@ -199,8 +199,7 @@ def test_identity_changes_list_every_difference_once_in_name_order():
     assert identity_changes(now, now) == []
 
 
-def test_the_record_is_sorted_and_the_refusal_and_restart_say_what_changed(tmp_path):
-    from helpers import logged
+def test_the_record_is_sorted_and_the_refusal_and_restart_say_what_changed(logged, tmp_path):
     out = tmp_path / "runs" / "deep" / "stage"  # parents made as needed
     first = {"seed": 1, "epochs": 3, "inputs": {"model": "m"}}
     check_same_run(out, first)
@@ -227,8 +226,7 @@ def test_staleness_of_an_old_record_and_of_the_starting_model(tmp_path):
     assert stale_stage(tmp_path, TRAIN, DEV, "new") == ["inputs.model: 'hub:old' -> 'hub:new'"]
 
 
-def test_removing_a_torn_checkpoint_is_said(tmp_path):
-    from helpers import logged
+def test_removing_a_torn_checkpoint_is_said(logged, tmp_path):
 
     from xlsr_helpers.train.state import last_complete_checkpoint
     (tmp_path / "checkpoint-4").mkdir()

@@ -1,6 +1,5 @@
 """The cache's pieces on their own (no model run): what kind of features a head gets, their shapes and
 bytes worked out from the layer sizes, what the model part of the key reacts to, the disk margin."""
-
 import json
 import os
 
@@ -15,6 +14,7 @@ from xlsr_helpers.data.datasets import SegmentConfig
 from xlsr_helpers.model.cache import (
     CachedFeatures,
     CacheSpec,
+    cache_key,
     collate_features,
     feature_kind,
     fits_on_disk,
@@ -155,3 +155,24 @@ def test_the_cache_key_follows_the_trials_not_the_tables_index():
     key = cache_key(df, {"model": "m"}, SegmentConfig(), "pooled", 4, "float16")
     assert cache_key(df.set_axis([7, 9]), {"model": "m"}, SegmentConfig(), "pooled", 4, "float16") == key
     assert cache_key(df.iloc[::-1], {"model": "m"}, SegmentConfig(), "pooled", 4, "float16") != key
+
+
+# ----------------------------------------------------------------------------- cache identity
+
+BASE = dict(fingerprint={"model": "m", "weights": [["model.safetensors", 10, 1]]}, segment=SegmentConfig(16000),
+            kind="prefix", n_prefix=2, dtype="float16")
+MANIFEST = pd.DataFrame({"utt_id": ["a", "b"], "path": ["/x/a.flac", "/x/b.flac"], "label": ["bonafide", "spoof"]})
+
+
+@pytest.mark.parametrize("change", [
+    {"segment": SegmentConfig(8000)}, {"segment": SegmentConfig(16000, pad="zero")},
+    {"segment": SegmentConfig(16000, crop="center")}, {"kind": "pooled"}, {"n_prefix": 3}, {"dtype": "float32"},
+    {"fingerprint": {"model": "m", "weights": [["model.safetensors", 10, 2]]}},
+    {"manifest": MANIFEST.assign(label=["spoof", "spoof"])}, {"manifest": MANIFEST.assign(path=["/y/a.flac", "/x/b.flac"])},
+    {"manifest": MANIFEST.iloc[::-1]},
+], ids=["segment", "pad", "crop", "stage-kind", "prefix-depth", "dtype", "weights", "labels", "paths", "order"])
+def test_every_field_that_changes_cached_features_changes_the_key(change):
+    args = {**BASE, "manifest": MANIFEST, **change}
+    key = cache_key(args["manifest"], args["fingerprint"], args["segment"], args["kind"], args["n_prefix"], args["dtype"])
+    assert key != cache_key(MANIFEST, **BASE)
+    assert cache_key(MANIFEST.copy(), **BASE) == cache_key(MANIFEST, **BASE)  # and nothing else does
