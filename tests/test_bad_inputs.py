@@ -63,16 +63,27 @@ def labels_csv_parent(tmp, fx):
     return ["manifest", "--dataset", "folder", "--root", str(tmp / "own"), "--out", str(tmp / "m"), "--allow-missing"]
 
 
-def bad_score_file(content):
+def bad_score_file(content, *extra, protocol=PROTO_2019):
     def setup(tmp, fx):
         proto = tmp / "proto.txt"
-        proto.write_text(PROTO_2019)
+        proto.write_text(protocol)
         scores = tmp / "scores.txt"
         if content is None:
             scores.mkdir()
         else:
             scores.write_bytes(content)
-        return ["eer", str(scores), "--protocol", str(proto)]
+        return ["eer", str(scores), "--protocol", str(proto), *extra]
+    return setup
+
+
+GOOD_SCORES = b"LA_T_1138215 1.0\nLA_T_1004644 -1.0\n"
+PROTO_2021 = "LA_0079 LA_T_1138215 - - - bonafide notrim eval\nLA_0079 LA_T_1004644 - - A07 spoof notrim eval\n"
+
+
+def eer_missing_score_file(*extra):
+    """An option refused before any file is read: the score file does not even exist."""
+    def setup(tmp, fx):
+        return ["eer", str(tmp / "none.txt"), "--protocol", str(tmp / "none-proto.txt"), *extra]
     return setup
 
 
@@ -135,6 +146,20 @@ CASES = [
     ("score file not UTF-8", bad_score_file(b"LA_T_1138215 1.0\nLA_T_1004644 \xff\n"), 2, "scores.txt:2: not UTF-8"),
     ("score path is a folder", bad_score_file(None), 2, "scores.txt is a folder; expected a text file"),
     ("score file with NaN", bad_score_file(b"LA_T_1138215 nan\nLA_T_1004644 1\n"), 2, "scores.txt:1: score is nan"),
+    ("score file, two numeric columns", bad_score_file(b"LA_T_1138215 0.9 1\nLA_T_1004644 0.1 0\n"), 2,
+     "scores.txt:1: 2 numeric columns ['0.9', '1']: which one is the score is ambiguous"),
+    ("score file, number then label", bad_score_file(b"LA_T_1138215 0.9 bonafide\nLA_T_1004644 0.1 spoof\n"), 2,
+     "scores.txt:1: the score must be the last column"),
+    ("score 1_000", bad_score_file(b"LA_T_1138215 1_000\nLA_T_1004644 1\n"), 2,
+     "scores.txt:1: score '1_000' is not a plain decimal number"),
+    ("score in Arabic-Indic digits", bad_score_file("LA_T_1138215 1\nLA_T_1004644 \u0661\n".encode()), 2,
+     "scores.txt:2: score '\u0661' is not a plain decimal number"),
+    ("eer: --phase bogus", bad_score_file(GOOD_SCORES, "--phase", "bogus", protocol=PROTO_2021), 2,
+     "--phase 'bogus': expected one of ['eval', 'progress', 'hidden_track', 'all']"),
+    ("eer: --phase on 2019 keys", bad_score_file(GOOD_SCORES, "--phase", "progress"), 2,
+     "--phase progress: these keys have no phase column"),
+    ("eer: --phase checked first", eer_missing_score_file("--phase", "evl"), 2, "--phase 'evl': expected one of"),
+    ("eer: --asv-keys checked first", eer_missing_score_file("--asv-keys", "k.txt"), 2, "--asv-keys (2021 ASV"),
     ("score: model folder missing", score_args("missing"), 2, "no-model does not exist"),
     ("score: a stage folder", score_args("stage"), 2, "it is a stage folder: use"),
     ("score: no trained head", score_args("bare"), 2, "is not a trained detector: these weights are missing"),

@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 
 from xlsr_helpers.core.errors import ConfigError, XlsrError
+from xlsr_helpers.data.labels import PHASES
 
 POSITIVE_INT = ("int", 1)
 NON_NEGATIVE_INT = ("int", 0)
@@ -29,7 +30,7 @@ RULES: dict[str, tuple] = {
     "allow_missing": ("bool",), "check_audio": ("bool",), "grad_checkpointing": ("bool",),
     "cache": ("choice", ("auto", "on", "off")), "precision": ("choice", ("auto", "fp32", "fp16", "bf16")),
     "device": ("choice", ("auto", "cuda", "cpu")), "aggregation": ("choice", ("mean", "max", "min", "median")),
-    "phase": ("choice", ("eval", "progress", "hidden_track", "all")), "on_change": ("choice", ("refuse", "restart")),
+    "phase": ("choice", PHASES), "on_change": ("choice", ("refuse", "restart")),
     "score_window_seconds": ("float_or_auto", 0.025), "bootstrap": NON_NEGATIVE_INT, "worst_examples": NON_NEGATIVE_INT,
     "prior_spoof": ("probability",), "s2_encoder_learning_rate": ("float_or_none", 0.0),
     "s2_layer_decay": ("probability_incl",), "s2_average_top_k": POSITIVE_INT,
