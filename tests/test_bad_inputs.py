@@ -99,6 +99,21 @@ def score_args(model, *extra, out="scores.csv"):
     return setup
 
 
+def custom_code_model(tmp, fx):
+    """A detector folder whose config names code of its own (the code itself is never reached)."""
+    import json
+    folder = shutil.copytree(fx["detector"], tmp / "downloaded")
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "auto_map": {"AutoConfig": "evil.Config"}}))
+    return ["score", str(folder), str(next(fx["demo"].rglob("*.flac"))), "--out", str(tmp / "s.csv")]
+
+
+def kaggle_args(*args):
+    def setup(tmp, fx):
+        return ["kaggle-kernel", "--id", "me/xlsr-run", "--out", str(tmp / "push"), *args]
+    return setup
+
+
 def run_args(*sets):
     def setup(tmp, fx):
         return ["run", "--preset", "cpu-smoke", "--run-dir", str(tmp / "run"), *[x for s in sets for x in ("--set", s)]]
@@ -167,6 +182,12 @@ CASES = [
     ("score: window below 400", score_args("detector", "--window", "100"), 2, "window=100 (expected an integer >= 400)"),
     ("score: negative hop", score_args("detector", "--hop", "-5"), 2, "hop=-5"),
     ("score: NaN threshold", score_args("detector", "--threshold", "nan"), 2, "threshold=nan"),
+    ("score: model asks for its own code", custom_code_model, 2, "asks to run code shipped with the model"),
+    ("kaggle-kernel: quote in --repo-url", kaggle_args("--repo-url", 'https://x.org/a";import os#'), 2,
+     "--repo-url 'https://x.org/a\";import os#': expected a URL"),
+    ("kaggle-kernel: unknown preset", kaggle_args("--code-dataset", "me/code", "--preset", "t4"), 2, "--preset 't4'"),
+    ("kaggle-kernel: model source form", kaggle_args("--code-dataset", "me/code", "--model-source", "a/b"), 2,
+     "'owner/model/framework/variation/version'"),
     ("run: s1_epochs=abc", run_args("s1_epochs=abc"), 2, "s1_epochs='abc': expected an integer"),
     ("run: device=gpu", run_args("device=gpu"), 2, "device='gpu'"),
     ("run: precision=fp8", run_args("precision=fp8"), 2, "precision='fp8'"),
