@@ -331,6 +331,13 @@ def test_overflow_and_decimal_comma_are_named(text, words, tmp_path):
     assert f"{f}:1: {words}" in str(pytest.raises(ScoreFileError, read_score_file, f).value)
 
 
+def test_a_csv_given_as_a_score_file_is_recognised(tmp_path):
+    f = tmp_path / "scores.csv"
+    f.write_text("utt_id,path,score\na,a.flac,0.5\n")
+    msg = str(pytest.raises(ScoreFileError, read_score_file, f).value)
+    assert f"{f}:2: expected 'utt_id score', found 'a,a.flac,0.5' (a CSV? give the --asvspoof-out file" in msg
+
+
 @pytest.mark.parametrize("text", ["nan", "inf", "1_0", "\u0661"])
 def test_asv_score_files_read_numbers_as_strictly(text, tmp_path):
     asv = tmp_path / "asv.txt"
@@ -395,3 +402,6 @@ def test_an_explicit_phase_on_keys_without_phases_is_refused(phase):
         select_phase(df, phase, explicit=True)
     sub, said = select_phase(df, "all", explicit=True)
     assert len(sub) == 3 and said == "all 3 trials"
+    phased = df.assign(phase=["eval", "progress", "eval"])
+    sub, said = select_phase(phased, "all", explicit=True)
+    assert sub.score.tolist() == [1.0, 2.0, 3.0] and said == "all 3 trials"

@@ -69,10 +69,9 @@ def _score_line(parts: list[str]) -> tuple[float | None, str | None]:
                       "'utt_id score' (text-only middle columns, e.g. 'utt_id attack key score', are allowed)")
     if numeric and numeric[0] != parts[-1]:
         return None, f"the score must be the last column; found {parts[-1]!r} after the number {numeric[0]!r}"
-    value, problem = parse_score(parts[-1])
-    if problem and DECIMAL_COMMA.fullmatch(parts[-1]):
-        problem += f" (a decimal comma? write {parts[-1].replace(',', '.')})"
-    return value, problem
+    if DECIMAL_COMMA.fullmatch(parts[-1]):  # never a number to float(): always refused, with the fix
+        return None, f"score {parts[-1]!r} is not a number (a decimal comma? write {parts[-1].replace(',', '.')})"
+    return parse_score(parts[-1])
 
 
 def read_score_file(path: str | Path) -> pd.DataFrame:
