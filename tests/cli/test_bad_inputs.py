@@ -63,16 +63,27 @@ def labels_csv_parent(tmp, fx):
     return ["manifest", "--dataset", "folder", "--root", str(tmp / "own"), "--out", str(tmp / "m"), "--allow-missing"]
 
 
-def bad_score_file(content):
+def bad_score_file(content, *extra, protocol=PROTO_2019):
     def setup(tmp, fx):
         proto = tmp / "proto.txt"
-        proto.write_text(PROTO_2019)
+        proto.write_text(protocol)
         scores = tmp / "scores.txt"
         if content is None:
             scores.mkdir()
         else:
             scores.write_bytes(content)
-        return ["eer", str(scores), "--protocol", str(proto)]
+        return ["eer", str(scores), "--protocol", str(proto), *extra]
+    return setup
+
+
+GOOD_SCORES = b"LA_T_1138215 1.0\nLA_T_1004644 -1.0\n"
+PROTO_2021 = "LA_0079 LA_T_1138215 - - - bonafide notrim eval\nLA_0079 LA_T_1004644 - - A07 spoof notrim eval\n"
+
+
+def eer_missing_score_file(*extra):
+    """An option refused before any file is read: the score file does not even exist."""
+    def setup(tmp, fx):
+        return ["eer", str(tmp / "none.txt"), "--protocol", str(tmp / "none-proto.txt"), *extra]
     return setup
 
 
@@ -85,6 +96,21 @@ def score_args(model, *extra, out="scores.csv"):
         if out == "folder":
             target.mkdir()
         return ["score", str(m), str(wav), "--out", str(target), *extra]
+    return setup
+
+
+def custom_code_model(tmp, fx):
+    """A detector folder whose config names code of its own (the code itself is never reached)."""
+    import json
+    folder = shutil.copytree(fx["detector"], tmp / "downloaded")
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "auto_map": {"AutoConfig": "evil.Config"}}))
+    return ["score", str(folder), str(next(fx["demo"].rglob("*.flac"))), "--out", str(tmp / "s.csv")]
+
+
+def kaggle_args(*args):
+    def setup(tmp, fx):
+        return ["kaggle-kernel", "--id", "me/xlsr-run", "--out", str(tmp / "push"), *args]
     return setup
 
 
@@ -135,6 +161,20 @@ CASES = [
     ("score file not UTF-8", bad_score_file(b"LA_T_1138215 1.0\nLA_T_1004644 \xff\n"), 2, "scores.txt:2: not UTF-8"),
     ("score path is a folder", bad_score_file(None), 2, "scores.txt is a folder; expected a text file"),
     ("score file with NaN", bad_score_file(b"LA_T_1138215 nan\nLA_T_1004644 1\n"), 2, "scores.txt:1: score is nan"),
+    ("score file, two numeric columns", bad_score_file(b"LA_T_1138215 0.9 1\nLA_T_1004644 0.1 0\n"), 2,
+     "scores.txt:1: 2 numeric columns ['0.9', '1']: which one is the score is ambiguous"),
+    ("score file, number then label", bad_score_file(b"LA_T_1138215 0.9 bonafide\nLA_T_1004644 0.1 spoof\n"), 2,
+     "scores.txt:1: the score must be the last column"),
+    ("score 1_000", bad_score_file(b"LA_T_1138215 1_000\nLA_T_1004644 1\n"), 2,
+     "scores.txt:1: score '1_000' is not a plain decimal number"),
+    ("score in Arabic-Indic digits", bad_score_file("LA_T_1138215 1\nLA_T_1004644 \u0661\n".encode()), 2,
+     "scores.txt:2: score '\u0661' is not a plain decimal number"),
+    ("eer: --phase bogus", bad_score_file(GOOD_SCORES, "--phase", "bogus", protocol=PROTO_2021), 2,
+     "--phase 'bogus': expected one of ['eval', 'progress', 'hidden_track', 'all']"),
+    ("eer: --phase on 2019 keys", bad_score_file(GOOD_SCORES, "--phase", "progress"), 2,
+     "--phase progress: these keys have no phase column"),
+    ("eer: --phase checked first", eer_missing_score_file("--phase", "evl"), 2, "--phase 'evl': expected one of"),
+    ("eer: --asv-keys checked first", eer_missing_score_file("--asv-keys", "k.txt"), 2, "--asv-keys (2021 ASV"),
     ("score: model folder missing", score_args("missing"), 2, "no-model does not exist"),
     ("score: a stage folder", score_args("stage"), 2, "it is a stage folder: use"),
     ("score: no trained head", score_args("bare"), 2, "is not a trained detector: these weights are missing"),
@@ -143,6 +183,12 @@ CASES = [
      "window=100 (expected an integer in [400, 960000] or None)"),
     ("score: negative hop", score_args("detector", "--hop", "-5"), 2, "hop=-5"),
     ("score: NaN threshold", score_args("detector", "--threshold", "nan"), 2, "threshold=nan"),
+    ("score: model asks for its own code", custom_code_model, 2, "asks to run code shipped with the model"),
+    ("kaggle-kernel: quote in --repo-url", kaggle_args("--repo-url", 'https://x.org/a";import os#'), 2,
+     "--repo-url 'https://x.org/a\";import os#': expected a URL"),
+    ("kaggle-kernel: unknown preset", kaggle_args("--code-dataset", "me/code", "--preset", "t4"), 2, "--preset 't4'"),
+    ("kaggle-kernel: model source form", kaggle_args("--code-dataset", "me/code", "--model-source", "a/b"), 2,
+     "'owner/model/framework/variation/version'"),
     ("run: s1_epochs=abc", run_args("s1_epochs=abc"), 2, "s1_epochs='abc': expected an integer"),
     ("run: device=gpu", run_args("device=gpu"), 2, "device='gpu'"),
     ("run: precision=fp8", run_args("precision=fp8"), 2, "precision='fp8'"),

@@ -97,18 +97,21 @@ def test_cli_manifest_check_audio_reports_problems(tmp_path, capsys):
 def test_kaggle_kernel_folder(tmp_path, capsys):
     import json
     assert main(["kaggle-kernel", "02", "--id", "alice/xlsr-stage1", "--out", str(tmp_path / "k"),
-                 "--repo-url", "https://example.org/xlsr.git", "--offline", "--model-source",
+                 "--code-dataset", "alice/xlsr-code", "--offline", "--model-source",
                  "alice/xls-r-300m/transformers/default/1", "--kernel-source", "alice/xlsr-stage1-old"]) == 0
     kernel = tmp_path / "k" / "kernel"
     meta = json.loads((kernel / "kernel-metadata.json").read_text())
     assert meta["code_file"] == "02_stage1_head.ipynb" and (kernel / meta["code_file"]).exists()
     assert meta["enable_gpu"] and not meta["enable_internet"]
-    assert meta["dataset_sources"] == ["awsaf49/asvpoof-2019-dataset"]
+    assert meta["dataset_sources"] == ["awsaf49/asvpoof-2019-dataset", "alice/xlsr-code"]
     assert meta["model_sources"] == ["alice/xls-r-300m/transformers/default/1"]
     assert meta["kernel_sources"] == ["alice/xlsr-stage1-old"]
     assert "kaggle kernels push -p" in capsys.readouterr().out
-    assert main(["kaggle-kernel", "07", "--id", "alice/x", "--out", str(tmp_path / "k2"), "--repo-url", "u"]) == 2
-    assert main(["kaggle-kernel", "01", "--id", "no-slash", "--out", str(tmp_path / "k3"), "--repo-url", "u"]) == 2
+    assert main(["kaggle-kernel", "07", "--id", "alice/x", "--out", str(tmp_path / "k2"), "--repo-url",
+                 "https://example.org/x.git"]) == 2
+    assert "unknown notebook '07'" in capsys.readouterr().err
+    assert main(["kaggle-kernel", "01", "--id", "no-slash", "--out", str(tmp_path / "k3"),
+                 "--repo-url", "https://example.org/x.git"]) == 2
     assert "owner/slug" in capsys.readouterr().err
 
 

@@ -184,7 +184,7 @@ def test_tables_are_sorted_and_named():
 
 def test_later_bad_lines_are_still_reported(tmp_path):
     f = tmp_path / "s.txt"
-    f.write_text("a 1\na 2\ng 1 x\nh 1 nan\n\nq\n")
+    f.write_text("a 1\na 2\ng A01 x\nh - nan\n\nq\n")
     msg = str(pytest.raises(ScoreFileError, read_score_file, f).value)
     assert f"{f}:2: duplicate id a" in msg and f"{f}:3: score 'x' is not a number" in msg
     assert f"{f}:4: score is nan (NaN/Inf)" in msg and f"{f}:6: expected 'utt_id score'" in msg
@@ -279,3 +279,129 @@ def test_the_last_survivors(tmp_path):
     scores.write_text("LA_1 T1 1.0\nLA_1 T2\n")  # two fields: the trial is named, the missing score too
     with pytest.raises(ScoreFileError, match=r"s.txt:2: expected 'speaker T2 score' \(line 2 of .*k.txt\), found 'LA_1 T2'"):
         read_asv_2021(keys, scores)
+
+
+# ----------------------------------------------------------------------------- strict reading
+
+AMBIGUOUS = [  # a line with two numbers after the id: which one is the score is not guessed
+    "a 0.9 1", "a 1 0.9", "a A01 0.25 -3", "a 0.5 spoof 1", "a 1_0 2", "a nan 0.5", "a 2 3 4"]
+
+
+@pytest.mark.parametrize("line", AMBIGUOUS)
+def test_a_second_numeric_column_is_refused_not_guessed(line, tmp_path):
+    f = tmp_path / "s.txt"
+    f.write_text(f"b 0.5\n{line}\n")
+    msg = str(pytest.raises(ScoreFileError, read_score_file, f).value)
+    assert f"{f}:2: " in msg and "numeric columns" in msg and "ambiguous" in msg
+    assert msg.startswith("1 bad line(s)")  # line 1 is fine
+
+
+@pytest.mark.parametrize("line,last", [("a 0.5 spoof", "spoof"), ("a -1 A07 x", "x")])
+def test_a_score_before_text_columns_is_named(line, last, tmp_path):
+    f = tmp_path / "s.txt"
+    f.write_text(line + "\n")
+    msg = str(pytest.raises(ScoreFileError, read_score_file, f).value)
+    assert f"{f}:1: the score must be the last column; found {last!r}" in msg
+
+
+NON_STANDARD = ["1_000", "0_5", "\u0661\u0662", "\uff11.\uff15", "1.5\u0663", "\u00b2"]  # float() takes the first five
+
+
+@pytest.mark.parametrize("text", NON_STANDARD)
+def test_non_standard_number_syntax_is_refused(text, tmp_path):
+    f = tmp_path / "s.txt"
+    f.write_text(f"a 1.0\nb {text}\n")
+    msg = str(pytest.raises(ScoreFileError, read_score_file, f).value)
+    assert f"{f}:2: score {text!r} is not" in msg
+
+
+@pytest.mark.parametrize("text,value", [("+.5", 0.5), ("5.", 5.0), ("-1E+2", -100.0), ("3e-4", 0.0003),
+                                        ("-0", 0.0), ("007", 7.0)])
+def test_plain_decimal_numbers_are_read(text, value, tmp_path):
+    f = tmp_path / "s.txt"
+    f.write_text(f"a {text}\nb A07 spoof {text}\n")
+    assert read_score_file(f).score.tolist() == [value, value]
+
+
+@pytest.mark.parametrize("text,words", [("1e999", "score 1e999 overflows a 64-bit float"),
+                                        ("1,5", "score '1,5' is not a number (a decimal comma? write 1.5)")])
+def test_overflow_and_decimal_comma_are_named(text, words, tmp_path):
+    f = tmp_path / "s.txt"
+    f.write_text(f"a {text}\n")
+    assert f"{f}:1: {words}" in str(pytest.raises(ScoreFileError, read_score_file, f).value)
+
+
+def test_a_csv_given_as_a_score_file_is_recognised(tmp_path):
+    f = tmp_path / "scores.csv"
+    f.write_text("utt_id,path,score\na,a.flac,0.5\n")
+    msg = str(pytest.raises(ScoreFileError, read_score_file, f).value)
+    assert f"{f}:2: expected 'utt_id score', found 'a,a.flac,0.5' (a CSV? give the --asvspoof-out file" in msg
+
+
+@pytest.mark.parametrize("text", ["nan", "inf", "1_0", "\u0661"])
+def test_asv_score_files_read_numbers_as_strictly(text, tmp_path):
+    asv = tmp_path / "asv.txt"
+    asv.write_text(f"A target 1\nA target {text}\nA nontarget 0\nA01 spoof 0.5\n")
+    msg = str(pytest.raises(ScoreFileError, read_asv_scores, asv).value)
+    assert msg.startswith("1 bad line(s) in ASV score file") and f"{asv}:2: score" in msg
+
+
+def _keys_2021(tmp_path, score_lines, keys_lines=None):
+    keys, scores = tmp_path / "k.txt", tmp_path / "s.txt"
+    keys.write_text(keys_lines or ("LA_1 T1 - - - target notrim eval\nLA_1 T2 - - - nontarget notrim eval\n"
+                                   "LA_1 T3 - - A07 spoof notrim progress\n"))
+    scores.write_text(score_lines)
+    return keys, scores
+
+
+@pytest.mark.parametrize("bad", ["x", "nan", "1_0"])
+def test_2021_asv_scores_are_checked_and_named(bad, tmp_path):
+    from xlsr_helpers.evaluate.scorefile import read_asv_2021
+    keys, scores = _keys_2021(tmp_path, f"LA_1 T1 3.0\nLA_1 T2 {bad}\nLA_1 T3 0.5\n")
+    msg = str(pytest.raises(ScoreFileError, read_asv_2021, keys, scores).value)
+    assert msg.startswith("1 problem(s)") and f"{scores}:2: score" in msg
+
+
+def test_2021_asv_lines_are_numbered_as_in_the_file(tmp_path):
+    from xlsr_helpers.evaluate.scorefile import read_asv_2021
+    keys, scores = _keys_2021(tmp_path, "\nLA_1 T1 3.0\n\nLA_1 TX -1.0\nLA_1 T3 x\n",
+                              "LA_1 T1 - - - target notrim eval\n\n\nLA_1 T2 - - - nontarget notrim eval\n"
+                              "LA_1 T3 - - A07 spoof notrim eval\n")
+    msg = str(pytest.raises(ScoreFileError, read_asv_2021, keys, scores).value)
+    # the second trial is on line 4 of both files, the third on line 5: blank lines count
+    assert f"{scores}:4: expected 'speaker T2 score' (line 4 of {keys}), found 'LA_1 TX -1.0'" in msg
+    assert f"{scores}:5: score 'x' is not a number" in msg
+
+
+def test_2021_asv_phase_all_keeps_every_trial(tmp_path):
+    from xlsr_helpers.evaluate.scorefile import read_asv_2021
+    keys, scores = _keys_2021(tmp_path, "LA_1 T1 3.0\nLA_1 T2 -1.0\nLA_1 T3 0.5\n")
+    # every phase: target 3, non-target -1, spoof 0.5 (progress); EER point at -1 as in the test above,
+    # and the spoof (0.5 >= -1) is accepted: no spoof missed
+    r = read_asv_2021(keys, scores, "all")
+    assert (r.threshold, r.p_miss, r.p_fa, r.p_miss_spoof) == (-1.0, 0.0, 1.0, 0.0)
+    with pytest.raises(MetricError, match="ASV spoof scores is empty"):  # eval alone has no spoof trial
+        read_asv_2021(keys, scores, "eval")
+    with pytest.raises(ScoreFileError, match=r"^--phase 'evaluation': expected one of \['eval', 'progress', "):
+        read_asv_2021(keys, scores, "evaluation")
+
+
+@pytest.mark.parametrize("phase", ["bogus", "Eval", "", "hidden"])
+def test_unknown_phase_is_refused_with_or_without_a_phase_column(phase):
+    df = pd.DataFrame({"phase": ["eval", "progress"], "score": [1, 2]})
+    for frame in (df, df.drop(columns="phase")):
+        with pytest.raises(ScoreFileError, match=rf"^--phase {phase!r}: expected one of"):
+            select_phase(frame, phase)
+
+
+@pytest.mark.parametrize("phase", ["eval", "progress", "hidden_track"])
+def test_an_explicit_phase_on_keys_without_phases_is_refused(phase):
+    df = pd.DataFrame({"score": [1.0, 2.0, 3.0]})
+    assert select_phase(df, phase)[1] == "all 3 trials"  # the default (notebook 04 on 2019 keys): every trial
+    with pytest.raises(ScoreFileError, match=rf"^--phase {phase}: these keys have no phase column"):
+        select_phase(df, phase, explicit=True)
+    sub, said = select_phase(df, "all", explicit=True)
+    assert len(sub) == 3 and said == "all 3 trials"
+    phased = df.assign(phase=["eval", "progress", "eval"])
+    sub, said = select_phase(phased, "all", explicit=True)
+    assert sub.score.tolist() == [1.0, 2.0, 3.0] and said == "all 3 trials"

@@ -93,3 +93,110 @@ def test_p100_cell_reinstalls_the_same_torch_for_cuda_126(version, expected):
 def test_p100_without_a_wheel_says_so(version, why):
     with pytest.raises(ConfigError, match=why):
         pascal_fix_command(["Tesla P100-PCIE-16GB"], version, torchvision=False)
+
+
+# ----------------------------------------------------------------------------- values in the kernel's code
+
+HOSTILE = ['x"; open("PWNED", "w")  #', "it's", "back\\slash\\n", "two\nlines", "\\", '"""', "'''", "{curly}",
+           "\x00nul", "\u00e9t\u00e9"]
+
+
+def parameters_cell(nb):
+    return next(c.source for c in nb.cells if c.cell_type == "code" and c.source.startswith("repo_url = "))
+
+
+def literal_values(source):
+    """name -> value of a cell that must be nothing but ``name = literal`` lines."""
+    import ast
+    tree = ast.parse(source)
+    assert all(isinstance(n, ast.Assign) and isinstance(n.value, ast.Constant) for n in tree.body), source
+    return {n.targets[0].id: n.value.value for n in tree.body}
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_every_value_in_a_kernel_is_a_python_literal(value, tmp_path, monkeypatch):
+    from xlsr_helpers.pipeline.kaggle_kernel import chain_notebook, single_notebook
+    chain = parameters_cell(chain_notebook(preset=value, repo_url=value))
+    assert literal_values(chain) == {"repo_url": value, "install": True, "p100_fix": "auto", "preset": value,
+                                     "overrides": "", "resume_from": "auto"}
+    single = parameters_cell(single_notebook("01_data_prep", repo_url=value, install=False))
+    assert literal_values(single) == {"repo_url": value, "install": False, "p100_fix": "auto"}
+    monkeypatch.chdir(tmp_path)
+    exec(chain, {})  # the cell runs as Kaggle runs it: it assigns, nothing else
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_a_url_with_a_quote_is_written_exactly(tmp_path, capsys):
+    import shlex
+    url = "https://example.org/o'brien/xlsr.git"
+    out = tmp_path / "my push"
+    assert main(["kaggle-kernel", "--id", "me/xlsr-run", "--out", str(out), "--repo-url", url, "--preset",
+                 "kaggle-p100"]) == 0
+    nb = nbformat.read(out / "kernel" / "xlsr-chain.ipynb", as_version=4)
+    values = literal_values(parameters_cell(nb))
+    assert values["repo_url"] == url and values["preset"] == "kaggle-p100"
+    push = capsys.readouterr().out.splitlines()[-1]
+    assert shlex.split(push) == ["1.", "kaggle", "kernels", "push", "-p", str(out / "kernel")]  # pastes as one path
+    find_code = next(c.source for c in nb.cells if '"clone"' in c.source)
+    assert '"--", repo_url' in find_code  # a URL is never read by git as an option
+
+
+REFUSED = [  # (arguments, words): each refused when the kernel is generated, nothing written
+    (["--repo-url", 'https://example.org/x".git'], "--repo-url 'https://example.org/x\".git': expected a URL"),
+    (["--repo-url", "https://example.org/a\\b.git"], "--repo-url"),
+    (["--repo-url", "https://example.org/a b.git"], "--repo-url"),
+    (["--repo-url", "https://example.org/x.git\nimport os"], "--repo-url"),
+    (["--repo-url=--upload-pack=touch /tmp/x"], "--repo-url"),
+    (["--repo-url", "ext::sh -c touch% /tmp/x"], "--repo-url"),
+    (["--repo-url", "file:///home/me/xlsr"], "a local path is not on Kaggle"),
+    (["--repo-url", "/home/me/xlsr"], "a local path is not on Kaggle"),
+    (["--repo-url", "https://example.org/x.git", "--offline"], "--offline turns the kernel's internet off"),
+    (["--code-dataset", "me/code", "--preset", 'kaggle-t4"'], "--preset 'kaggle-t4\"': a kernel runs one of"),
+    (["--code-dataset", "me/code", "--preset", "bogus"], "['cpu-smoke', 'demo', 'kaggle-p100', 'kaggle-t4']"),
+    (["--code-dataset", "me/code", "--preset", "presets/kaggle-t4.yaml"], "a preset file on this machine"),
+    (["02", "--code-dataset", "me/code", "--preset", "kaggle-p100"], "--preset applies to the chain kernel"),
+    (["--code-dataset", "me/code", "--model-source", "alice/xls-r-300m"],
+     "--model-source 'alice/xls-r-300m': a Kaggle id must look like 'owner/model/framework/variation/version'"),
+    (["--code-dataset", "me/code", "--model-source", "a/m/transformers/default/latest"], "--model-source"),
+    (["--code-dataset", "me/code", "--model-source", 'a/m/transformers/default/1"'], "--model-source"),
+    (["--code-dataset", "me/code", "--kernel-source", "me/old run"], "--kernel-source 'me/old run'"),
+    (["--code-dataset", "me/code", "--dataset", "me/data\n"], "--dataset"),
+    (["--code-dataset", "me/c\u00f6de"], "--code-dataset 'me/c\u00f6de': a Kaggle id must look like 'owner/slug'"),
+    (["--code-dataset", "me/code", "--id", "\u00e4lice/x"], "--id '\u00e4lice/x'"),
+]
+
+
+@pytest.mark.parametrize("args,words", REFUSED, ids=[" ".join(a)[:60] for a, _ in REFUSED])
+def test_bad_kernel_values_are_refused_when_generated(args, words, tmp_path, capsys):
+    argv = ["kaggle-kernel", "--id", "me/xlsr-run", "--out", str(tmp_path / "push"), *args]  # a later --id wins
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert words in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "push").exists()
+
+
+def test_a_preset_is_checked_as_the_runner_checks_it(tmp_path, monkeypatch):
+    from xlsr_helpers.core.errors import PipelineError
+    from xlsr_helpers.pipeline import notebooks
+    presets = tmp_path / "presets"
+    presets.mkdir()
+    (presets / "typo.yaml").write_text("s1_epochs: abc\n")
+    (presets / "unknown.yaml").write_text("s1_epoch: 3\n")
+    (presets / "fine.yaml").write_text("s1_epochs: 3\n")
+    monkeypatch.setattr(notebooks, "PRESET_DIR", presets)
+    with pytest.raises(ConfigError, match=r"s1_epochs='abc': expected an integer"):
+        write_kernel_folder(tmp_path / "a", "me/k", preset="typo", code_dataset="me/code")
+    with pytest.raises(PipelineError, match=r"\['s1_epoch'\] are declared by no notebook"):
+        write_kernel_folder(tmp_path / "b", "me/k", preset="unknown", code_dataset="me/code")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    folder = write_kernel_folder(tmp_path / "c", "me/k", preset="fine", code_dataset="me/code")
+    assert literal_values(parameters_cell(nbformat.read(folder / "xlsr-chain.ipynb", as_version=4)))["preset"] == "fine"
+
+
+@pytest.mark.parametrize("url", ["https://github.com/me/xlsr.git", "http://host:8080/x", "ssh://git@host/me/x.git",
+                                 "git://host/x", "git@github.com:me/xlsr.git",
+                                 "https://user:t0ken@host/path?x=1#frag"])
+def test_clonable_urls_are_accepted(url, tmp_path):
+    folder = write_kernel_folder(tmp_path, "me/k", "01", repo_url=url)
+    nb = nbformat.read(folder / "01_data_prep.ipynb", as_version=4)
+    assert literal_values(parameters_cell(nb))["repo_url"] == url

@@ -119,19 +119,28 @@ def _cmd_run(a: argparse.Namespace) -> int:
 
 
 def _cmd_kaggle(a: argparse.Namespace) -> int:
-    from xlsr_helpers.pipeline.kaggle_kernel import ASVSPOOF2019_DATASET, write_code_dataset, write_kernel_folder
+    from shlex import quote
+
+    from xlsr_helpers.pipeline.kaggle_kernel import (
+        ASVSPOOF2019_DATASET,
+        check_code_dataset,
+        write_code_dataset,
+        write_kernel_folder,
+    )
     datasets = tuple(a.dataset or [ASVSPOOF2019_DATASET])
+    if a.code_dataset:
+        check_code_dataset(a.code_dataset)  # before the kernel folder is written
     kernel = write_kernel_folder(a.out / "kernel", a.id, a.notebook, preset=a.preset, code_dataset=a.code_dataset,
                                  repo_url=a.repo_url or "", datasets=datasets, private=not a.public,
                                  internet=not a.offline, models=tuple(a.model_source or ()),
                                  kernels=tuple(a.kernel_source or ()))
     print(f"wrote {kernel}")
-    if a.code_dataset:
+    if a.code_dataset:  # the printed commands quote the paths: they are pasted into a shell
         code = write_code_dataset(a.out / "code", a.code_dataset)
         print(f"wrote {code} (this repository's code)\n"
-              f"1. kaggle datasets create -p {code} --dir-mode zip   (later: kaggle datasets version -p {code} "
-              "--dir-mode zip -m update)")
-    print(f"{'2' if a.code_dataset else '1'}. kaggle kernels push -p {kernel}")
+              f"1. kaggle datasets create -p {quote(str(code))} --dir-mode zip   (later: kaggle datasets version "
+              f"-p {quote(str(code))} --dir-mode zip -m update)")
+    print(f"{'2' if a.code_dataset else '1'}. kaggle kernels push -p {quote(str(kernel))}")
     return 0
 
 
@@ -196,7 +205,8 @@ def add_commands(sub) -> None:
     k.add_argument("--out", type=Path, required=True, help="writes OUT/kernel (and OUT/code with --code-dataset)")
     k.add_argument("--code-dataset", metavar="OWNER/SLUG", help="attach this repository as a dataset (written to OUT/code)")
     k.add_argument("--repo-url", help="or clone the code from this URL in the kernel (internet on)")
-    k.add_argument("--preset", default="kaggle-t4", help="chain kernel: kaggle-t4 or kaggle-p100")
+    k.add_argument("--preset", default=None, help="chain kernel only: a preset in presets/ (default kaggle-t4; "
+                                                  "kaggle-p100 for a P100), checked now")
     k.add_argument("--dataset", action="append", default=None, help="dataset sources (default: ASVspoof 2019)")
     k.add_argument("--model-source", action="append", help="Kaggle Model to attach, e.g. the XLS-R weights for offline runs")
     k.add_argument("--kernel-source", action="append", help="an earlier kernel whose output to attach (resume)")

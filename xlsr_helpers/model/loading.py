@@ -11,6 +11,7 @@ last layer, or every layer's output). Their composition equals ``model(input_val
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from transformers import (
 )
 
 from xlsr_helpers.core.errors import ConfigError, XlsrError
+from xlsr_helpers.core.textfile import read_text
 from xlsr_helpers.data.audio import SEGMENT_SAMPLES
 from xlsr_helpers.data.datasets import default_feature_extractor
 from xlsr_helpers.data.labels import ID2LABEL, LABEL2ID
@@ -43,13 +45,54 @@ class ModelLoadError(XlsrError, OSError):
 DETECTOR_DEFAULTS = {"mask_time_prob": 0.0, "mask_feature_prob": 0.0, "layerdrop": 0.0}
 
 
+# Settings that make transformers import Python files shipped with a model (and run them).
+CUSTOM_CODE_KEYS = ("auto_map", "custom_pipelines")
+SETTINGS_FILES = ("config.json", "preprocessor_config.json")
+NO_REMOTE_CODE = {"trust_remote_code": False}  # every from_pretrained here: never run, never ask
+
+
+def refuse_custom_code(source: str, settings: dict) -> None:
+    """A model whose settings ask for code of its own is refused: xlsr loads only the classes it
+    ships, so a downloaded folder can never run code (nor prompt for it) when it is loaded."""
+    asked = {k: settings[k] for k in CUSTOM_CODE_KEYS if settings.get(k)}
+    if asked:
+        raise _custom_code_error(source, f" ({asked})")
+
+
+def _custom_code_error(source: str, asked: str = "") -> ModelLoadError:
+    return ModelLoadError(f"{source} asks to run code shipped with the model{asked}; xlsr never runs a model's "
+                          "own code: use a detector saved by xlsr or a stock wav2vec2 checkpoint")
+
+
+def _raise_if_custom_code(exc: ValueError, source: str) -> None:
+    """transformers' refusal (with ``trust_remote_code=False``) of a class only the model's code defines."""
+    if "trust_remote_code" in str(exc):
+        raise _custom_code_error(source) from None
+
+
+def _check_settings_files(folder: Path) -> None:
+    """config.json and preprocessor_config.json of a local folder: JSON objects, asking for no code."""
+    for name in SETTINGS_FILES:
+        f = folder / name
+        if not f.is_file():
+            continue
+        try:
+            settings = json.loads(read_text(f))
+        except json.JSONDecodeError as exc:
+            raise ModelLoadError(f"{f}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+        if not isinstance(settings, dict):
+            raise ModelLoadError(f"{f}: expected a JSON object of settings, found {type(settings).__name__}")
+        refuse_custom_code(str(f), settings)
+
+
 def check_model_ref(name_or_path: str | Path) -> None:
-    """A folder must hold a model (config.json); a stage folder points at its detector/; a path that
-    does not exist is said to be one, not mistaken for a hub id."""
+    """A folder must hold a model (config.json) whose settings ask for no custom code; a stage folder
+    points at its detector/; a path that does not exist is said to be one, not mistaken for a hub id."""
     p = Path(name_or_path).expanduser()
     s = str(name_or_path)
     if p.is_dir():
         if (p / "config.json").is_file():
+            _check_settings_files(p)
             return
         hint = f"; it is a stage folder: use {p / 'detector'}" if (p / "detector" / "config.json").is_file() else ""
         raise ModelLoadError(f"model folder {p} holds no config.json{hint}")
@@ -82,7 +125,8 @@ def load_detector(name_or_path: str | Path = XLSR_300M, head: str = "auto", segm
         return _new_head_detector(name_or_path, config, head, segment_samples, overrides)
     try:
         return AutoModelForAudioClassification.from_pretrained(
-            str(name_or_path), num_labels=2, id2label=dict(ID2LABEL), label2id=dict(LABEL2ID), **overrides)
+            str(name_or_path), num_labels=2, id2label=dict(ID2LABEL), label2id=dict(LABEL2ID), **overrides,
+            **NO_REMOTE_CODE)
     except OSError as exc:  # no such folder, no network, gated/misspelled hub id
         raise _load_error(name_or_path, exc) from None
 
@@ -95,10 +139,17 @@ def _load_error(name_or_path, exc: Exception) -> ModelLoadError:
 
 
 def _load_config(name_or_path):
+    """The model's config, without its code: a hub model's settings are checked here (a local
+    folder's already by ``check_model_ref``)."""
     try:
-        return AutoConfig.from_pretrained(str(name_or_path))
+        config = AutoConfig.from_pretrained(str(name_or_path), **NO_REMOTE_CODE)
     except OSError as exc:
         raise _load_error(name_or_path, exc) from None
+    except ValueError as exc:
+        _raise_if_custom_code(exc, f"{name_or_path} (config.json)")
+        raise
+    refuse_custom_code(f"{name_or_path} (config.json)", config.to_dict())
+    return config
 
 
 def trained_head(config) -> str | None:
@@ -126,7 +177,7 @@ def _new_head_detector(name_or_path, config, head: str, segment_samples: int, ov
         "head_config": head_class(head).settings(config, frames_for(config, segment_samples))})
     model = XlsrDetector(det_config)
     try:
-        encoder = Wav2Vec2Model.from_pretrained(str(name_or_path), **overrides)
+        encoder = Wav2Vec2Model.from_pretrained(str(name_or_path), **overrides, **NO_REMOTE_CODE)
     except OSError as exc:
         raise _load_error(name_or_path, exc) from None
     model.wav2vec2.load_state_dict(encoder.state_dict())
@@ -137,10 +188,11 @@ def load_trained_detector(name_or_path: str | Path) -> nn.Module:
     """A saved detector for scoring; a bare encoder (no trained head) is refused, since its scores
     would come from a randomly initialised classifier."""
     check_model_ref(name_or_path)
+    _load_config(name_or_path)  # refuses a model that asks for its own code, before its weights load
     try:
         model, info = AutoModelForAudioClassification.from_pretrained(
             str(name_or_path), num_labels=2, id2label=dict(ID2LABEL), label2id=dict(LABEL2ID),
-            output_loading_info=True, **DETECTOR_DEFAULTS)
+            output_loading_info=True, **DETECTOR_DEFAULTS, **NO_REMOTE_CODE)
     except OSError as exc:
         raise ModelLoadError(f"cannot load the detector {str(name_or_path)!r}: {exc}") from None
     missing = sorted(k for k in info.get("missing_keys", []) if not k.startswith(ENCODER_PREFIX))
@@ -154,12 +206,20 @@ ENCODER_PREFIX = "wav2vec2."  # every other weight belongs to the head that trai
 
 
 def load_feature_extractor(name_or_path: str | Path = XLSR_300M) -> Wav2Vec2FeatureExtractor:
-    """The checkpoint's feature extractor, or the XLS-R defaults when the folder has none."""
+    """The checkpoint's feature extractor, or the XLS-R defaults when the folder has none; one that
+    asks for its own code is refused (never run)."""
+    if Path(name_or_path).expanduser().is_dir():
+        _check_settings_files(Path(name_or_path).expanduser())
     try:
-        return AutoFeatureExtractor.from_pretrained(str(name_or_path))
+        extractor = AutoFeatureExtractor.from_pretrained(str(name_or_path), **NO_REMOTE_CODE)
+    except ValueError as exc:
+        _raise_if_custom_code(exc, f"{name_or_path} (preprocessor_config.json)")
+        raise
     except OSError:
         log.warning("no preprocessor_config.json in %s; using the XLS-R feature-extractor defaults", name_or_path)
         return default_feature_extractor()
+    refuse_custom_code(f"{name_or_path} (preprocessor_config.json)", extractor.to_dict())
+    return extractor
 
 
 def tiny_config(num_layers: int = 4, hidden: int = 64, conv_channels: int = 64) -> Wav2Vec2Config:

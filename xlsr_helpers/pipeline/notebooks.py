@@ -22,11 +22,15 @@ REQUIRED_BEFORE = {
 }
 
 
+def preset_names() -> list[str]:
+    """The presets that come with the package (``presets/<name>.yaml``)."""
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
 def load_preset(name: str) -> dict:
     path = Path(name) if name.endswith((".yaml", ".yml")) else PRESET_DIR / f"{name}.yaml"
     if not path.is_file():
-        known = sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
-        raise PipelineError(f"unknown preset {name!r}: choose one of {known} or give a .yaml path")
+        raise PipelineError(f"unknown preset {name!r}: choose one of {preset_names()} or give a .yaml path")
     data = yaml.safe_load(path.read_text()) or {}
     if not isinstance(data, dict):
         raise PipelineError(f"{path}: a preset is a flat mapping of notebook parameters")

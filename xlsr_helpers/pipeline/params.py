@@ -15,6 +15,7 @@ from pathlib import Path
 from xlsr_helpers.core.errors import ConfigError, XlsrError
 from xlsr_helpers.core.rules import Rule, choice, integer, number
 from xlsr_helpers.data.audio import MAX_SEGMENT_SECONDS, MIN_SAMPLES, SAMPLE_RATE
+from xlsr_helpers.data.labels import PHASES
 from xlsr_helpers.evaluate.scoring import SETTING_RULES
 from xlsr_helpers.train.config import FIELD_RULES, TrainConfig
 
@@ -50,7 +51,7 @@ RULES: dict[str, Rule] = {
     "aggregation": dataclasses.replace(SETTING_RULES["aggregation"], none=False, auto=True),
     "max_trials_per_split": integer(2, 10**8, none=True), "duration_sample": integer(1, 10**7),
     "bootstrap": integer(0, 100_000), "worst_examples": integer(0, 1000),
-    "phase": choice("eval", "progress", "hidden_track", "all"),
+    "phase": choice(*PHASES),
 }
 
 
