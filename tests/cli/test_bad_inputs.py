@@ -287,3 +287,45 @@ def test_score_inputs_one_row_per_path_unique_ids(fx, tmp_path):
     assert df.error[4].startswith("too short: 300 samples")
     assert df.label_pred.tolist()[2] == "" and df.label_pred.tolist()[4] == ""
     assert [line.split()[0] for line in asv.read_text().splitlines()] == ["bonafide/0001", "spoof/0001", "my_clip"]
+
+
+def test_absurd_sample_rates_are_error_rows_and_the_other_files_still_score(fx, tmp_path, capsys):
+    """A header declaring 1 Hz or 1 MHz is that file's error row (it never reaches the resampler);
+    an ordinary and an odd rate around it are scored."""
+    import numpy as np
+    import pandas as pd
+    import soundfile as sf
+    rng = np.random.default_rng(0)
+    files = {"good": 16000, "odd": 22050, "one_hz": 1, "mhz": 1_000_000}
+    for name, sr in files.items():
+        sf.write(tmp_path / f"{name}.wav", rng.normal(0, 0.1, max(sr // 2, 64)).astype(np.float32), sr)
+    out, asv = tmp_path / "s.csv", tmp_path / "s.txt"
+    assert main(["score", str(fx["detector"]), *[str(tmp_path / f"{n}.wav") for n in files], "--out", str(out),
+                 "--asvspoof-out", str(asv)]) == 0
+    df = pd.read_csv(out, keep_default_na=False)
+    assert df.error.tolist() == ["", "",
+                                 "sample rate 1 Hz is outside the accepted 4,000-384,000 Hz (a damaged or mislabelled header?)",
+                                 "sample rate 1,000,000 Hz is outside the accepted 4,000-384,000 Hz "
+                                 "(a damaged or mislabelled header?)"]
+    assert [ln.split()[0] for ln in asv.read_text().splitlines()] == ["good", "odd"]
+    assert "scored 2 of 4 inputs" in capsys.readouterr().out
+
+
+def test_an_absurd_sample_rate_is_one_unreadable_row_of_the_audio_check(tmp_path, capsys):
+    import numpy as np
+    import pandas as pd
+    import soundfile as sf
+
+    from xlsr_helpers.data.demo import make_demo_corpus
+    root = make_demo_corpus(tmp_path / "d", seed=1, size="tiny")
+    proto = root / "ASVspoof2019_LA_cm_protocols" / "ASVspoof2019.LA.cm.dev.trl.txt"
+    utt = proto.read_text().split()[1]
+    sf.write(root / "ASVspoof2019_LA_dev" / "flac" / f"{utt}.flac", np.zeros(64, np.float32), 1, format="WAV")
+    out = tmp_path / "m"
+    assert main(["manifest", "--dataset", "asvspoof2019-la", "--root", str(root), "--out", str(out),
+                 "--check-audio"]) == 2
+    assert "1 unreadable file" in capsys.readouterr().err
+    flagged = pd.read_csv(out / "audio_check_dev.csv")
+    assert flagged.utt_id.tolist() == [utt]
+    assert flagged.problem[0] == ("unreadable: sample rate 1 Hz is outside the accepted 4,000-384,000 Hz "
+                                  "(a damaged or mislabelled header?)")

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -87,3 +89,140 @@ def test_clipping_means_many_samples_at_full_scale_not_a_normalised_peak():
     x[100] = 1.0  # peak-normalised speech touches full scale once (every ASVspoof 2019 file does)
     assert not audio_stats(x)["clipped"]
     assert audio_stats(np.clip(5 * x, -1, 1))["clipped"]  # a 1.5x overdriven sine
+
+
+# --- resampling any rate in bounded memory ---------------------------------------------------------
+
+COMMON_RATES = [8000, 11025, 22050, 24000, 32000, 44100, 48000]
+
+
+@pytest.mark.parametrize("sr", COMMON_RATES)
+def test_common_rates_resample_exactly_as_torchaudio(sr):
+    """The usual rates keep torchaudio's kernel: bit-identical to a fresh ``torchaudio.transforms.Resample``."""
+    import torch
+    import torchaudio
+
+    from xlsr_helpers.data.audio import resample
+    x = np.random.default_rng(sr).normal(0, 0.3, sr // 3 + 7).astype(np.float32)
+    np.testing.assert_array_equal(resample(x, sr, 16000), torchaudio.transforms.Resample(sr, 16000)(torch.from_numpy(x)))
+
+
+@pytest.mark.parametrize("orig,new", [(22050, 16000), (11025, 16000), (1601, 1600), (997, 1000), (16000, 44100),
+                                      (8000, 16000), (48000, 16000)])
+def test_chunked_resampler_is_torchaudios_filter(orig, new, monkeypatch):
+    """The chunked path evaluates torchaudio's windowed sinc: torchaudio in float64 is the reference
+    (pairs small enough for both; 1e-6 is float32 rounding of the taps), lengths equal, tiny chunks too."""
+    import torch
+    import torchaudio
+
+    from xlsr_helpers.data import audio
+    x = np.random.default_rng(orig + new).normal(0, 0.3, 5003).astype(np.float32)
+    ref = torchaudio.functional.resample(torch.from_numpy(x).double(), orig, new).numpy()
+    got = audio.resample_chunked(x, orig, new)
+    assert got.dtype == np.float32 and got.shape == ref.shape
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-6)
+    monkeypatch.setattr(audio, "CHUNK_ELEMENTS", 1)  # one output per step: chunk edges change nothing
+    np.testing.assert_allclose(audio.resample_chunked(x, orig, new), got, rtol=0, atol=1e-7)
+
+
+def test_only_rate_pairs_with_a_huge_kernel_leave_torchaudio(monkeypatch):
+    """torchaudio's kernel is (new/gcd) x (orig/gcd + 2 width): 16000 x 44135 floats for 44,101 Hz."""
+    from xlsr_helpers.data import audio
+    assert audio.torchaudio_kernel_size(44101, 16000) == 16000 * (44101 + 2 * 17)  # width ceil(6 x 44101 / 15840)
+    assert audio.torchaudio_kernel_size(44100, 16000) == 160 * (441 + 2 * 17)  # gcd 100
+    assert audio.torchaudio_kernel_size(8001, 16000) == 16000 * (8001 + 2 * 7)
+    built = []
+    monkeypatch.setattr(audio, "_resampler", lambda o, n: built.append((o, n)) or (lambda t: t))
+    x = tone(8001, 0.1)
+    for odd in (8001, 44101, 11127, 383999):  # coprime with 16 kHz: multi-gigabyte kernels
+        assert audio.resample(x, odd, 16000).size == -(-16000 * x.size // odd)
+    assert built == []
+    audio.resample(x, 44100, 16000)
+    assert built == [(44100, 16000)]
+
+
+def peak_hz(w, sr=16000):
+    """The tone's frequency from the spectrum's peak, refined by a parabola through its bin and neighbours."""
+    spec = np.abs(np.fft.rfft(w * np.hanning(w.size)))
+    k = int(np.argmax(spec))
+    a, b, c = np.log(spec[k - 1:k + 2])
+    return (k + 0.5 * (a - c) / (a - 2 * b + c)) * sr / w.size
+
+
+@pytest.mark.parametrize("sr", [4000, 8001, 11127, 44101, 96001, 384000])
+def test_odd_and_extreme_rates_keep_pitch_amplitude_and_duration(tmp_path, sr):
+    """A 0.5-amplitude sine written at the file's rate comes out at 16 kHz with its frequency,
+    its RMS (0.5 / sqrt 2) and the file's duration, for the accepted extremes and rates 1 Hz off."""
+    f = 1234.5  # below the 2 kHz Nyquist of the lowest accepted rate
+    p = tmp_path / "a.wav"
+    sf.write(p, tone(sr, 1.0, f), sr, subtype="FLOAT")
+    w = load_audio(p)
+    assert w.size == 16000  # 1 s
+    assert peak_hz(w) == pytest.approx(f, abs=0.5)
+    middle = w[800:-800]  # the edges taper where the file starts and ends
+    assert np.sqrt(np.mean(middle.astype(np.float64) ** 2)) == pytest.approx(0.5 / np.sqrt(2), rel=0.01)
+
+
+@pytest.mark.parametrize("sr", [1, 100, 3000, 400_000, 1_000_000])  # cheap before the fix too: small gcd kernels
+def test_absurd_sample_rates_are_refused_naming_the_file_and_the_range(tmp_path, sr):
+    p = tmp_path / f"r{sr}.wav"
+    sf.write(p, np.zeros(64, np.float32), sr)
+    with pytest.raises(AudioError) as info:
+        load_audio(p)
+    assert info.value.path == str(p)
+    assert info.value.reason == (f"sample rate {sr:,} Hz is outside the accepted 4,000-384,000 Hz "
+                                 "(a damaged or mislabelled header?)")
+
+
+def test_resample_refuses_rates_that_are_not_positive_whole_numbers():
+    from xlsr_helpers.core.errors import ConfigError
+    from xlsr_helpers.data.audio import resample
+    x = tone(16000, 0.01)
+    for orig, new in [(0, 16000), (-8000, 16000), (16000, 0), (22050.5, 16000), ("16000", 16000)]:
+        with pytest.raises(ConfigError, match="sample rates must be positive whole numbers"):
+            resample(x, orig, new)
+    np.testing.assert_array_equal(resample(x, 16000.0, 16000), x)  # a whole float is a rate
+
+
+def test_one_file_failing_unexpectedly_is_its_own_row_in_the_check(tmp_path, monkeypatch):
+    """Not only AudioError: whatever one file raises becomes that file's 'unreadable' row."""
+    from xlsr_helpers.data import audio
+    good = [tmp_path / f"g{i}.wav" for i in range(3)]
+    for g in good:
+        sf.write(g, tone(16000, 1.0), 16000)
+    real = audio.load_audio
+
+    def flaky(path, *a, **k):
+        if Path(path).name == "g1.wav":
+            raise ValueError("a decoder bug\nover two lines")
+        return real(path, *a, **k)
+    monkeypatch.setattr(audio, "load_audio", flaky)
+    report = audio.check_files([str(g) for g in good], workers=2)
+    assert report.problem.tolist() == ["", "unreadable: unexpected ValueError: a decoder bug over two lines", ""]
+    assert report.duration_s.tolist()[::2] == [1.0, 1.0] and np.isnan(report.duration_s[1])
+
+
+def test_a_stopped_check_keeps_the_flagged_rows_it_finished(tmp_path, monkeypatch):
+    """Flagged rows are appended every CHECK_CHUNK files: a check stopped in the third chunk has the first two's."""
+    import pandas as pd
+
+    from xlsr_helpers.data import audio
+    from xlsr_helpers.data.manifest import check_audio
+    paths = []
+    for i in range(6):
+        paths.append(tmp_path / f"s{i}.wav")
+        sf.write(paths[-1], np.zeros(16000, np.float32), 16000)  # silent: every file is flagged
+    monkeypatch.setattr(audio, "CHECK_CHUNK", 2)
+    real = audio.check_file
+
+    def stop_at_s4(path, min_seconds):
+        if path.endswith("s4.wav"):
+            raise KeyboardInterrupt  # not one file's error: the whole check stops here
+        return real(path, min_seconds)
+    monkeypatch.setattr(audio, "check_file", stop_at_s4)
+    df = pd.DataFrame({"utt_id": [f"u{i}" for i in range(6)], "path": [str(p) for p in paths]})
+    with pytest.raises(KeyboardInterrupt):
+        check_audio({"dev": df}, tmp_path)
+    kept = pd.read_csv(tmp_path / "audio_check_dev.csv")
+    assert kept.utt_id.tolist() == ["u0", "u1", "u2", "u3"] and set(kept.problem) == {"silent"}
+    assert kept.columns.tolist() == ["path", "duration_s", "rms", "peak", "problem", "utt_id"]

@@ -52,18 +52,16 @@ def _cmd_train(a: argparse.Namespace) -> int:
 
 
 def _cmd_score(a: argparse.Namespace) -> int:
-    import pandas as pd
 
     from xlsr_helpers.data.manifest import read_manifest
+    from xlsr_helpers.evaluate.score_output import ScoreJob, check_output_file, score_into
     from xlsr_helpers.evaluate.scoring import (
         AUDIO_EXTENSIONS,
         Scorer,
         ScoringConfig,
-        check_output_file,
         expand_inputs,
         finish_distributed,
         init_distributed,
-        write_scores,
     )
     check_output_file(a.out, "--out")  # before any work: a bad path must not lose hours of scores
     check_output_file(a.asvspoof_out, "--asvspoof-out")
@@ -78,14 +76,14 @@ def _cmd_score(a: argparse.Namespace) -> int:
         print(f"windows of {c.window} samples every {c.hop}, {c.aggregation}; threshold {c.threshold:.6g}; "
               + (f"p_spoof at a spoof prior of {c.prior_spoof:g} from the detector's calibration" if scorer.calibration
                  else "not calibrated: no llr / p_spoof"))
-    frames = [scorer.score_manifest(m) for m in manifests]
+    jobs = [ScoreJob.from_manifest(m) for m in manifests]
     if inputs.paths:
-        frames.append(scorer.score_files(inputs.paths, inputs.ids, known_errors=inputs.errors))
-    df = pd.concat(frames, ignore_index=True)
+        jobs.append(ScoreJob(inputs.paths, inputs.ids, inputs.errors))
+    # rank 0 writes rows as chunks finish: a run that stops keeps every finished row
+    df = score_into(scorer, jobs, a.out, a.asvspoof_out, write=rank == 0)
     finish_distributed()
     if rank != 0:
         return 0
-    write_scores(df, a.out, a.asvspoof_out)
     failed = df[df.error != ""]
     print(f"scored {len(df) - len(failed)} of {len(df)} inputs -> {a.out}"
           + (f"; {len(inputs.skipped)} non-audio file(s) in the given folders skipped" if inputs.skipped else ""))

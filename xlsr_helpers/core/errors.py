@@ -26,6 +26,17 @@ class DiskFullError(XlsrError, OSError):
     """The disk filled up while writing; the message names where."""
 
 
+def failure_reason(exc: BaseException) -> str:
+    """One line for one file's error row: an ``XlsrError``'s reason (its ``reason`` if it has one,
+    e.g. an unreadable file's), else the exception's type and message."""
+    if isinstance(exc, XlsrError):
+        return " ".join(str(getattr(exc, "reason", None) or exc).split())
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    text = " ".join(str(exc).split())  # CUDA and library errors span lines; a row holds one
+    return f"unexpected {type(exc).__name__}" + (f": {text[:300]}" if text else "")
+
+
 @contextmanager
 def disk_full_named(where: str | Path):
     """Turn "No space left on device" into one line that names the folder and what to do."""

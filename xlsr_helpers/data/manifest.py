@@ -364,10 +364,9 @@ def check_audio(splits: dict[str, pd.DataFrame], out_dir: str | Path, min_second
     from xlsr_helpers.data.audio import check_files  # decoding needs torch/torchaudio; manifests alone do not
     rows = []
     for split, df in splits.items():
-        report = check_files(df["path"].tolist(), min_seconds)
-        flagged = report[report.problem != ""].assign(utt_id=df["utt_id"][report.problem != ""].to_numpy())
-        flagged.to_csv(Path(out_dir) / f"audio_check_{split}.csv", index=False)
-        kind = flagged.problem.str.split(r"[:(]", regex=True).str[0].str.strip()
+        report = check_files(df["path"].tolist(), min_seconds, flagged_csv=Path(out_dir) / f"audio_check_{split}.csv",
+                             ids=df["utt_id"].tolist())  # flagged rows written as they are found
+        kind = report.problem[report.problem != ""].str.split(r"[:(]", regex=True).str[0].str.strip()
         rows.append({"split": split, "files": len(report), "unreadable": int((kind == "unreadable").sum()),
                      "silent": int((kind == "silent").sum()), "short": int((kind == "short").sum()),
                      "clipped": int((kind == "clipped").sum()), "median_s": float(report.duration_s.median())})
