@@ -146,6 +146,7 @@ CASES = [
     ("run: device=gpu", run_args("device=gpu"), 2, "device='gpu'"),
     ("run: precision=fp8", run_args("precision=fp8"), 2, "precision='fp8'"),
     ("run: --set without =", run_args("oops"), 2, "--set expects key=value"),
+    ("run: unknown demo size", run_args("data_root=demo:large"), 2, "data_root='demo:large': expected one of"),
     ("run: run dir is a file", run_dir_is_a_file, 2, "is a file; give a folder"),
     ("demo-data into a non-empty folder", demo_into("dir"), 2, "is not empty"),
     ("demo-data onto a file", demo_into("file"), 2, "is a file"),

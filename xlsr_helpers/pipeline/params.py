@@ -38,6 +38,7 @@ RULES["score_hop_seconds"] = ("float_or_auto", 0.025)
 RULES["head"] = ("head",)  # 'auto' or a registered head (heads/), looked up when checked
 RULES["dataset"] = ("dataset",)  # a descriptor's name or path, loaded (and so checked) when checked
 RULES["aggregation"] = ("choice", ("auto", "mean", "max", "min", "median"))
+RULES["data_root"] = ("data_root",)  # auto, demo:<size> (a size the generator knows) or a folder
 
 
 def check_value(name: str, value):
@@ -66,6 +67,8 @@ def check_value(name: str, value):
         except XlsrError as exc:
             raise ConfigError(f"parameter dataset={value!r}: {exc}") from None
         return value
+    if kind == "data_root":
+        return _data_root(value)
     if kind == "bool":
         if isinstance(value, bool):
             return value
@@ -87,6 +90,16 @@ def check_value(name: str, value):
             raise ConfigError(f"parameter {name}={value!r}: expected a number in (0, 1)")
         return v
     return _number(name, value, kind, rule[1])
+
+
+def _data_root(value):
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"parameter data_root={value!r}: expected 'auto', 'demo:tiny', 'demo:small' or a folder")
+    if value.startswith("demo:"):
+        from xlsr_helpers.data.demo import SIZES  # numpy and scipy: only when a demo corpus is asked for
+        if value[5:] not in SIZES:
+            raise ConfigError(f"parameter data_root={value!r}: expected one of {[f'demo:{s}' for s in SIZES]}")
+    return value
 
 
 def _number(name: str, value, kind: str, minimum: float):
