@@ -27,10 +27,12 @@ from xlsr_helpers.pipeline.notebooks import (
 )
 from xlsr_helpers.pipeline.params import absolute_paths, check_parameters
 from xlsr_helpers.pipeline.run_state import (
+    check_overrides_used,
     copy_previous_run,
     find_previous_run,
     forget_finished,
     mark_finished,
+    run_record,
     unfinished_notebooks,
 )
 from xlsr_helpers.pipeline.runfolder import clear_results
@@ -91,10 +93,13 @@ def run_pipeline(preset: str = "demo", overrides: dict | None = None, run_dir: s
         chosen = unfinished_notebooks(run_dir, resolved)
     else:
         chosen = select_notebooks(start_from, only)
+    if seeds and resolved["04_eval_eer"].get("detector", "auto") != "auto":
+        raise PipelineError("--seeds scores each seed's own stage-2 detector: use it without detector=<folder>")
     check_inputs_exist(run_dir, chosen)
+    check_overrides_used(overrides, resolved, chosen, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "params.yaml").write_text(yaml.safe_dump(
-        {"preset": preset, "overrides": overrides, "seeds": seeds, "notebooks": resolved}, sort_keys=False))
+        run_record(preset, overrides, seeds, resolved, chosen, run_dir), sort_keys=False))
     if not chosen:
         print(f"[xlsr run] every notebook already finished in {run_dir} with these parameters", file=sys.stderr)
         print(summary(run_dir, 0.0))
@@ -156,7 +161,7 @@ def run_seeds(run_dir: Path, resolved: dict[str, dict], chosen: list[str], seeds
     defaults = {k: ast.literal_eval(v) for k, v in notebook_parameters("04_eval_eer").items()
                 if k in ("dataset", "data_root", "asv_scores", "phase")}
     ev = {**defaults, **resolved["04_eval_eer"]}
-    root = resolve_data_root(ev["data_root"], ev["dataset"], run_dir)
+    root = resolve_data_root(ev["data_root"], ev["dataset"], run_dir, make=False)
     table = summarize(run_dir, seeds, lambda split: asv_reference(ev["dataset"], root, split, ev["asv_scores"]),
                       ev["phase"])
     split = "eval" if "eval" in set(table.split) else table.split.iloc[-1]
@@ -196,16 +201,16 @@ def execute_notebook(src: Path, out: Path, parameters: dict, kernel_name: str = 
 
 
 def summary(run_dir: Path, seconds: float) -> str:
-    """Where everything landed."""
-    lines = [f"\nfinished in {seconds:.0f} s; outputs in {run_dir}",
-             f"  executed notebooks: {run_dir / 'notebooks'}",
-             f"  figures:            {run_dir / 'figures'}",
-             f"  metrics:            {run_dir / 'metrics.json'}",
-             f"  detector:           {run_dir / 'stage2' / 'detector'}",
-             f"  scores:             {run_dir / 'scores'}"]
-    metrics = run_dir / "metrics.json"
-    if metrics.exists():
-        m = json.loads(metrics.read_text())
+    """Where everything landed: what exists, and the detector that metrics.json was computed with."""
+    lines = [f"\nfinished in {seconds:.0f} s; outputs in {run_dir}"]
+    metrics, trained = run_dir / "metrics.json", run_dir / "stage2" / "detector"
+    m = json.loads(metrics.read_text()) if metrics.is_file() else None
+    if m is not None:
         tdcf = f", min t-DCF {m['min_tdcf']:.4f}" if m.get("min_tdcf") is not None else ""
-        lines.insert(1, f"{m.get('split', 'eval')} EER {100 * m['eer']:.2f} %{tdcf}")
+        lines.append(f"{m.get('split', 'eval')} EER {100 * m['eer']:.2f} % of {m.get('detector')}{tdcf}")
+    places = [("executed notebooks", run_dir / "notebooks"), ("figures", run_dir / "figures"), ("metrics", metrics),
+              ("scored detector", m and m.get("detector")), ("trained detector", trained if trained.is_dir() else None),
+              ("scores", run_dir / "scores")]
+    lines += [f"  {name + ':':20}{where}" for name, where in places if where and (not isinstance(where, Path)
+                                                                                 or where.exists())]
     return "\n".join(lines)
