@@ -96,6 +96,7 @@ def run_pipeline(preset: str = "demo", overrides: dict | None = None, run_dir: s
     if seeds and resolved["04_eval_eer"].get("detector", "auto") != "auto":
         raise PipelineError("--seeds scores each seed's own stage-2 detector: use it without detector=<folder>")
     check_inputs_exist(run_dir, chosen)
+    check_corpus_splits(resolved, chosen)
     check_overrides_used(overrides, resolved, chosen, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "params.yaml").write_text(yaml.safe_dump(
@@ -180,6 +181,28 @@ def check_inputs_exist(run_dir: Path, chosen: list[str]) -> None:
         if needs and not produced_here & set(earlier):
             raise PipelineError(f"{nb}: {run_dir} lacks {needs}; run the earlier notebooks first")
         produced_here.add(nb)
+
+
+TRAINS_ON = ("train", "dev")  # the manifests 02 and 03 train on, and 04 checks its own detector against
+
+
+def check_corpus_splits(resolved: dict[str, dict], chosen: list[str]) -> None:
+    """A corpus that 01 turns into no train and dev manifests (a folder corpus, In-the-Wild) cannot
+    feed 02-03, nor 04 scoring this run's detector: said before 01 runs, with what it can do."""
+    if NOTEBOOKS[0] not in chosen:
+        return
+    from xlsr_helpers.data.descriptor import load_descriptor
+    dataset = resolved[NOTEBOOKS[0]].get("dataset") or ast.literal_eval(notebook_parameters(NOTEBOOKS[0])["dataset"])
+    splits = list(load_descriptor(dataset)["splits"])
+    detector = resolved["04_eval_eer"].get("detector", "auto")
+    needs = [nb for nb in chosen if nb in ("02_stage1_head", "03_stage2_finetune")
+             or (nb == "04_eval_eer" and detector == "auto")]
+    if needs and not set(TRAINS_ON) <= set(splits):
+        raise PipelineError(
+            f"dataset={dataset!r} gives the split(s) {splits} only, and {', '.join(needs)} need train and dev "
+            f"manifests (04 with detector='auto' checks the detector against them). Such a corpus is scored by a "
+            f"trained detector: xlsr run --only 01,04 --set dataset={dataset} --set data_root=<folder> "
+            f"--set detector=<detector folder> (or xlsr score <detector folder> <audio folder>)")
 
 
 def execute_notebook(src: Path, out: Path, parameters: dict, kernel_name: str = "python3",
