@@ -237,3 +237,19 @@ def test_audio_that_labels_csv_does_not_list_is_listed_as_ignored(tmp_path):
     assert res.reports["all"].ignored == [("extra/c.flac", "audio not listed in labels.csv")]
     (tmp_path / "labels.csv").write_text("path,label\nreal/a.wav,bonafide\nfake/b.wav,spoof\nextra/c.flac,spoof\n")
     assert build_manifest("folder", tmp_path).reports["all"].ignored == []
+
+
+def test_01_replaces_an_earlier_runs_manifests(tmp_path):
+    """A split the new corpus lacks (train.csv after switching to a folder corpus), an old subsample
+    note or audio check must not stay next to the new manifests."""
+    from xlsr_helpers.data.prep import write_manifests
+    out = tmp_path / "manifests"
+    out.mkdir()
+    for name in ("train.csv", "dev.csv", "skipped_missing_train.csv", "audio_check_dev.csv", "subsample.json",
+                 "validation.yaml"):
+        (out / name).write_text("old")
+    (out / "notes.md").write_text("mine")  # not an output of 01: kept
+    _touch(tmp_path / "own", "real/a.wav", "fake/b.wav")
+    write_manifests(build_manifest("folder", tmp_path / "own"), out)
+    assert sorted(p.name for p in out.iterdir()) == ["all.csv", "counts.csv", "notes.md", "validation.yaml"]
+    assert "old" not in (out / "validation.yaml").read_text()
