@@ -252,4 +252,4 @@ def test_01_replaces_an_earlier_runs_manifests(tmp_path):
     _touch(tmp_path / "own", "real/a.wav", "fake/b.wav")
     write_manifests(build_manifest("folder", tmp_path / "own"), out)
     assert sorted(p.name for p in out.iterdir()) == ["all.csv", "counts.csv", "notes.md", "validation.yaml"]
-    assert "old" not in (out / "validation.yaml").read_text()
+    assert yaml.safe_load((out / "validation.yaml").read_text())["dataset"] == "folder"
