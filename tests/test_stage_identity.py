@@ -304,3 +304,17 @@ def test_training_on_other_audio_under_the_same_ids_is_refused_and_a_copy_resume
     assert "inputs.train_audio: '" in err and "inputs.train_manifest" not in err and "inputs.dev_audio" not in err
     assert (tmp_path / "s1" / "detector" / "model.safetensors").read_bytes() == weights  # refused: nothing touched
     assert train(copy) == 0  # the same audio elsewhere: the same data, the stage resumes
+
+
+def test_the_saved_detector_says_which_audio_it_was_trained_on(tiny_backbone):
+    import numpy as np
+
+    from xlsr_helpers.core.fingerprint import audio_fingerprint, manifest_fingerprint
+    from xlsr_helpers.train.stage import detector_settings
+    cfg = TrainConfig(model=str(tiny_backbone))
+    inputs = stage_identity(cfg, TRAIN, DEV)["inputs"]
+    scores, labels = np.array([0.9, 0.1]), np.array([0, 1])
+    trained_on = detector_settings(cfg, "linear", scores, labels, TRAIN, DEV, inputs)["trained_on"]
+    assert trained_on == {"train_manifest": manifest_fingerprint(TRAIN), "dev_manifest": manifest_fingerprint(DEV),
+                          "train_audio": audio_fingerprint(TRAIN.path), "dev_audio": audio_fingerprint(DEV.path),
+                          "datasets": []}
