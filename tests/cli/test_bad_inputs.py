@@ -63,6 +63,23 @@ def labels_csv_parent(tmp, fx):
     return ["manifest", "--dataset", "folder", "--root", str(tmp / "own"), "--out", str(tmp / "m"), "--allow-missing"]
 
 
+def own_folders(*rels):
+    def setup(tmp, fx):
+        for rel in ("real/a.wav", "fake/b.wav", *rels):
+            (tmp / "own" / rel).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / "own" / rel).write_bytes(b"")
+        return ["manifest", "--dataset", "folder", "--root", str(tmp / "own"), "--out", str(tmp / "m")]
+    return setup
+
+
+def chain_on(dataset):
+    def setup(tmp, fx):
+        (tmp / "own" / "real").mkdir(parents=True)
+        return ["run", "--preset", "cpu-smoke", "--run-dir", str(tmp / "run"), "--set", f"dataset={dataset}",
+                "--set", f"data_root={tmp / 'own'}"]
+    return setup
+
+
 def bad_score_file(content, *extra, protocol=PROTO_2019):
     def setup(tmp, fx):
         proto = tmp / "proto.txt"
@@ -193,6 +210,12 @@ CASES = [
     ("run: device=gpu", run_args("device=gpu"), 2, "device='gpu'"),
     ("run: precision=fp8", run_args("precision=fp8"), 2, "precision='fp8'"),
     ("run: --set without =", run_args("oops"), 2, "--set expects key=value"),
+    ("run: unknown demo size", run_args("data_root=demo:large"), 2, "data_root='demo:large': expected one of"),
+    ("own folders: spoofed/", own_folders("spoofed/c.wav"), 2, "spoofed/ (1 audio) hold audio but are not label"),
+    ("own folders: audio at the root", own_folders("c.flac"), 2, "1 audio file(s) lie outside the label folders: c.flac"),
+    ("run: folder corpus to training", chain_on("folder"), 2, "dataset='folder' gives the split(s) ['all'] only, and "
+     "02_stage1_head, 03_stage2_finetune, 04_eval_eer need train and dev"),
+    ("run: eval-only corpus to training", chain_on("in-the-wild"), 2, "gives the split(s) ['eval'] only"),
     ("run: run dir is a file", run_dir_is_a_file, 2, "is a file; give a folder"),
     ("demo-data into a non-empty folder", demo_into("dir"), 2, "is not empty"),
     ("demo-data onto a file", demo_into("file"), 2, "is a file"),

@@ -5,16 +5,8 @@ without speaker/attack columns gets, and where CSV-relative audio is looked for.
 import pytest
 import yaml
 
-from xlsr_helpers.data.manifest import (
-    BASE_COLUMNS,
-    MAX_LISTED,
-    ManifestError,
-    build_manifest,
-    check_confined,
-    find_root,
-    parse_whitespace,
-    raise_problems,
-)
+from xlsr_helpers.data.manifest import BASE_COLUMNS, ManifestError, build_manifest, check_confined, find_root
+from xlsr_helpers.data.protocol import MAX_LISTED, parse_whitespace, raise_problems
 from xlsr_helpers.runtime.kaggle_env import KAGGLE_ROOT_ENV
 
 

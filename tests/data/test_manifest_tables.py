@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+import yaml
 
 from xlsr_helpers.data.descriptor import available_datasets
 from xlsr_helpers.data.manifest import ManifestError, build_manifest, check_audio
@@ -31,7 +32,8 @@ def lay(root, missing=()):
 def test_summary_counts_and_pivot(tmp_path):
     res = build_manifest("asvspoof2019-la", lay(tmp_path, missing={"T4"}), allow_missing=True)
     s = res.summary().set_index("split")
-    assert list(res.summary().columns) == ["split", "lines", "bonafide", "spoof", "missing_skipped", "kept", "protocol"]
+    assert list(res.summary().columns) == ["split", "lines", "bonafide", "spoof", "missing_skipped", "kept",
+                                         "ignored_files", "protocol"]
     assert (s.loc["train", "lines"], s.loc["train", "bonafide"], s.loc["train", "spoof"]) == (4, 1, 3)
     assert (s.loc["train", "missing_skipped"], s.loc["train", "kept"]) == (1, 3)
     assert (s.loc["dev", "bonafide"], s.loc["dev", "spoof"]) == (2, 1)
@@ -47,7 +49,7 @@ def test_summary_counts_and_pivot(tmp_path):
 
 
 def test_own_folder_rows_exactly(tmp_path):
-    for rel in ("real/spk1/a.wav", "real/b.FLAC", "fake/c.ogg", "fake/d.mp3", "fake/notes.txt", "other/e.wav"):
+    for rel in ("real/spk1/a.wav", "real/b.FLAC", "fake/c.ogg", "fake/d.mp3", "fake/notes.txt"):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_bytes(b"")
     df = build_manifest("folder", tmp_path).splits["all"]
@@ -117,9 +119,9 @@ def test_written_folder_exactly(tmp_path):
     report = yaml.safe_load((out / "validation.yaml").read_text())
     assert report["dataset"] == "asvspoof2019-la" and report["root"] == str(tmp_path / "c")
     assert report["splits"]["train"] == {"protocol": res.reports["train"].protocol, "lines": 4, "kept": 3,
-                                         "missing_skipped": 1}
+                                         "missing_skipped": 1, "ignored_files": 0}
     assert report["splits"]["dev"] == {"protocol": res.reports["dev"].protocol, "lines": 3, "kept": 3,
-                                       "missing_skipped": 0}
+                                       "missing_skipped": 0, "ignored_files": 0}
     assert list(report["splits"]) == ["train", "dev", "eval"]
 
 
@@ -189,3 +191,65 @@ def test_audio_paths_take_the_first_location_holding_each_file_else_the_first_lo
     assert audio_paths(rows[1:], tmp_path, "a/{utt_id}.flac") == [str(tmp_path / "a/y.flac"), str(tmp_path / "a/z.flac")]
     # a folder pattern that matches nothing: the files are missing under the pattern itself
     assert audio_paths(rows[:1], tmp_path, "c_*/{utt_id}.flac") == [str(tmp_path / "c_*/x.flac")]
+
+
+def _touch(root, *rels):
+    for rel in rels:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(b"")
+
+
+@pytest.mark.parametrize("extra,words", [
+    (("spoofed/x.wav", "spoofed/y.flac"), "folder(s) spoofed/ (2 audio) hold audio but are not label folders"),
+    (("other/deep/x.mp3",), "folder(s) other/ (1 audio) hold audio but are not label folders"),
+    (("loose.wav", "LOOSE2.FLAC"), "2 audio file(s) lie outside the label folders: LOOSE2.FLAC, loose.wav"),
+])
+def test_audio_without_a_label_folder_is_an_error_naming_it(tmp_path, extra, words):
+    _touch(tmp_path, "real/a.wav", "fake/b.wav", *extra)
+    with pytest.raises(ManifestError) as err:
+        build_manifest("folder", tmp_path)
+    assert str(err.value).startswith(f"{tmp_path}: {words}; label folders are ['bona-fide', 'bonafide', 'fake'")
+    assert str(err.value).endswith("rename or move the rest, or give every file its label in labels.csv (path,label)")
+
+
+def test_what_is_not_audio_is_listed_as_ignored_and_the_counts_add_up(tmp_path):
+    _touch(tmp_path, "real/a.wav", "Fake/b.wav", "fake/notes.txt", "real/.DS_Store", "README.md", ".cache/x.wav",
+           "docs/paper.pdf")
+    res = build_manifest("folder", tmp_path)
+    assert res.splits["all"][["utt_id", "label"]].values.tolist() == [["Fake/b", "spoof"], ["real/a", "bonafide"]]
+    audio = "['.flac', '.mp3', '.ogg', '.wav']"
+    assert res.reports["all"].ignored == [
+        (".cache/", "hidden"), ("README.md", "not audio, outside the label folders (.md)"),
+        ("docs/", "not a label folder, holds no audio"), ("fake/notes.txt", f"not audio (.txt; audio is {audio})"),
+        ("real/.DS_Store", f"not audio (no extension; audio is {audio})")]
+    assert res.summary().loc[0, ["lines", "kept", "ignored_files"]].tolist() == [2, 2, 5]
+    res.write(tmp_path / "m")
+    listed = pd.read_csv(tmp_path / "m" / "ignored_files_all.csv")
+    assert listed.path.tolist() == [".cache/", "README.md", "docs/", "fake/notes.txt", "real/.DS_Store"]
+    assert yaml.safe_load((tmp_path / "m" / "validation.yaml").read_text())["splits"]["all"]["ignored_files"] == 5
+
+
+def test_audio_that_labels_csv_does_not_list_is_listed_as_ignored(tmp_path):
+    _touch(tmp_path, "real/a.wav", "fake/b.wav", "extra/c.flac", "real/notes.txt")
+    (tmp_path / "labels.csv").write_text("path,label\nreal/a.wav,bonafide\nfake/b.wav,spoof\n")
+    res = build_manifest("folder", tmp_path)
+    assert res.splits["all"].utt_id.tolist() == ["real/a", "fake/b"]
+    assert res.reports["all"].ignored == [("extra/c.flac", "audio not listed in labels.csv")]
+    (tmp_path / "labels.csv").write_text("path,label\nreal/a.wav,bonafide\nfake/b.wav,spoof\nextra/c.flac,spoof\n")
+    assert build_manifest("folder", tmp_path).reports["all"].ignored == []
+
+
+def test_01_replaces_an_earlier_runs_manifests(tmp_path):
+    """A split the new corpus lacks (train.csv after switching to a folder corpus), an old subsample
+    note or audio check must not stay next to the new manifests."""
+    from xlsr_helpers.data.prep import write_manifests
+    out = tmp_path / "manifests"
+    out.mkdir()
+    for name in ("train.csv", "dev.csv", "skipped_missing_train.csv", "audio_check_dev.csv", "subsample.json",
+                 "validation.yaml"):
+        (out / name).write_text("old")
+    (out / "notes.md").write_text("mine")  # not an output of 01: kept
+    _touch(tmp_path / "own", "real/a.wav", "fake/b.wav")
+    write_manifests(build_manifest("folder", tmp_path / "own"), out)
+    assert sorted(p.name for p in out.iterdir()) == ["all.csv", "counts.csv", "notes.md", "validation.yaml"]
+    assert yaml.safe_load((out / "validation.yaml").read_text())["dataset"] == "folder"

@@ -16,7 +16,8 @@ from xlsr_helpers.pipeline.params import RULES, absolute_paths, check_parameters
     ("prior_spoof", 0.05, 0.05), ("s2_layer_decay", 1, 1.0), ("s2_encoder_learning_rate", None, None),
     ("s2_encoder_learning_rate", "5e-6", 5e-6), ("cache", True, "on"), ("cache", False, "off"), ("cache", "auto", "auto"),
     ("check_audio", True, True), ("aggregation", "median", "median"), ("phase", "all", "all"),
-    ("data_root", "anything/at/all", "anything/at/all"),  # free-form: checked where it is used
+    ("data_root", "anything/at/all", "anything/at/all"),  # a folder: checked where it is used
+    ("data_root", "demo:tiny", "demo:tiny"), ("data_root", "demo:small", "demo:small"), ("data_root", "auto", "auto"),
     ("head", "auto", "auto"), ("head", "aasist", "aasist"), ("head", "sls", "sls"), ("head", "linear", "linear"),
     ("dataset", "in-the-wild", "in-the-wild"), ("s2_layer_decay", 0.5, 0.5), ("s2_layer_decay", "0.75", 0.75),
 ])
@@ -40,6 +41,8 @@ def test_accepted_values_and_their_conversion(name, value, expected):
     ("on_change", "ignore", "'restart'"), ("head", "rawnet", "['auto', 'aasist', 'linear', 'sls']"),
     ("dataset", "asvspof2019-la", "unknown dataset 'asvspof2019-la': choose one of ['asvspoof2019-la'"),
     ("dataset", 5, "expected a descriptor's name or .yaml path"), ("dataset", "", "expected a descriptor's name"),
+    ("data_root", "demo:huge", "expected one of ['demo:tiny', 'demo:small']"), ("data_root", "demo:", "'demo:small']"),
+    ("data_root", "", "expected 'auto', 'demo:tiny', 'demo:small' or a folder"), ("data_root", None, "or a folder"),
 ])
 def test_refused_values_name_the_parameter_and_the_rule(name, value, words):
     with pytest.raises(ConfigError) as info:

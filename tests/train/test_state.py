@@ -8,14 +8,29 @@ import pytest
 import yaml
 from transformers import TrainingArguments
 
-from xlsr_helpers.core.errors import ConfigError
+from xlsr_helpers.core.errors import ConfigError, ManifestError
 from xlsr_helpers.train.config import TrainConfig
 from xlsr_helpers.train.stage import check_manifests
 from xlsr_helpers.train.state import RESUME_SAFE, RUN_RECORD, check_same_run, stage_identity, stale_stage
 from xlsr_helpers.train.trainer import limit_to_one_gpu
 
-TRAIN = pd.DataFrame({"utt_id": ["a", "b", "c"], "label": ["bonafide", "spoof", "spoof"], "path": ["/x/a", "/x/b", "/x/c"]})
-DEV = pd.DataFrame({"utt_id": ["d", "e"], "label": ["bonafide", "spoof"], "path": ["/x/d", "/x/e"]})
+TRAIN = pd.DataFrame({"utt_id": ["a", "b", "c"], "label": ["bonafide", "spoof", "spoof"], "path": ["x/a", "x/b", "x/c"]})
+DEV = pd.DataFrame({"utt_id": ["d", "e"], "label": ["bonafide", "spoof"], "path": ["x/d", "x/e"]})
+
+
+def write_audio(folder, names="abcde"):
+    for n in names:
+        (folder / n).parent.mkdir(parents=True, exist_ok=True)
+        (folder / n).write_bytes(f"audio of {n}".encode())
+
+
+@pytest.fixture(autouse=True)
+def audio(tmp_path_factory, monkeypatch):
+    """The manifests' audio: relative paths x/<id> under a working folder of the test's own."""
+    work = tmp_path_factory.mktemp("work")
+    write_audio(work / "x")
+    monkeypatch.chdir(work)
+    return work
 # A valid different value for every field that decides what is trained.
 OTHER = {"stage": 2, "top_layers": 2, "epochs": 4, "batch_size": 8, "learning_rate": 0.5, "weight_decay": 0.1,
          "warmup_ratio": 0.2, "lr_scheduler": "linear", "grad_accum": 2, "grad_checkpointing": True,
@@ -47,7 +62,7 @@ def test_resume_safe_fields_and_a_moved_model_folder_resume(tmp_path, tiny_backb
     check_same_run(tmp_path / "s", identity(moved, num_workers=7, eval_batch_size=3, device="cpu"))
 
 
-def test_changed_inputs_are_refused_with_what_changed(tmp_path, tiny_backbone):
+def test_changed_inputs_are_refused_with_what_changed(tmp_path, tiny_backbone, audio):
     out = tmp_path / "stage"
     out.mkdir()
     check_same_run(out, identity(tiny_backbone))
@@ -58,7 +73,8 @@ def test_changed_inputs_are_refused_with_what_changed(tmp_path, tiny_backbone):
         check_same_run(out, identity(tiny_backbone, train=relabelled))
     with pytest.raises(ConfigError, match="inputs.dev_manifest"):
         check_same_run(out, identity(tiny_backbone, dev=DEV.iloc[::-1]))
-    moved = TRAIN.assign(path=["/elsewhere/a", "/elsewhere/b", "/elsewhere/c"])  # same trials, other copy
+    shutil.copytree(audio / "x", audio / "elsewhere")  # same trials and audio, another copy
+    moved = TRAIN.assign(path=["elsewhere/a", "elsewhere/b", "elsewhere/c"])
     check_same_run(out, identity(tiny_backbone, train=moved))
     retrained = shutil.copytree(tiny_backbone, tmp_path / "retrained")
     (retrained / "model.safetensors").write_bytes((retrained / "model.safetensors").read_bytes()[:-1] + b"\x01")
@@ -84,7 +100,7 @@ def test_stale_stage_names_what_changed_since_training(tmp_path, tiny_backbone):
     check_same_run(tmp_path, identity(tiny_backbone))
     assert stale_stage(tmp_path, TRAIN, DEV, tiny_backbone) == []
     reasons = stale_stage(tmp_path, TRAIN.head(2), DEV, tiny_backbone)
-    assert len(reasons) == 1 and reasons[0].startswith("inputs.train_manifest")
+    assert [r.split(":")[0] for r in reasons] == ["inputs.train_manifest", "inputs.train_audio"]
     assert stale_stage(tmp_path / "never", TRAIN, DEV, tiny_backbone) == [f"{tmp_path / 'never'} has no {RUN_RECORD}"]
 
 
@@ -215,13 +231,18 @@ def test_the_record_is_sorted_and_the_refusal_and_restart_say_what_changed(logge
 
 
 def test_staleness_of_an_old_record_and_of_the_starting_model(tmp_path):
-    from xlsr_helpers.core.fingerprint import manifest_fingerprint
+    from xlsr_helpers.core.fingerprint import audio_fingerprint, manifest_fingerprint
     (tmp_path / RUN_RECORD).write_text("epochs: 3\n")  # written before inputs were recorded
     fp = manifest_fingerprint(TRAIN)
+    sounds = {s: audio_fingerprint(df.path) for s, df in (("train", TRAIN), ("dev", DEV))}
     assert stale_stage(tmp_path, TRAIN, DEV, None) == [f"inputs.train_manifest: None -> '{fp}'",
-                                                        f"inputs.dev_manifest: None -> '{manifest_fingerprint(DEV)}'"]
+                                                        f"inputs.dev_manifest: None -> '{manifest_fingerprint(DEV)}'",
+                                                        f"inputs.train_audio: None -> '{sounds['train']}'",
+                                                        f"inputs.dev_audio: None -> '{sounds['dev']}'"]
     (tmp_path / RUN_RECORD).write_text(yaml.safe_dump({"inputs": {"train_manifest": fp, "model": "hub:old",
-                                                                  "dev_manifest": manifest_fingerprint(DEV)}}))
+                                                                  "dev_manifest": manifest_fingerprint(DEV),
+                                                                  "train_audio": sounds["train"],
+                                                                  "dev_audio": sounds["dev"]}}))
     assert stale_stage(tmp_path, TRAIN, DEV, None) == []  # the starting model not known here: not compared
     assert stale_stage(tmp_path, TRAIN, DEV, "new") == ["inputs.model: 'hub:old' -> 'hub:new'"]
 
@@ -234,3 +255,81 @@ def test_removing_a_torn_checkpoint_is_said(logged, tmp_path):
         assert last_complete_checkpoint(tmp_path) is None
     assert [r.getMessage() for r in records] == [
         f"removing incomplete checkpoint {tmp_path / 'checkpoint-4'} (the run was killed while writing it)"]
+
+
+def test_other_audio_under_the_same_ids_and_paths_is_refused(tmp_path, tiny_backbone, audio):
+    """The same manifests, the audio replaced where it lies (same sizes): another training."""
+    out = tmp_path / "stage"
+    check_same_run(out, identity(tiny_backbone))
+    original = (audio / "x" / "b").read_bytes()
+    (audio / "x" / "b").write_bytes(original[::-1])
+    with pytest.raises(ConfigError, match=r"\(inputs.train_audio: '3:\w{16}' -> '3:\w{16}'\)"):
+        check_same_run(out, identity(tiny_backbone))
+    assert stale_stage(out, TRAIN, DEV, None)[0].startswith("inputs.train_audio: ")
+    (audio / "x" / "b").write_bytes(original)
+    (audio / "x" / "e").write_bytes(b"another voice")
+    with pytest.raises(ConfigError, match=r"\(inputs.dev_audio: '2:\w{16}' -> '2:\w{16}'\)"):
+        check_same_run(out, identity(tiny_backbone))
+    (audio / "x" / "e").unlink()
+    with pytest.raises(ManifestError, match=r"^dev manifest: 1 of 2 audio file\(s\) cannot be read: x/e"):
+        identity(tiny_backbone)
+
+
+def test_a_cache_key_follows_the_audio(tiny_backbone, tmp_path):
+    """A cache built from other audio under the same paths is not reused: the audio is in its key."""
+    from xlsr_helpers.model.cache import cache_key
+    from xlsr_helpers.model.loading import load_detector
+    from xlsr_helpers.train.cache_plan import plan_cache
+    detector, cfg = load_detector(tiny_backbone), TrainConfig(model=str(tiny_backbone), segment_samples=16000)
+
+    def keys(audio_fps):
+        plan = plan_cache(cfg, detector, TRAIN, DEV, 4, tmp_path, audio_fps)
+        return [cache_key(df, plan.specs[s].fingerprint, plan.specs[s].segment, plan.kind, 4, "float16")
+                for s, df in (("train", TRAIN), ("dev", DEV))]
+    first = keys(("3:aaaa", "2:bbbb"))
+    again, other_train, other_dev = keys(("3:aaaa", "2:bbbb")), keys(("3:cccc", "2:bbbb")), keys(("3:aaaa", "2:cccc"))
+    assert again == first
+    assert other_train[0] != first[0] and other_train[1] == first[1]
+    assert other_dev[0] == first[0] and other_dev[1] != first[1]
+
+
+def test_training_on_other_audio_under_the_same_ids_is_refused_and_a_copy_resumes(demo_root, tiny_backbone, tmp_path,
+                                                                                   capsys):
+    """The whole class end to end: a stage trained on one corpus, then asked to train on another with
+    the same trial ids and labels (another data_root) is refused; a plain copy of the corpus resumes."""
+    from xlsr_helpers.cli.main import main
+    from xlsr_helpers.data.manifest import build_manifest
+    copy, other = (shutil.copytree(demo_root, tmp_path / name) for name in ("copy", "other"))
+    flacs = sorted((other / "ASVspoof2019_LA_train" / "flac").glob("*.flac"))
+    contents = [f.read_bytes() for f in flacs]
+    for f, content in zip(flacs, contents[1:] + contents[:1], strict=True):  # each id gets another file's audio
+        f.write_bytes(content)
+
+    def train(root):
+        manifests = tmp_path / f"m-{root.name}"
+        build_manifest("asvspoof2019-la", root, splits=["train", "dev"]).write(manifests)
+        return main(["train", "--stage", "1", "--model", str(tiny_backbone), "--train", str(manifests / "train.csv"),
+                     "--dev", str(manifests / "dev.csv"), "--out", str(tmp_path / "s1"), "--set", "epochs=1",
+                     "--set", "segment_samples=16000", "--set", "num_workers=0", "--set", "device=cpu"])
+    assert train(demo_root) == 0
+    weights = (tmp_path / "s1" / "detector" / "model.safetensors").read_bytes()
+    capsys.readouterr()
+    assert train(other) == 2
+    err = capsys.readouterr().err
+    assert "inputs.train_audio: '" in err and "inputs.train_manifest" not in err and "inputs.dev_audio" not in err
+    assert (tmp_path / "s1" / "detector" / "model.safetensors").read_bytes() == weights  # refused: nothing touched
+    assert train(copy) == 0  # the same audio elsewhere: the same data, the stage resumes
+
+
+def test_the_saved_detector_says_which_audio_it_was_trained_on(tiny_backbone):
+    import numpy as np
+
+    from xlsr_helpers.core.fingerprint import audio_fingerprint, manifest_fingerprint
+    from xlsr_helpers.train.stage import detector_settings
+    cfg = TrainConfig(model=str(tiny_backbone))
+    inputs = stage_identity(cfg, TRAIN, DEV)["inputs"]
+    scores, labels = np.array([0.9, 0.1]), np.array([0, 1])
+    trained_on = detector_settings(cfg, "linear", scores, labels, TRAIN, DEV, inputs)["trained_on"]
+    assert trained_on == {"train_manifest": manifest_fingerprint(TRAIN), "dev_manifest": manifest_fingerprint(DEV),
+                          "train_audio": audio_fingerprint(TRAIN.path), "dev_audio": audio_fingerprint(DEV.path),
+                          "datasets": []}

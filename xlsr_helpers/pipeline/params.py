@@ -59,6 +59,8 @@ def check_value(name: str, value):
     """The value converted to its rule's type; ``ConfigError`` naming the parameter when it does not fit."""
     if name == "dataset":
         return _check_dataset(value)
+    if name == "data_root":
+        return _check_data_root(value)
     rule = RULES.get(name)
     if rule is None:
         return value  # free-form strings (paths, ids): checked where they are used
@@ -84,6 +86,17 @@ def _check_dataset(value) -> str:
         load_descriptor(value)
     except XlsrError as exc:
         raise ConfigError(f"parameter dataset={quoted(value)}: {exc}") from None
+    return value
+
+
+def _check_data_root(value):
+    """auto, demo:<size> (a size the generator knows) or a folder (checked when 01 reads it)."""
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"parameter data_root={quoted(value)}: expected 'auto', 'demo:tiny', 'demo:small' or a folder")
+    if value.startswith("demo:"):
+        from xlsr_helpers.data.demo import SIZES  # numpy and scipy: only when a demo corpus is asked for
+        if value[5:] not in SIZES:
+            raise ConfigError(f"parameter data_root={quoted(value)}: expected one of {[f'demo:{s}' for s in SIZES]}")
     return value
 
 
