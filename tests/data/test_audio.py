@@ -226,3 +226,32 @@ def test_a_stopped_check_keeps_the_flagged_rows_it_finished(tmp_path, monkeypatc
     kept = pd.read_csv(tmp_path / "audio_check_dev.csv")
     assert kept.utt_id.tolist() == ["u0", "u1", "u2", "u3"] and set(kept.problem) == {"silent"}
     assert kept.columns.tolist() == ["path", "duration_s", "rms", "peak", "problem", "utt_id"]
+
+
+def test_a_random_crop_reaches_every_offset_and_only_those():
+    """Ten samples cut to four: seven windows (offsets 0-6), each drawn about equally often; every
+    crop is a contiguous window of the input, never past its end."""
+    w = np.arange(10, dtype=np.float32)
+    rng = np.random.default_rng(0)
+    offsets = []
+    for _ in range(3500):
+        crop = fix_length(w, 4, crop="random", rng=rng)
+        assert crop.size == 4 and np.array_equal(np.diff(crop), [1, 1, 1])
+        offsets.append(int(crop[0]))
+    counts = np.bincount(offsets, minlength=7)
+    assert counts.size == 7 and counts.min() > 400  # 500 expected each; 400 is 4.8 sd below
+    long = fix_length(np.arange(100, dtype=np.float32), 100, crop="random", rng=rng)  # nothing to choose
+    np.testing.assert_array_equal(long, np.arange(100))
+
+
+def test_center_crop_and_padding_arithmetic():
+    w = np.arange(11, dtype=np.float32)
+    np.testing.assert_array_equal(fix_length(w, 4, crop="center"), [3, 4, 5, 6])  # (11 - 4) // 2 = 3
+    np.testing.assert_array_equal(fix_length(w, 11, crop="center"), w)
+    np.testing.assert_array_equal(fix_length(w[:3], 8, pad="repeat"), [0, 1, 2, 0, 1, 2, 0, 1])
+    np.testing.assert_array_equal(fix_length(w[:3], 5, pad="zero"), [0, 1, 2, 0, 0])
+    assert fix_length(w.astype(np.float64), 4).dtype == np.float32
+    with pytest.raises(ValueError, match="crop"):
+        fix_length(w, 4, crop="middle")
+    with pytest.raises(ValueError, match="empty"):
+        fix_length(np.zeros(0, np.float32), 4)

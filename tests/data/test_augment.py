@@ -109,3 +109,36 @@ def test_lnl_then_isd_is_the_two_in_order_on_one_generator(speech):
     expected = isd(lnl(speech.astype(np.float64), rng), rng).astype(np.float32)
     np.testing.assert_array_equal(out, expected)
     assert not np.array_equal(out, make_augmenter("isd+lnl")(speech, np.random.default_rng(7)))
+
+
+@pytest.mark.parametrize("crop,dev_crop", [("random", "start"), ("center", "center")])
+def test_augmentation_and_random_crops_reach_training_never_dev(demo_manifests, tmp_path, crop, dev_crop):
+    """The uncached stage data: training segments are augmented (and randomly cropped when asked),
+    the dev segments that select the model are the plain audio, cut the same way every epoch."""
+    from xlsr_helpers.data.audio import fix_length, load_audio
+    from xlsr_helpers.data.datasets import default_feature_extractor
+    from xlsr_helpers.train.cache_plan import CachePlan, stage_data
+    from xlsr_helpers.train.config import TrainConfig
+    train_df, dev_df = read_manifest(demo_manifests / "train.csv"), read_manifest(demo_manifests / "dev.csv")
+    cfg = TrainConfig(augment="ssi", crop=crop, segment_samples=4000, seed=3)
+    data = stage_data(cfg, CachePlan("waveform", {}, tmp_path, cached=False), None, default_feature_extractor(),
+                      train_df, dev_df, "cpu", None)
+    assert not data.cached and data.kind == "waveform" and len(data.dev) == len(dev_df)
+    for epoch in (0, 2):
+        data.dev.set_epoch(epoch)
+        for i in range(3):
+            plain = fix_length(load_audio(dev_df.path[i]), 4000, "repeat", dev_crop)
+            np.testing.assert_array_equal(data.dev[i]["input_values"], plain)
+    plain_train = fix_length(load_audio(train_df.path[0]), 4000, "repeat", crop, np.random.default_rng([3, 0, 0]))
+    assert data.train[0]["input_values"].shape == (4000,)
+    assert not np.allclose(data.train[0]["input_values"], plain_train)  # noise added
+
+
+def test_a_dataset_without_augmentation_is_the_plain_fixed_length_audio(demo_manifests):
+    from xlsr_helpers.data.audio import fix_length, load_audio
+    df = read_manifest(demo_manifests / "dev.csv")
+    ds = SegmentDataset(df, SegmentConfig(samples=3000, pad="zero", crop="center"))
+    assert ds.augment is None and len(ds) == len(df)
+    for i in (0, len(df) - 1):
+        np.testing.assert_array_equal(ds[i]["input_values"], fix_length(load_audio(df.path[i]), 3000, "zero", "center"))
+        assert ds[i]["labels"] == {"bonafide": 0, "spoof": 1}[df.label[i]]

@@ -214,3 +214,161 @@ def test_an_every_layer_cache_that_does_not_fit_trains_uncached_and_says_why(tmp
     assert cache_plan(cfg, "prefix", 10 * 2**30, tmp_path) is True  # refused later by build_cache's disk check
     assert cache_plan(TrainConfig(head="sls", cache="on"), "layers", 10 * 2**30, tmp_path) is True  # 'on': not silent
     assert cache_plan(TrainConfig(head="sls", cache="off"), "layers", 1, tmp_path) is False
+
+
+# --------------------------------------------------------------------------- AASIST, recomputed in numpy
+# The graph part of AASIST written out node by node from the paper / SSL_Anti-spoofing's equations (loops
+# over nodes, the type-pair attention as the reference's four quadrants), in float64, then compared with
+# the head on a fixed input with fixed weights. Temperature 100 makes the heterogeneous attention nearly
+# uniform, so only float64 and tight tolerances tell a wrong softmax axis apart there.
+
+def _a(t) -> np.ndarray:
+    return t.detach().double().numpy()
+
+
+def _softmax(z: np.ndarray, axis: int) -> np.ndarray:
+    e = np.exp(z - z.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _selu(x: np.ndarray) -> np.ndarray:
+    return 1.0507009873554805 * np.where(x > 0, x, 1.6732632423543772 * np.expm1(np.minimum(x, 0)))
+
+
+def _lin(layer, x: np.ndarray) -> np.ndarray:
+    return x @ _a(layer.weight).T + _a(layer.bias)
+
+
+def _bn(bn, x: np.ndarray) -> np.ndarray:  # eval mode: running statistics, over the last (feature) axis
+    return (x - _a(bn.running_mean)) / np.sqrt(_a(bn.running_var) + bn.eps) * _a(bn.weight) + _a(bn.bias)
+
+
+def _np_gat(layer, x: np.ndarray) -> np.ndarray:
+    """out_i = SELU(BN(W1 sum_j a_ij x_j + W2 x_i)), a_ij = softmax over j of w . tanh(P (x_i * x_j)) / T."""
+    b, n, _ = x.shape
+    w = _a(layer.att_weight)[:, 0]
+    out = []
+    for bi in range(b):
+        rows = []
+        for i in range(n):
+            scores = np.array([np.tanh(_lin(layer.att_proj, x[bi, i] * x[bi, j])) @ w for j in range(n)])
+            att = _softmax(scores / layer.temperature, axis=0)
+            rows.append(_lin(layer.proj_with_att, att @ x[bi]) + _lin(layer.proj_without_att, x[bi, i]))
+        out.append(rows)
+    return _selu(_bn(layer.bn, np.array(out)))
+
+
+def _np_hetero(layer, x1: np.ndarray, x2: np.ndarray, master: np.ndarray):
+    """HS-GAL: both node types projected and joined; the attention vector chosen by the pair's types
+    (w11 within type 1, w22 within type 2, w12 across); the master node attends over all nodes."""
+    n1 = x1.shape[1]
+    x = np.concatenate([_lin(layer.proj_type1, x1), _lin(layer.proj_type2, x2)], axis=1)
+    b, n, _ = x.shape
+    w11, w22, w12, wm = (_a(p)[:, 0] for p in (layer.att_weight11, layer.att_weight22, layer.att_weight12,
+                                               layer.att_weightM))
+    master = np.broadcast_to(master, (b, 1, master.shape[-1]))
+    nodes, masters = [], []
+    for bi in range(b):
+        board = np.empty((n, n))
+        for i in range(n):
+            for j in range(n):
+                w = w11 if i < n1 and j < n1 else w22 if i >= n1 and j >= n1 else w12
+                board[i, j] = np.tanh(_lin(layer.att_proj, x[bi, i] * x[bi, j])) @ w
+        att = _softmax(board / layer.temperature, axis=1)  # over the neighbours j of node i
+        m_scores = np.array([np.tanh(_lin(layer.att_projM, x[bi, i] * master[bi, 0])) @ wm for i in range(n)])
+        m_att = _softmax(m_scores / layer.temperature, axis=0)  # over the nodes
+        masters.append(_lin(layer.proj_with_attM, m_att @ x[bi]) + _lin(layer.proj_without_attM, master[bi, 0]))
+        nodes.append(_lin(layer.proj_with_att, att @ x[bi]) + _lin(layer.proj_without_att, x[bi]))
+    x = _selu(_bn(layer.bn, np.array(nodes)))
+    return x[:, :n1], x[:, n1:], np.array(masters)[:, None, :]
+
+
+def _np_pool(pool, h: np.ndarray) -> np.ndarray:
+    """The top share of the nodes by sigmoid(score), highest first, each scaled by its score."""
+    scores = 1 / (1 + np.exp(-_lin(pool.proj, h)))  # (batch, nodes, 1)
+    k = max(int(h.shape[1] * pool.ratio), 1)
+    return np.array([(h[bi] * scores[bi])[np.argsort(-scores[bi, :, 0])[:k]] for bi in range(h.shape[0])])
+
+
+def _np_aasist_from_encoder(head, x: np.ndarray) -> np.ndarray:
+    """Logits from the 2-D encoder's output x (batch, 64, spectral bins, temporal frames)."""
+    conv1, _, bn, conv2 = head.attention  # 1x1 convolutions: a matrix over the channel axis
+    c1 = np.einsum("oc,bchw->bohw", _a(conv1.weight)[:, :, 0, 0], x) + _a(conv1.bias)[:, None, None]
+    h = _selu(c1)
+    h = ((h - _a(bn.running_mean)[:, None, None]) / np.sqrt(_a(bn.running_var)[:, None, None] + bn.eps)
+         * _a(bn.weight)[:, None, None] + _a(bn.bias)[:, None, None])
+    w = np.einsum("oc,bchw->bohw", _a(conv2.weight)[:, :, 0, 0], h) + _a(conv2.bias)[:, None, None]
+    # spectral node k: its bin's frames weighted by a softmax over time; temporal node t: over the bins
+    e_s = np.einsum("bckt,bckt->bkc", x, _softmax(w, axis=3)) + _a(head.pos_S)
+    e_t = np.einsum("bckt,bckt->btc", x, _softmax(w, axis=2))
+    out_s = _np_pool(head.pool_S, _np_gat(head.GAT_layer_S, e_s))
+    out_t = _np_pool(head.pool_T, _np_gat(head.GAT_layer_T, e_t))
+    branches = []
+    for first, second, pool_s, pool_t, master in (
+            (head.HtrgGAT_layer_ST11, head.HtrgGAT_layer_ST12, head.pool_hS1, head.pool_hT1, head.master1),
+            (head.HtrgGAT_layer_ST21, head.HtrgGAT_layer_ST22, head.pool_hS2, head.pool_hT2, head.master2)):
+        t, s, m = _np_hetero(first, out_t, out_s, _a(master))
+        s, t = _np_pool(pool_s, s), _np_pool(pool_t, t)
+        t_aug, s_aug, m_aug = _np_hetero(second, t, s, m)
+        branches.append((t + t_aug, s + s_aug, m + m_aug))
+    (t1, s1, m1), (t2, s2, m2) = branches
+    t, s, m = np.maximum(t1, t2), np.maximum(s1, s2), np.maximum(m1, m2)
+    readout = np.concatenate([np.abs(t).max(1), t.mean(1), np.abs(s).max(1), s.mean(1), m[:, 0]], axis=1)
+    return _lin(head.out_layer, readout)
+
+
+@pytest.fixture(scope="module")
+def fixed_aasist():
+    """An AASIST head on 16-dim states with fixed random weights and non-trivial BatchNorm statistics."""
+    from types import SimpleNamespace
+
+    from xlsr_helpers.model.heads import torch_default_init
+    torch.manual_seed(0)
+    head = HEADS["aasist"](SimpleNamespace(hidden_size=16))
+    head.apply(torch_default_init)
+    for m in head.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.running_mean.normal_(0, 0.2)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.normal_(0, 0.2)
+    return head.double().eval()
+
+
+def test_graph_attention_layers_match_the_equations(fixed_aasist):
+    torch.manual_seed(1)
+    x = torch.randn(2, 7, 64, dtype=torch.float64)
+    with torch.no_grad():
+        got = fixed_aasist.GAT_layer_S(x)
+    np.testing.assert_allclose(got.numpy(), _np_gat(fixed_aasist.GAT_layer_S, x.numpy()), rtol=1e-9, atol=1e-11)
+    x1, x2 = torch.randn(2, 3, 64, dtype=torch.float64), torch.randn(2, 5, 64, dtype=torch.float64)
+    layer = fixed_aasist.HtrgGAT_layer_ST11
+    with torch.no_grad():
+        got = layer(x1, x2, fixed_aasist.master1)
+    for g, e in zip(got, _np_hetero(layer, x1.numpy(), x2.numpy(), _a(fixed_aasist.master1)), strict=True):
+        np.testing.assert_allclose(g.numpy(), e, rtol=1e-9, atol=1e-11)
+    h = torch.randn(2, 9, 32, dtype=torch.float64)
+    with torch.no_grad():
+        pooled = fixed_aasist.pool_hS1(h)
+    assert pooled.shape == (2, 4, 32)
+    np.testing.assert_allclose(pooled.numpy(), _np_pool(fixed_aasist.pool_hS1, h.numpy()), rtol=1e-12)
+
+
+def test_aasist_forward_matches_an_independent_computation(fixed_aasist):
+    """From the 2-D encoder's output (read with a hook) to the logits: attention pooling over the right
+    axes, both graph branches, their maximum and the readout, recomputed in numpy."""
+    seen = {}
+
+    def keep_input(module, args, out) -> None:  # returns None: the output stays the module's own
+        seen["x"] = args[0]
+    hook = fixed_aasist.attention.register_forward_hook(keep_input)
+    torch.manual_seed(2)
+    states = torch.randn(2, 30, 16, dtype=torch.float64)  # 30 frames: 42 spectral x 10 temporal nodes
+    try:
+        with torch.no_grad():
+            logits = fixed_aasist(states)
+    finally:
+        hook.remove()
+    assert seen["x"].shape == (2, 64, 42, 10) and logits.shape == (2, 2)
+    expected = _np_aasist_from_encoder(fixed_aasist, seen["x"].numpy())
+    np.testing.assert_allclose(logits.numpy(), expected, rtol=1e-9, atol=1e-11)

@@ -138,3 +138,60 @@ def test_results_never_outlive_their_inputs(partial_run, tmp_path):
     with pytest.raises(Exception, match=r"stage2/detector is stale: inputs.train_manifest.*inputs.model"):
         run_pipeline("cpu-smoke", run_dir=run, only=["04"], progress_bar=False)
     assert not (run / "metrics.json").exists()
+
+
+@pytest.fixture
+def stand_in_notebooks(monkeypatch):
+    """Every notebook replaced by a stand-in that records its name (the chain's bookkeeping without
+    Jupyter kernels: what runs, what is marked finished, with which parameters)."""
+    from xlsr_helpers.pipeline import runner
+    calls = []
+
+    def fake_execute(src, out, parameters, *args, **kwargs):
+        calls.append(src.stem)
+    monkeypatch.setattr(runner, "execute_notebook", fake_execute)
+    monkeypatch.setattr(runner, "check_inputs_exist", lambda *a: None)
+    return calls
+
+
+@pytest.mark.parametrize("change,runs_again", [
+    ({}, []),  # the same parameters: nothing to do
+    ({"score_batch_size": 3}, ["04_eval_eer"]),  # 04's own parameter: only 04
+    ({"s2_epochs": 3}, ["03_stage2_finetune", "04_eval_eer"]),  # 03's (the preset's 2): 03 and what follows
+    ({"s1_learning_rate": 0.0123}, ["02_stage1_head", "03_stage2_finetune", "04_eval_eer"]),
+    ({"max_trials_per_split": 7}, ["01_data_prep", "02_stage1_head", "03_stage2_finetune", "04_eval_eer"]),
+])
+def test_resume_runs_again_from_the_first_notebook_whose_parameters_changed(stand_in_notebooks, tmp_path,
+                                                                            change, runs_again):
+    """A notebook that finished with other parameters than the resumed run's is not finished: it and
+    every notebook after it run again (and are recorded with the new parameters)."""
+    earlier = tmp_path / "earlier"
+    assert run_pipeline("cpu-smoke", run_dir=earlier, progress_bar=False) == 0
+    assert stand_in_notebooks == ["01_data_prep", "02_stage1_head", "03_stage2_finetune", "04_eval_eer"]
+    stand_in_notebooks.clear()
+    new = tmp_path / "new"
+    assert run_pipeline("cpu-smoke", change, run_dir=new, resume_from=earlier, progress_bar=False) == 0
+    assert stand_in_notebooks == runs_again
+    state = yaml.safe_load((new / RUN_STATE).read_text())
+    assert list(state) == ["01_data_prep", "02_stage1_head", "03_stage2_finetune", "04_eval_eer"]
+    for key, value in change.items():
+        recorded = [nb for nb, entry in state.items() if key in entry["parameters"]]
+        assert recorded and all(state[nb]["parameters"][key] == value for nb in recorded)
+
+
+def test_unfinished_notebooks_compares_each_notebooks_own_parameters(tmp_path):
+    from xlsr_helpers.pipeline.notebooks import NOTEBOOKS
+    from xlsr_helpers.pipeline.run_state import forget_finished, mark_finished, unfinished_notebooks
+    resolved = {nb: {"run_dir": "/somewhere", "seed": 1, f"p{i}": i} for i, nb in enumerate(NOTEBOOKS)}
+    assert unfinished_notebooks(tmp_path, resolved) == NOTEBOOKS  # nothing finished yet
+    for nb in NOTEBOOKS:
+        mark_finished(tmp_path, nb, resolved[nb])
+    assert unfinished_notebooks(tmp_path, resolved) == []
+    moved = {**resolved, NOTEBOOKS[0]: {**resolved[NOTEBOOKS[0]], "run_dir": "/elsewhere"}}
+    assert unfinished_notebooks(tmp_path, moved) == []  # the run folder itself is not a parameter
+    changed = {**resolved, NOTEBOOKS[2]: {**resolved[NOTEBOOKS[2]], "p2": 99}}
+    assert unfinished_notebooks(tmp_path, changed) == NOTEBOOKS[2:]
+    added = {**resolved, NOTEBOOKS[1]: {**resolved[NOTEBOOKS[1]], "extra": 0}}
+    assert unfinished_notebooks(tmp_path, added) == NOTEBOOKS[1:]
+    forget_finished(tmp_path, NOTEBOOKS[3])
+    assert unfinished_notebooks(tmp_path, resolved) == NOTEBOOKS[3:]
