@@ -9,6 +9,7 @@ import pytest
 from xlsr_helpers.core.errors import ConfigError
 from xlsr_helpers.evaluate.metrics import compute_eer
 from xlsr_helpers.evaluate.seeds import fuse, parse_seeds, seed_dir, summarize
+from xlsr_helpers.pipeline.runfolder import resolve_data_root
 
 
 def test_seed_lists():
@@ -82,6 +83,8 @@ def test_run_with_seeds_runs_03_and_04_per_seed_on_the_shared_stage_1(tmp_path, 
     def fake_execute(src, out, parameters, *args, **kwargs):
         calls.append((src.stem, parameters["run_dir"], parameters.get("seed"), parameters.get("cache_dir")))
         run = runner.Path(parameters["run_dir"])
+        if src.stem == "01_data_prep":  # 01 generates the demo corpus; the summary reads its ASV scores
+            resolve_data_root(parameters["data_root"], "asvspoof2019-la", run)
         if src.stem == "02_stage1_head":
             (run / "stage1" / "detector").mkdir(parents=True)
         if src.stem == "04_eval_eer":
@@ -122,6 +125,7 @@ def test_seeds_from_04_scores_each_seeds_detector_without_training_again(tmp_pat
     monkeypatch.setattr(runner, "execute_notebook", fake_04)
     run = tmp_path / "run"
     (run / "manifests").mkdir(parents=True)
+    resolve_data_root("demo:small", "asvspoof2019-la", run)  # what 01 left (the summary reads its ASV scores)
 
     def train_seed(seed):
         (run / "seeds" / f"seed-{seed}" / "stage2" / "detector").mkdir(parents=True)
