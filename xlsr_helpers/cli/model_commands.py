@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from pathlib import Path
 
@@ -131,14 +132,16 @@ def _cmd_kaggle(a: argparse.Namespace) -> int:
     kernel = write_kernel_folder(a.out / "kernel", a.id, a.notebook, preset=a.preset, code_dataset=a.code_dataset,
                                  repo_url=a.repo_url or "", datasets=datasets, private=not a.public,
                                  internet=not a.offline, models=tuple(a.model_source or ()),
-                                 kernels=tuple(a.kernel_source or ()))
-    print(f"wrote {kernel}")
+                                 kernels=tuple(a.kernel_source or ()), accelerator=a.accelerator)
+    accelerator = json.loads((kernel / "kernel-metadata.json").read_text())["machine_shape"]
+    print(f"wrote {kernel} (GPU: {accelerator})")
     if a.code_dataset:  # the printed commands quote the paths: they are pasted into a shell
         code = write_code_dataset(a.out / "code", a.code_dataset)
         print(f"wrote {code} (this repository's code)\n"
               f"1. kaggle datasets create -p {quote(str(code))} --dir-mode zip   (later: kaggle datasets version "
               f"-p {quote(str(code))} --dir-mode zip -m update)")
-    print(f"{'2' if a.code_dataset else '1'}. kaggle kernels push -p {quote(str(kernel))}")
+    # --accelerator on the command line takes precedence over the metadata: say it there too
+    print(f"{'2' if a.code_dataset else '1'}. kaggle kernels push -p {quote(str(kernel))} --accelerator {accelerator}")
     return 0
 
 
@@ -209,5 +212,7 @@ def add_commands(sub) -> None:
     k.add_argument("--model-source", action="append", help="Kaggle Model to attach, e.g. the XLS-R weights for offline runs")
     k.add_argument("--kernel-source", action="append", help="an earlier kernel whose output to attach (resume)")
     k.add_argument("--offline", action="store_true", help="internet off: attach the code and the model")
+    k.add_argument("--accelerator", help="the GPU to ask Kaggle for: NvidiaTeslaT4 (default; t4), NvidiaL4 (l4), "
+                                         "NvidiaTeslaP100 (p100; default with --preset kaggle-p100), ...")
     k.add_argument("--public", action="store_true")
     k.set_defaults(func=_cmd_kaggle)
