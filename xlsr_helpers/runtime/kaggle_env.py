@@ -13,6 +13,7 @@ import importlib.util
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
 
 from xlsr_helpers.core.errors import ConfigError
@@ -147,3 +148,20 @@ def kaggle_accelerator(name: str) -> str:
         raise ConfigError(f"--accelerator {name!r}: expected one of {list(KAGGLE_ACCELERATORS)} "
                           f"(or {sorted(ACCELERATOR_ALIASES)})")
     return found
+
+
+SESSION_HOURS_ENV = "XLSR_SESSION_HOURS"  # a kernel session's limit: 12 h (9 h for some kernels)
+
+
+def session_seconds_left(now: float | None = None) -> float | None:
+    """Seconds left in this Kaggle session, or None off Kaggle. The session started with the
+    container, whose first process (pid 1) started then; its limit is 12 hours unless
+    ``XLSR_SESSION_HOURS`` says otherwise."""
+    if not on_kaggle():
+        return None
+    try:
+        started = Path("/proc/1").stat().st_ctime
+    except OSError:
+        return None
+    hours = float(os.environ.get(SESSION_HOURS_ENV, "12"))
+    return hours * 3600 - ((time.time() if now is None else now) - started)
