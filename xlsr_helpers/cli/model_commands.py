@@ -109,6 +109,10 @@ def _cmd_run(a: argparse.Namespace) -> int:
     if a.list_params:
         print(describe_parameters())
         return 0
+    if a.estimate:
+        from xlsr_helpers.pipeline.runner import estimate_run
+        print(estimate_run(preset=a.preset, overrides=parse_assignments(a.set), run_dir=a.run_dir))
+        return 0
     from xlsr_helpers.evaluate.seeds import parse_seeds
     only = [x for part in a.only for x in part.split(",") if x] if a.only else None
     seeds = parse_seeds(a.seeds) if a.seeds else None
@@ -196,6 +200,9 @@ def add_commands(sub) -> None:
                         "/kaggle/input; 'auto' finds it) and go on at the first unfinished notebook or epoch")
     r.add_argument("--seeds", metavar="1,2,3", help="run stages 2-4 once per seed into RUN/seeds/, then a summary "
                                                     "(mean, sd) and the score-averaged fused system")
+    r.add_argument("--estimate", action="store_true",
+                   help="print the cache sizes, the disk each goes to and each stage's time (measured on this device) "
+                        "without running anything")
     r.add_argument("--list-params", action="store_true", help="print every notebook parameter and its default")
     r.add_argument("--kernel", default="python3")
     r.set_defaults(func=_cmd_run)

@@ -105,7 +105,10 @@ class EpochSeed(TrainerCallback):
 
 
 def hours_text(seconds: float) -> str:
-    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
+    """A duration as people say it: 1.5 h, 12 min, 40 s."""
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
 class TimeEstimate(TrainerCallback):
