@@ -200,3 +200,55 @@ def test_clonable_urls_are_accepted(url, tmp_path):
     folder = write_kernel_folder(tmp_path, "me/k", "01", repo_url=url)
     nb = nbformat.read(folder / "01_data_prep.ipynb", as_version=4)
     assert literal_values(parameters_cell(nb))["repo_url"] == url
+
+
+# ----------------------------------------------------------------------------- the GPU a kernel asks for
+
+@pytest.mark.parametrize("extra,shape", [
+    ([], "NvidiaTeslaT4"),  # not Kaggle's default P100, which today's torch cannot use
+    (["--preset", "kaggle-p100"], "NvidiaTeslaP100"), (["--preset", "kaggle-t4"], "NvidiaTeslaT4"),
+    (["--accelerator", "l4"], "NvidiaL4"), (["--accelerator", "NvidiaL4X1"], "NvidiaL4X1"),
+    (["--accelerator", "P100"], "NvidiaTeslaP100"), (["--preset", "kaggle-p100", "--accelerator", "t4"], "NvidiaTeslaT4"),
+])
+def test_a_kernel_names_its_gpu_in_the_metadata_and_the_push_command(extra, shape, tmp_path, capsys):
+    from xlsr_helpers.cli.main import main
+    out = tmp_path / "k"
+    assert main(["kaggle-kernel", "--id", "alice/xlsr", "--out", str(out), "--repo-url", "https://example.org/x.git",
+                 *extra]) == 0
+    assert json.loads((out / "kernel" / "kernel-metadata.json").read_text())["machine_shape"] == shape
+    printed = capsys.readouterr().out
+    assert f"kaggle kernels push -p {out / 'kernel'} --accelerator {shape}" in printed and f"(GPU: {shape})" in printed
+
+
+@pytest.mark.parametrize("extra,words", [
+    (["--accelerator", "v100"], "--accelerator 'v100': expected one of ['NvidiaTeslaT4', "),
+    (["--accelerator", "p100", "--offline", "--code-dataset", "alice/code"], "--offline on a P100"),
+    (["--preset", "kaggle-p100", "--offline", "--code-dataset", "alice/code"], "--offline on a P100"),
+])
+def test_an_unusable_gpu_choice_is_refused_when_generated(extra, words, tmp_path, capsys):
+    from xlsr_helpers.cli.main import main
+    args = ["kaggle-kernel", "--id", "alice/xlsr", "--out", str(tmp_path / "k")]
+    if "--code-dataset" not in extra:
+        args += ["--repo-url", "https://example.org/x.git"]
+    assert main([*args, *extra]) == 2
+    assert words in capsys.readouterr().err and not (tmp_path / "k").exists()
+
+
+@pytest.mark.parametrize("internet", [True, False])
+def test_the_p100_cell_reinstalls_with_internet_and_stops_at_once_without(internet, monkeypatch):
+    import subprocess
+    import sys
+
+    from xlsr_helpers.pipeline.kaggle_kernel import P100_CELL
+    from xlsr_helpers.runtime import kaggle_env
+    monkeypatch.setattr(kaggle_env, "pascal_fix_command", lambda: "pip install torch==2.10.0+cu126")
+    ran = []
+    monkeypatch.setattr(subprocess, "run", lambda cmd, check: ran.append(cmd))
+    namespace = {"p100_fix": "auto", "internet": internet, "sys": sys, "subprocess": subprocess}
+    if internet:
+        exec(P100_CELL, namespace)
+        assert ran == [[sys.executable, "-m", "pip", "install", "torch==2.10.0+cu126"]]
+    else:
+        with pytest.raises(SystemExit, match="P100 without internet.*--accelerator NvidiaTeslaT4"):
+            exec(P100_CELL, namespace)
+        assert ran == []

@@ -195,3 +195,29 @@ def test_unfinished_notebooks_compares_each_notebooks_own_parameters(tmp_path):
     assert unfinished_notebooks(tmp_path, added) == NOTEBOOKS[1:]
     forget_finished(tmp_path, NOTEBOOKS[3])
     assert unfinished_notebooks(tmp_path, resolved) == NOTEBOOKS[3:]
+
+
+def test_an_estimate_sizes_each_cache_and_times_each_stage_without_running(tmp_path, capsys):
+    """cpu-smoke: the tiny demo corpus (36 train and 24 dev trials) and the tiny model (64-dim hidden
+    states, float16 caches); stage 1 caches one pooled vector per trial, stage 2 the frames entering
+    its top layer; nothing is written to the run folder."""
+    from xlsr_helpers.data.demo import SIZES, SPLIT_ATTACKS
+    from xlsr_helpers.model.loading import frames_for, tiny_config
+    from xlsr_helpers.pipeline.estimate import estimate_stages
+    from xlsr_helpers.pipeline.runner import effective_parameters, prepare
+    tiny = SIZES["tiny"]
+    n = {s: tiny.bonafide[s] + tiny.per_attack[s] * len(SPLIT_ATTACKS[s]) for s in ("train", "dev")}
+    assert n == {"train": 36, "dev": 24}
+    run_dir, resolved, _ = prepare("cpu-smoke", {}, tmp_path / "run")
+    table = estimate_stages(effective_parameters(resolved), run_dir)
+    assert table.stage.tolist() == [1, 2] and table.train.tolist() == [36, 36] and table.dev.tolist() == [24, 24]
+    assert table.cache.tolist() == ["pooled", "prefix"]
+    frames = frames_for(tiny_config(), 16000)  # segment_seconds 1.0
+    assert table.cache_GiB.tolist() == [round(60 * 64 * 2 / 2**30, 3), round(60 * frames * 64 * 2 / 2**30, 3)]
+    assert table.cache_folder.tolist() == [str(run_dir / "stage1" / "cache"), str(run_dir / "stage2" / "cache")]
+    assert (table.seconds > 0).all() and table.fits.all() and table.epochs.tolist() == [3, 2]
+    assert not run_dir.exists()
+    from xlsr_helpers.cli.main import main
+    assert main(["run", "--preset", "cpu-smoke", "--estimate", "--run-dir", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "cache_GiB" in out and "fits one 12-hour session" in out and not run_dir.exists()

@@ -243,3 +243,54 @@ def test_scoring_under_torchrun_shards_and_gathers(trained, small_manifests, tmp
     ok = a.error == ""
     np.testing.assert_allclose(b.score[ok].astype(float), a.score[ok].astype(float), rtol=1e-5)
     assert b.n_windows.tolist() == a.n_windows.tolist()
+
+
+def _estimate_after(steps_done, seconds, max_steps=100, epochs=4, session=None, first=0):
+    from types import SimpleNamespace
+
+    from xlsr_helpers.train.callbacks import TimeEstimate
+    clock = iter([1000.0, 1000.0 + seconds])
+    cb = TimeEstimate(2, after_steps=10, seconds_left=lambda: session, clock=lambda: next(clock))
+    args, state = SimpleNamespace(num_train_epochs=epochs), SimpleNamespace(global_step=first, max_steps=max_steps)
+    cb.on_train_begin(args, state, None)
+    for step in range(first + 1, first + steps_done + 1):
+        state.global_step = step
+        cb.on_step_end(args, state, None)
+    return cb
+
+
+def test_the_stage_says_its_remaining_time_from_measured_steps(monkeypatch):
+    from xlsr_helpers.train import callbacks
+    said = []
+    monkeypatch.setattr(callbacks.log, "warning", lambda msg, *a: said.append(msg % a if a else msg))
+    cb = _estimate_after(10, 60.0)  # 6 s a step: 25 steps an epoch -> 150 s; 90 steps left -> 540 s
+    assert cb.said == "stage 2: about 2 min per epoch, 9 min left for the stage's 90 remaining steps (measured over 10 steps)"
+    assert said == [cb.said]  # off Kaggle: no session warning
+    assert _estimate_after(9, 60.0).said is None  # not before the tenth step
+    resumed = _estimate_after(10, 30.0, first=50)  # a resumed run measures its own steps only: 3 s a step
+    assert "40 remaining steps" in resumed.said and "2 min left" in resumed.said
+
+
+def test_on_kaggle_a_stage_that_cannot_finish_says_what_to_do(monkeypatch):
+    from xlsr_helpers.train import callbacks
+    said = []
+    monkeypatch.setattr(callbacks.log, "warning", lambda msg, *a: said.append(msg % a if a else msg))
+    _estimate_after(10, 3600.0, session=2 * 3600)  # 360 s a step, 90 steps left: 9 h > 2 h
+    assert len(said) == 2 and "needs about 9.0 h but this Kaggle session has about 2.0 h left" in said[1]
+    assert "--resume-from auto" in said[1] and "max_trials_per_split" in said[1]
+    said.clear()
+    _estimate_after(10, 60.0, session=3600.0)  # 9 min left, 1 h of session: fits
+    assert len(said) == 1
+
+
+def test_session_time_left_is_none_off_kaggle_and_counts_down_on_it(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from xlsr_helpers.runtime import kaggle_env
+    monkeypatch.setenv(kaggle_env.KAGGLE_ROOT_ENV, str(tmp_path / "nowhere"))
+    assert kaggle_env.session_seconds_left() is None
+    (tmp_path / "kaggle" / "working").mkdir(parents=True)
+    monkeypatch.setenv(kaggle_env.KAGGLE_ROOT_ENV, str(tmp_path / "kaggle"))
+    start = Path("/proc/1").stat().st_ctime
+    monkeypatch.setenv(kaggle_env.SESSION_HOURS_ENV, "9")
+    assert kaggle_env.session_seconds_left(now=start + 3600) == pytest.approx(8 * 3600)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from pathlib import Path
 
@@ -108,6 +109,10 @@ def _cmd_run(a: argparse.Namespace) -> int:
     if a.list_params:
         print(describe_parameters())
         return 0
+    if a.estimate:
+        from xlsr_helpers.pipeline.runner import estimate_run
+        print(estimate_run(preset=a.preset, overrides=parse_assignments(a.set), run_dir=a.run_dir))
+        return 0
     from xlsr_helpers.evaluate.seeds import parse_seeds
     only = [x for part in a.only for x in part.split(",") if x] if a.only else None
     seeds = parse_seeds(a.seeds) if a.seeds else None
@@ -131,14 +136,16 @@ def _cmd_kaggle(a: argparse.Namespace) -> int:
     kernel = write_kernel_folder(a.out / "kernel", a.id, a.notebook, preset=a.preset, code_dataset=a.code_dataset,
                                  repo_url=a.repo_url or "", datasets=datasets, private=not a.public,
                                  internet=not a.offline, models=tuple(a.model_source or ()),
-                                 kernels=tuple(a.kernel_source or ()))
-    print(f"wrote {kernel}")
+                                 kernels=tuple(a.kernel_source or ()), accelerator=a.accelerator)
+    accelerator = json.loads((kernel / "kernel-metadata.json").read_text())["machine_shape"]
+    print(f"wrote {kernel} (GPU: {accelerator})")
     if a.code_dataset:  # the printed commands quote the paths: they are pasted into a shell
         code = write_code_dataset(a.out / "code", a.code_dataset)
         print(f"wrote {code} (this repository's code)\n"
               f"1. kaggle datasets create -p {quote(str(code))} --dir-mode zip   (later: kaggle datasets version "
               f"-p {quote(str(code))} --dir-mode zip -m update)")
-    print(f"{'2' if a.code_dataset else '1'}. kaggle kernels push -p {quote(str(kernel))}")
+    # --accelerator on the command line takes precedence over the metadata: say it there too
+    print(f"{'2' if a.code_dataset else '1'}. kaggle kernels push -p {quote(str(kernel))} --accelerator {accelerator}")
     return 0
 
 
@@ -193,6 +200,9 @@ def add_commands(sub) -> None:
                         "/kaggle/input; 'auto' finds it) and go on at the first unfinished notebook or epoch")
     r.add_argument("--seeds", metavar="1,2,3", help="run stages 2-4 once per seed into RUN/seeds/, then a summary "
                                                     "(mean, sd) and the score-averaged fused system")
+    r.add_argument("--estimate", action="store_true",
+                   help="print the cache sizes, the disk each goes to and each stage's time (measured on this device) "
+                        "without running anything")
     r.add_argument("--list-params", action="store_true", help="print every notebook parameter and its default")
     r.add_argument("--kernel", default="python3")
     r.set_defaults(func=_cmd_run)
@@ -209,5 +219,7 @@ def add_commands(sub) -> None:
     k.add_argument("--model-source", action="append", help="Kaggle Model to attach, e.g. the XLS-R weights for offline runs")
     k.add_argument("--kernel-source", action="append", help="an earlier kernel whose output to attach (resume)")
     k.add_argument("--offline", action="store_true", help="internet off: attach the code and the model")
+    k.add_argument("--accelerator", help="the GPU to ask Kaggle for: NvidiaTeslaT4 (default; t4), NvidiaL4 (l4), "
+                                         "NvidiaTeslaP100 (p100; default with --preset kaggle-p100), ...")
     k.add_argument("--public", action="store_true")
     k.set_defaults(func=_cmd_kaggle)

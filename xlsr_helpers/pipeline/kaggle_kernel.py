@@ -16,6 +16,7 @@ from xlsr_helpers.core.errors import ConfigError
 from xlsr_helpers.core.resources import CHECKOUT, NOTEBOOK_DIR
 from xlsr_helpers.pipeline.notebooks import load_preset, notebook_name, preset_names
 from xlsr_helpers.pipeline.runner import resolve_parameters
+from xlsr_helpers.runtime.kaggle_env import DEFAULT_ACCELERATOR, kaggle_accelerator
 
 ASVSPOOF2019_DATASET = "awsaf49/asvpoof-2019-dataset"
 CHAIN = "chain"
@@ -57,6 +58,9 @@ from xlsr_helpers.runtime.kaggle_env import pascal_fix_command
 
 fix = pascal_fix_command() if p100_fix == "auto" else None
 print(fix or "no P100, or its torch already has sm_60 kernels: nothing to reinstall")
+if fix and not internet:  # the reinstall needs PyTorch's index: stop now, not at the first CUDA op
+    raise SystemExit("this kernel runs on a P100 without internet, so the CUDA 12.6 torch cannot be installed: "
+                     "push it with --accelerator NvidiaTeslaT4 (or NvidiaL4), or turn the internet on")
 if fix:
     subprocess.run([sys.executable, "-m", *fix.split()], check=True)'''
 
@@ -107,8 +111,10 @@ def check_preset(preset: str) -> str:
 
 def kernel_metadata(kernel_id: str, code_file: str, title: str | None = None,
                     datasets: tuple[str, ...] = (ASVSPOOF2019_DATASET,), private: bool = True,
-                    internet: bool = True, models: tuple[str, ...] = (), kernels: tuple[str, ...] = ()) -> dict:
-    """The metadata Kaggle's API expects for a notebook kernel (GPU on); every reference checked."""
+                    internet: bool = True, models: tuple[str, ...] = (), kernels: tuple[str, ...] = (),
+                    accelerator: str = DEFAULT_ACCELERATOR) -> dict:
+    """The metadata Kaggle's API expects for a notebook kernel on the named GPU (``machine_shape``:
+    without it Kaggle gives its default P100); every reference checked."""
     check_kaggle_id(kernel_id, "--id")
     for ref in datasets:
         check_kaggle_id(ref, "--dataset")
@@ -119,6 +125,7 @@ def kernel_metadata(kernel_id: str, code_file: str, title: str | None = None,
     return {"id": kernel_id, "title": title or kernel_id.split("/")[1].replace("-", " "),
             "code_file": code_file, "language": "python", "kernel_type": "notebook",
             "is_private": private, "enable_gpu": True, "enable_internet": internet,
+            "machine_shape": kaggle_accelerator(accelerator),
             "dataset_sources": list(datasets), "competition_sources": [], "kernel_sources": list(kernels),
             "model_sources": list(models)}
 
@@ -136,15 +143,17 @@ def _assignments(values: list[tuple[str, object, str]]) -> str:
     return "\n".join(f"{name} = {value!r}  # {comment}" for name, value, comment in values)
 
 
-def _bootstrap_cells(repo_url: str, install: bool, extra: list[tuple[str, object, str]] = ()) -> list:
+def _bootstrap_cells(repo_url: str, install: bool, extra: list[tuple[str, object, str]] = (),
+                     internet: bool = True) -> list:
     params = _assignments([
         ("repo_url", repo_url, "cloned when the code is not attached as a dataset; needs internet"),
+        ("internet", bool(internet), "the kernel's internet setting: a P100 needs it for its torch reinstall"),
         ("install", bool(install), "pip install requirements-kaggle.txt: adds only what the image lacks"),
         ("p100_fix", "auto", "auto: on a P100, reinstall this torch version built for CUDA 12.6; off"), *extra])
     return [_cell(params, ("parameters",)), _cell(FIND_CODE), _cell(P100_CELL), _cell(INSTALL_CELL)]
 
 
-def chain_notebook(preset: str, repo_url: str = "", install: bool = True) -> nbformat.NotebookNode:
+def chain_notebook(preset: str, repo_url: str = "", install: bool = True, internet: bool = True) -> nbformat.NotebookNode:
     """One kernel that runs notebooks 01-04 with papermill and shows the results."""
     intro = nbformat.v4.new_markdown_cell(
         "# XLS-R deepfake detection: the whole chain\n\nRuns `01_data_prep` to `04_eval_eer` headless into "
@@ -154,14 +163,14 @@ def chain_notebook(preset: str, repo_url: str = "", install: bool = True) -> nbf
     extra = [("preset", preset, "presets/: kaggle-t4, kaggle-p100, demo, cpu-smoke"),
              ("overrides", "", 'more parameters, e.g. "s1_epochs=10 s2_top_layers=6"'),
              ("resume_from", "auto", "an earlier run folder; auto: an earlier kernel output attached as input")]
-    cells = [intro, *_bootstrap_cells(repo_url, install, extra), _cell(RUN_CELL), _cell(REPORT_CELL)]
+    cells = [intro, *_bootstrap_cells(repo_url, install, extra, internet), _cell(RUN_CELL), _cell(REPORT_CELL)]
     return _notebook(cells)
 
 
-def single_notebook(name: str, repo_url: str = "", install: bool = True) -> nbformat.NotebookNode:
+def single_notebook(name: str, repo_url: str = "", install: bool = True, internet: bool = True) -> nbformat.NotebookNode:
     """A repository notebook with the find-code, P100 and install cells in front, its plots inline."""
     nb = nbformat.read(NOTEBOOK_DIR / f"{name}.ipynb", as_version=4)
-    boot = _bootstrap_cells(repo_url, install)
+    boot = _bootstrap_cells(repo_url, install, internet=internet)
     boot[0].metadata["tags"] = []  # the notebook's own cell stays the one papermill fills in
     nb.cells = [nb.cells[0], *boot, *nb.cells[1:]]
     return _notebook(nb.cells)
@@ -215,12 +224,25 @@ def kernel_notebook(notebook: str = CHAIN, preset: str | None = None, code_datas
         raise ConfigError("--offline turns the kernel's internet off, so it cannot clone --repo-url: attach the "
                           "code with --code-dataset you/xlsr-code")
     if notebook == CHAIN:
-        return chain_notebook(check_preset(preset or DEFAULT_PRESET), repo_url), "xlsr-chain.ipynb"
+        return chain_notebook(check_preset(preset or DEFAULT_PRESET), repo_url, internet=internet), "xlsr-chain.ipynb"
     name = notebook_name(notebook)
     if preset is not None:
         raise ConfigError(f"--preset applies to the chain kernel; the {name} kernel runs with the notebook's own "
                           "parameters (edit its parameters cell on Kaggle)")
-    return single_notebook(name, repo_url), f"{name}.ipynb"
+    return single_notebook(name, repo_url, internet=internet), f"{name}.ipynb"
+
+
+PRESET_ACCELERATORS = {"kaggle-p100": "NvidiaTeslaP100"}  # a preset made for one GPU asks for it
+
+
+def choose_accelerator(given: str | None, preset: str | None, internet: bool = True) -> str:
+    """The GPU to ask for: the one given, else the preset's own (kaggle-p100), else a T4, which runs
+    Kaggle's current torch. A P100 without internet is refused: its torch reinstall needs PyTorch's index."""
+    chosen = kaggle_accelerator(given) if given else PRESET_ACCELERATORS.get(preset or "", DEFAULT_ACCELERATOR)
+    if chosen == "NvidiaTeslaP100" and not internet:
+        raise ConfigError("--offline on a P100: Kaggle's torch has no P100 kernels and the CUDA 12.6 build cannot be "
+                          "installed without internet; use --accelerator NvidiaTeslaT4 (or NvidiaL4), or drop --offline")
+    return chosen
 
 
 def write_kernel_folder(out_dir: str | Path, kernel_id: str, notebook: str = CHAIN, preset: str | None = None,
@@ -228,6 +250,7 @@ def write_kernel_folder(out_dir: str | Path, kernel_id: str, notebook: str = CHA
                         datasets: tuple[str, ...] = (ASVSPOOF2019_DATASET,), **meta) -> Path:
     """A folder ready for ``kaggle kernels push -p OUT_DIR``: the kernel notebook and its metadata
     (nothing is written unless every value is valid)."""
+    meta["accelerator"] = choose_accelerator(meta.get("accelerator"), preset, meta.get("internet", True))
     nb, code_file = kernel_notebook(notebook, preset, code_dataset, repo_url, meta.get("internet", True))
     if code_dataset:
         check_kaggle_id(code_dataset, "--code-dataset")

@@ -75,6 +75,24 @@ def chain_run_dir(given: str | Path | None, preset: str) -> Path:
     return run_dir
 
 
+def prepare(preset: str, overrides: dict | None, run_dir: str | Path | None) -> tuple[Path, dict[str, dict], dict]:
+    """The run folder, each notebook's checked parameters and the overrides as given (paths made
+    absolute): everything checked before any work, values and what they point at."""
+    params = absolute_paths(load_preset(preset), Path.cwd())
+    overrides = absolute_paths(dict(overrides or {}), Path.cwd())
+    run_dir = chain_run_dir(run_dir or overrides.get("run_dir") or params.get("run_dir"), preset)
+    resolved = resolve_parameters(params, overrides, run_dir)
+    check_before_start(effective_parameters(resolved))
+    return run_dir, resolved, overrides
+
+
+def estimate_run(preset: str = "demo", overrides: dict | None = None, run_dir: str | Path | None = None) -> str:
+    """``xlsr run --estimate``: the caches, their disks and each stage's time, before anything runs."""
+    from xlsr_helpers.pipeline.estimate import estimate_stages, estimate_text  # torch: only when asked
+    run_dir, resolved, _ = prepare(preset, overrides, run_dir)
+    return estimate_text(estimate_stages(effective_parameters(resolved), run_dir))
+
+
 def run_pipeline(preset: str = "demo", overrides: dict | None = None, run_dir: str | Path | None = None,
                  start_from: str | None = None, kernel_name: str = "python3", progress_bar: bool = True,
                  only: list[str] | None = None, resume_from: str | Path | None = None,
@@ -86,12 +104,7 @@ def run_pipeline(preset: str = "demo", overrides: dict | None = None, run_dir: s
     and the chain continues at the first unfinished notebook (and inside it at the last checkpoint).
     ``seeds``: notebooks 03 and 04 once per seed (``seeds`` module), then the seeds' summary.
     """
-    params = load_preset(preset)
-    overrides = absolute_paths(dict(overrides or {}), Path.cwd())
-    params = absolute_paths(params, Path.cwd())
-    run_dir = chain_run_dir(run_dir or overrides.get("run_dir") or params.get("run_dir"), preset)
-    resolved = resolve_parameters(params, overrides, run_dir)  # everything checked before any work
-    check_before_start(effective_parameters(resolved))  # and what the values point at
+    run_dir, resolved, overrides = prepare(preset, overrides, run_dir)
     if resume_from is not None and (start_from or only):
         raise PipelineError("--resume-from continues where the earlier run stopped: use it without --from/--only")
     if seeds and only:

@@ -33,7 +33,7 @@ from xlsr_helpers.model.freezing import freeze_for_stage, frozen_prefix_layers
 from xlsr_helpers.model.loading import check_model_ref, load_detector, load_feature_extractor
 from xlsr_helpers.runtime.device import preflight
 from xlsr_helpers.train.cache_plan import StageData, plan_cache, stage_data
-from xlsr_helpers.train.callbacks import CompleteMarker, EpochSeed, TopK, average_top_k
+from xlsr_helpers.train.callbacks import CompleteMarker, EpochSeed, TimeEstimate, TopK, average_top_k
 from xlsr_helpers.train.config import TrainConfig
 from xlsr_helpers.train.dev_eer import dev_scores, eer_metrics
 from xlsr_helpers.train.state import (
@@ -158,7 +158,7 @@ def _start_stage(cfg: TrainConfig, train_manifest, dev_manifest, out: Path):
 def _make_trainer(cfg: TrainConfig, module: StageModule, args: TrainingArguments, data: StageData, out: Path):
     """The Trainer with its callbacks: completion markers, per-epoch seeds, the top-k keeper (when
     averaging), early stopping. Returns it and the keeper (or None)."""
-    callbacks = [CompleteMarker(), EpochSeed(data.train)]
+    callbacks = [CompleteMarker(), EpochSeed(data.train), TimeEstimate(cfg.stage)]
     keeper = None
     if cfg.average_top_k > 1:
         trained_keys = [k for k in module.state_dict() if k not in set(module._keys_to_ignore_on_save)]
