@@ -122,6 +122,7 @@ def test_seeds_from_04_scores_each_seeds_detector_without_training_again(tmp_pat
     monkeypatch.setattr(runner, "execute_notebook", fake_04)
     run = tmp_path / "run"
     (run / "manifests").mkdir(parents=True)
+    (run / "params.yaml").write_text("{}\n")  # an earlier run's folder (a bare folder of files is refused)
 
     def train_seed(seed):
         (run / "seeds" / f"seed-{seed}" / "stage2" / "detector").mkdir(parents=True)

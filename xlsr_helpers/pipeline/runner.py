@@ -75,6 +75,8 @@ def run_pipeline(preset: str = "demo", overrides: dict | None = None, run_dir: s
     ``/kaggle/input``, read-only) or ``'auto'`` to look for one there; what it finished is copied in
     and the chain continues at the first unfinished notebook (and inside it at the last checkpoint).
     ``seeds``: notebooks 03 and 04 once per seed (``seeds`` module), then the seeds' summary.
+    The run folder must be new, empty or a run folder; the run holds its lock throughout, so a second
+    run on the same folder is refused before it writes anything.
     """
     params = load_preset(preset)
     overrides = absolute_paths(dict(overrides or {}), Path.cwd())
