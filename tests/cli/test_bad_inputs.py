@@ -142,6 +142,41 @@ def run_dir_is_a_file(tmp, fx):
     return ["run", "--preset", "cpu-smoke", "--run-dir", str(tmp / "afile")]
 
 
+def run_into_a_users_folder(tmp, fx):
+    (tmp / "mine" / "scores").mkdir(parents=True)
+    (tmp / "mine" / "scores" / "keep.csv").write_text("mine")
+    return ["run", "--preset", "cpu-smoke", "--run-dir", str(tmp / "mine")]
+
+
+def run_dir_locked(host):
+    def setup(tmp, fx):
+        import json
+        import os
+        import socket
+        (tmp / "run").mkdir()  # this very process is alive: a run of this host that has not finished
+        (tmp / "run" / ".xlsr-run.lock").write_text(json.dumps(
+            {"pid": os.getpid(), "host": host or socket.gethostname(), "started": "2026-01-01 00:00:00"}))
+        return ["run", "--preset", "cpu-smoke", "--run-dir", str(tmp / "run")]
+    return setup
+
+
+def score_into(where):
+    """--out / --asvspoof-out that would overwrite what the command reads or writes."""
+    def setup(tmp, fx):
+        det = shutil.copytree(fx["detector"], tmp / "det")
+        wav = shutil.copy(next(fx["demo"].rglob("*.flac")), tmp / "clip.flac")
+        manifest = shutil.copy(fx["manifests"] / "dev.csv", tmp / "dev.csv")
+        out, txt = {"same file": (tmp / "s.csv", tmp / "s.csv"),
+                    "same file spelt twice": (tmp / "s.csv", tmp / "x" / ".." / "s.csv"),
+                    "inside the detector": (det / "scores.csv", None),
+                    "asvspoof inside the detector": (tmp / "s.csv", det / "sub" / "s.txt"),
+                    "the manifest": (manifest, None),
+                    "the audio": (tmp / "s.csv", wav)}[where]
+        return ["score", str(det), str(wav), str(manifest), "--out", str(out),
+                *(["--asvspoof-out", str(txt)] if txt else [])]
+    return setup
+
+
 def demo_into(kind):
     def setup(tmp, fx):
         target = tmp / "target"
@@ -217,6 +252,16 @@ CASES = [
      "02_stage1_head, 03_stage2_finetune, 04_eval_eer need train and dev"),
     ("run: eval-only corpus to training", chain_on("in-the-wild"), 2, "gives the split(s) ['eval'] only"),
     ("run: run dir is a file", run_dir_is_a_file, 2, "is a file; give a folder"),
+    ("run: a user's non-empty folder", run_into_a_users_folder, 2, "is not empty and holds no xlsr run"),
+    ("run: folder in use on this host", run_dir_locked(None), 2, "is in use by another xlsr run (pid"),
+    ("run: folder locked on another host", run_dir_locked("elsewhere"), 2, "another host (pid"),
+    ("score: --out is --asvspoof-out", score_into("same file"), 2, "--out and --asvspoof-out are the same file"),
+    ("score: one file spelt twice", score_into("same file spelt twice"), 2, "are the same file"),
+    ("score: --out in the detector", score_into("inside the detector"), 2, "lies inside the detector folder"),
+    ("score: --asvspoof-out in the detector", score_into("asvspoof inside the detector"), 2,
+     "--asvspoof-out"),
+    ("score: --out is the input manifest", score_into("the manifest"), 2, "is also an input"),
+    ("score: --asvspoof-out is the input audio", score_into("the audio"), 2, "--asvspoof-out"),
     ("demo-data into a non-empty folder", demo_into("dir"), 2, "is not empty"),
     ("demo-data onto a file", demo_into("file"), 2, "is a file"),
     ("train: epochs=0", train_args(None, None, "epochs=0"), 2, "epochs=0 (expected an integer in [1, 1000])"),
@@ -240,6 +285,24 @@ def test_bad_input(setup, code, words, fx, tmp_path, capsys):
     err = capsys.readouterr().err
     assert words in err, err
     assert "Traceback" not in err
+
+
+def test_refused_outputs_and_folders_are_left_as_they_were(fx, tmp_path, capsys):
+    """Refused before any work: the user's files and the detector are as they were, nothing was written."""
+    for where in ("inside the detector", "the manifest", "the audio"):
+        case = tmp_path / where.replace(" ", "-")
+        case.mkdir()
+        argv = score_into(where)(case, fx)
+        before = {p: p.read_bytes() for p in case.rglob("*") if p.is_file()}
+        assert main(argv) == 2
+        assert {p: p.read_bytes() for p in case.rglob("*") if p.is_file()} == before, where
+    argv = run_into_a_users_folder(tmp_path, fx)
+    assert main(argv) == 2
+    assert [p.name for p in (tmp_path / "mine").rglob("*")] == ["scores", "keep.csv"]
+    argv = run_dir_locked(None)(tmp_path, fx)
+    assert main(argv) == 2
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [".xlsr-run.lock"]  # no params.yaml, no notebook
+    capsys.readouterr()
 
 
 def test_score_out_folder_is_refused_before_the_model_loads(tmp_path, capsys):

@@ -96,3 +96,47 @@ def test_fit_refuses_a_prior_outside_the_open_interval():
     for bad in (0.0, 1.0, -0.1):
         with pytest.raises(MetricError, match="prior_spoof must be in"):
             fit_calibration([1.0, 2.0], [0.0, -1.0], prior_spoof=bad)
+
+
+
+
+def test_04s_calibration_steps_change_nothing_they_are_not_named_for(tmp_path):
+    """Looking the calibration up fits it without touching the scorer or the tables; applying it makes
+    new tables; only ``write_split_scores`` writes, once per file, and lists what it wrote."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from xlsr_helpers.core.written import written
+    from xlsr_helpers.evaluate.results import split_calibration, with_calibration, write_split_scores
+    rng = np.random.default_rng(3)
+
+    def table(n):
+        label = np.where(np.arange(n) % 2 == 0, "bonafide", "spoof")
+        score = rng.normal(0, 1, n) + 2.0 * (label == "bonafide")
+        return pd.DataFrame({"utt_id": [f"u{i}" for i in range(n)], "score": score, "llr": np.nan, "p_spoof": np.nan,
+                             "label": label, "error": ""})
+    scored = {"dev": table(40), "eval": table(30)}
+    before = {s: df.copy() for s, df in scored.items()}
+    scorer = SimpleNamespace(calibration=None)
+    cal = split_calibration(scorer, scored)
+    dev = scored["dev"]
+    expected = fit_calibration(dev.score[dev.label == "bonafide"], dev.score[dev.label == "spoof"], fitted_on="dev (04)")
+    assert (cal.scale, cal.offset) == pytest.approx((expected.scale, expected.offset))
+    assert (cal.fitted_on, cal.n_bonafide, cal.n_spoof, scorer.calibration) == ("dev (04)", 20, 20, None)
+    for s in scored:
+        pd.testing.assert_frame_equal(scored[s], before[s])
+    applied = with_calibration(scored, cal, prior_spoof=0.2)
+    for s, df in applied.items():
+        assert df.llr.to_numpy() == pytest.approx(cal.llr(before[s].score))
+        assert df.p_spoof.to_numpy() == pytest.approx(cal.p_spoof(before[s].score, 0.2))
+        pd.testing.assert_frame_equal(scored[s], before[s])  # the tables it was given are as they were
+    assert with_calibration(scored, None) is scored
+    own = Calibration(2.0, -1.0, 0.5, "the detector's dev", 20, 20)
+    assert split_calibration(SimpleNamespace(calibration=own), scored) is own  # the detector's own wins
+    assert split_calibration(scorer, {"eval": scored["eval"]}) is None  # nothing to fit on
+    paths = write_split_scores(applied, tmp_path)
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in paths) == \
+        ["scores/dev.csv", "scores/dev.txt", "scores/eval.csv", "scores/eval.txt"]
+    assert written(tmp_path) == {"scores/", *(p.relative_to(tmp_path).as_posix() for p in paths)}
+    assert pd.read_csv(tmp_path / "scores" / "eval.csv").llr.to_numpy() == pytest.approx(applied["eval"].llr)
