@@ -25,7 +25,7 @@ from xlsr_helpers.data.audio import MIN_SAMPLES, SAMPLE_RATE, SEGMENT_SAMPLES, A
 from xlsr_helpers.data.manifest import safe_id
 from xlsr_helpers.evaluate.calibration import Calibration
 from xlsr_helpers.model.card import read_settings
-from xlsr_helpers.model.forward import detector_logits, scores_from_logits
+from xlsr_helpers.model.forward import detector_label_order, detector_logits, scores_from_logits
 from xlsr_helpers.model.loading import load_feature_extractor, load_trained_detector
 from xlsr_helpers.runtime.device import DEVICES, PRECISIONS, choose_precision
 
@@ -134,6 +134,7 @@ class Scorer:
         dev = config.device if config.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
         self.device = torch.device(dev)
         self.model = load_trained_detector(model_dir).eval().to(self.device)
+        self.label_order = detector_label_order(self.model)  # its own id2label: {0: spoof, 1: bonafide} is fine
         precision = config.precision
         if precision == "auto":
             precision = choose_precision(self.device.type, self.device.type == "cuda" and torch.cuda.is_bf16_supported())
@@ -155,7 +156,7 @@ class Scorer:
             with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
                 logits = detector_logits(self.model, batch["input_values"].to(self.device),
                                          batch["attention_mask"].to(self.device))  # head in fp32
-            out[idx] = scores_from_logits(logits.double()).cpu().numpy()
+            out[idx] = scores_from_logits(logits.double(), self.label_order).cpu().numpy()
         return out
 
     def _load_windows(self, path: Path) -> list[np.ndarray] | str:
