@@ -112,6 +112,7 @@ def test_a_swapped_detector_scores_as_the_original_and_as_transformers_reads_it(
     ({0: "bonafide", 1: "spoof"}, {"bonafide": 0, "spoof": 1}, LabelOrder(bonafide=0, spoof=1)),
     ({0: "spoof", 1: "bonafide"}, {"spoof": 0, "bonafide": 1}, LabelOrder(bonafide=1, spoof=0)),
     ({"0": "Spoof", "1": "BONAFIDE"}, None, LabelOrder(bonafide=1, spoof=0)),  # names compared case-insensitively
+    ({0: " Bonafide ", 1: "spoof\n"}, None, LabelOrder(bonafide=0, spoof=1)),  # and without surrounding blanks
     ({1: "bonafide", 0: "spoof"}, {"BonaFide": "1", "SPOOF": "0"}, LabelOrder(bonafide=1, spoof=0)),
 ])
 def test_label_order_reads_the_declared_order(id2label, label2id, expected):

@@ -114,9 +114,8 @@ def label_settings(config, name_or_path) -> dict:
 
 
 def check_model_labels(name_or_path: str | Path) -> None:
-    """A local detector folder's labels, checked before any long work (a hub id's when it loads)."""
-    if Path(name_or_path).expanduser().is_dir():
-        label_settings(_load_config(name_or_path), name_or_path)
+    """A detector's labels checked from its config alone, before any weights load or a stage folder is written."""
+    label_settings(_load_config(name_or_path), name_or_path)
 
 
 def trained_head(config) -> str | None:

@@ -147,7 +147,7 @@ def _start_stage(cfg: TrainConfig, train_manifest, dev_manifest, out: Path):
     train_df, dev_df = _as_frame(train_manifest), _as_frame(dev_manifest)
     check_manifests(train_df, dev_df, _name(train_manifest, "train manifest"), _name(dev_manifest, "dev manifest"))
     check_model_ref(cfg.model)
-    check_model_labels(cfg.model)  # a detector with other classes than bonafide/spoof, refused before the stage folder
+    check_model_labels(cfg.model)  # classes other than bonafide/spoof: refused before the stage folder is written
     report = preflight(None if cfg.device == "auto" else cfg.device, cfg.precision)
     identity = stage_identity(cfg, train_df, dev_df)
     out.mkdir(parents=True, exist_ok=True)
