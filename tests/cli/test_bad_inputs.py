@@ -203,6 +203,25 @@ def train_args(train_filter=None, dev_filter=None, *sets):
     return setup
 
 
+def relabelled(id2label, label2id=None, command="score"):
+    """The detector with other classes in its config.json: scored, or continued by a stage-2 run."""
+    def setup(tmp, fx):
+        import json
+        folder = shutil.copytree(fx["detector"], tmp / "relabelled")
+        config = json.loads((folder / "config.json").read_text())
+        config["id2label"] = id2label
+        if label2id is None:
+            config.pop("label2id", None)
+        else:
+            config["label2id"] = label2id
+        (folder / "config.json").write_text(json.dumps(config))
+        if command == "train":
+            return ["train", "--stage", "2", "--model", str(folder), "--train", str(fx["manifests"] / "train.csv"),
+                    "--dev", str(fx["manifests"] / "dev.csv"), "--out", str(tmp / "s2")]
+        return ["score", str(folder), str(next(fx["demo"].rglob("*.flac"))), "--out", str(tmp / "s.csv")]
+    return setup
+
+
 CASES = [
     # (id, setup, exit code, words in the message)
     ("protocol not UTF-8", non_utf8_protocol, 2, "ASVspoof2019.LA.cm.dev.trl.txt:2: not UTF-8 text (byte 0xe9)"),
@@ -241,6 +260,16 @@ CASES = [
     ("kaggle-kernel: unknown preset", kaggle_args("--code-dataset", "me/code", "--preset", "t4"), 2, "--preset 't4'"),
     ("kaggle-kernel: model source form", kaggle_args("--code-dataset", "me/code", "--model-source", "a/b"), 2,
      "'owner/model/framework/variation/version'"),
+    ("score: classes LABEL_0/LABEL_1", relabelled({"0": "LABEL_0", "1": "LABEL_1"}), 2,
+     "relabelled: the detector's classes are {0: 'LABEL_0', 1: 'LABEL_1'}"),
+    ("score: classes real/fake", relabelled({"0": "fake", "1": "real"}, {"fake": 0, "real": 1}), 2,
+     "relabelled: the detector's classes are {0: 'fake', 1: 'real'}"),
+    ("score: three classes", relabelled({"0": "bonafide", "1": "spoof", "2": "partial"}), 2,
+     "relabelled: the detector's classes are {0: 'bonafide', 1: 'spoof', 2: 'partial'}"),
+    ("score: id2label and label2id disagree", relabelled({"0": "spoof", "1": "bonafide"}, {"bonafide": 0, "spoof": 1}),
+     2, "relabelled: config.json's id2label {0: 'spoof', 1: 'bonafide'} and label2id"),
+    ("train: stage 2 from classes LABEL_0/LABEL_1", relabelled({"0": "LABEL_0", "1": "LABEL_1"}, None, "train"), 2,
+     "relabelled: the detector's classes are {0: 'LABEL_0', 1: 'LABEL_1'}"),
     ("run: s1_epochs=abc", run_args("s1_epochs=abc"), 2, "s1_epochs='abc': expected an integer"),
     ("run: device=gpu", run_args("device=gpu"), 2, "device='gpu'"),
     ("run: precision=fp8", run_args("precision=fp8"), 2, "precision='fp8'"),
