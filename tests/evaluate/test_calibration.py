@@ -98,6 +98,23 @@ def test_fit_refuses_a_prior_outside_the_open_interval():
             fit_calibration([1.0, 2.0], [0.0, -1.0], prior_spoof=bad)
 
 
+def test_p_spoof_of_extreme_scores_is_exact_and_silent():
+    """LLRs far beyond float range give (about) 0 or 1, without an overflow warning (np.exp is clipped)."""
+    import warnings
+    cal = Calibration(scale=1.0, offset=0.0, prior_spoof=0.5, fitted_on="dev", n_bonafide=1, n_spoof=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        p = cal.p_spoof(np.array([1e4, -1e4]), 0.5)
+    assert 0 < p[0] < 1e-200 and p[1] == 1.0
+
+
+def test_reliability_table_columns_and_bin_edges():
+    p = np.array([0.0, 0.24, 0.26, 1.0])
+    t = reliability_table(p, np.array([0, 1, 1, 1]), bins=4)
+    assert list(t.columns) == ["mean_p_spoof", "spoof_rate", "trials", "bin_low", "bin_high"]
+    assert t.bin_low.tolist() == [0, 0.25, 0.5, 0.75] and t.bin_high.tolist() == [0.25, 0.5, 0.75, 1.0]
+    assert t.trials.tolist()[0] == 2 and np.isnan(t.trials[2]) and t.trials[3] == 1  # p = 1 falls in the last bin
+    assert t.mean_p_spoof[0] == pytest.approx(0.12) and t.spoof_rate[0] == 0.5
 
 
 def test_04s_calibration_steps_change_nothing_they_are_not_named_for(tmp_path):
