@@ -6,7 +6,6 @@ import os
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 
 import pytest
@@ -131,24 +130,14 @@ def test_a_live_owner_on_this_host_is_refused(tmp_path):
         sleeper.wait()
 
 
-def test_a_run_holding_the_lock_refuses_a_second_one(tmp_path):
+def test_a_run_holding_the_lock_refuses_a_second_one(tmp_path, lock_holder):
     """Another process holds the lock (and its flock): the second run is refused while it lives."""
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
-        import sys, time
-        from pathlib import Path
-        from xlsr_helpers.pipeline.runlock import run_folder_lock
-        with run_folder_lock(Path({str(tmp_path)!r})):
-            print("held", flush=True)
-            time.sleep(60)
-    """)], stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
-    try:
-        assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(RunFolderError, match=rf"in use by another xlsr run \(pid {holder.pid} on host"):
-            with run_folder_lock(tmp_path):
-                pass
-    finally:
-        holder.kill()
-        holder.wait()
+    holder = lock_holder(tmp_path)
+    with pytest.raises(RunFolderError, match=rf"in use by another xlsr run \(pid {holder.pid} on host"):
+        with run_folder_lock(tmp_path):
+            pass
+    holder.kill()
+    holder.wait()
     with run_folder_lock(tmp_path) as lock:  # killed: its lock is taken over
         assert json.loads(lock.read_text())["pid"] == os.getpid()
 

@@ -231,27 +231,11 @@ def test_an_estimate_sizes_each_cache_and_times_each_stage_without_running(tmp_p
     assert "cache_GiB" in out and "fits one 12-hour session" in out and not run_dir.exists()
 
 
-def test_a_second_run_on_a_folder_in_use_is_refused_before_any_work(partial_run, tmp_path):
+def test_a_second_run_on_a_folder_in_use_is_refused_before_any_work(partial_run, tmp_path, lock_holder):
     """A run in another process holds the folder: the second is refused and changes nothing there."""
-    import os
-    import subprocess
-    import sys
-    import textwrap
     run = shutil.copytree(partial_run, tmp_path / "run")
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
-        import time
-        from pathlib import Path
-        from xlsr_helpers.pipeline.runlock import run_folder_lock
-        with run_folder_lock(Path({str(run)!r})):
-            print("held", flush=True)
-            time.sleep(120)
-    """)], stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
-    try:
-        assert holder.stdout.readline().strip() == "held"
-        before = {p: p.stat().st_mtime_ns for p in run.rglob("*") if p.name != LOCK_FILE}
-        with pytest.raises(RunFolderError, match=rf"in use by another xlsr run \(pid {holder.pid} on host"):
-            run_pipeline("cpu-smoke", run_dir=run, start_from="03", progress_bar=False)
-        assert {p: p.stat().st_mtime_ns for p in run.rglob("*") if p.name != LOCK_FILE} == before
-    finally:
-        holder.kill()
-        holder.wait()
+    holder = lock_holder(run)
+    before = {p: p.stat().st_mtime_ns for p in run.rglob("*") if p.name != LOCK_FILE}
+    with pytest.raises(RunFolderError, match=rf"in use by another xlsr run \(pid {holder.pid} on host"):
+        run_pipeline("cpu-smoke", run_dir=run, start_from="03", progress_bar=False)
+    assert {p: p.stat().st_mtime_ns for p in run.rglob("*") if p.name != LOCK_FILE} == before
