@@ -4,6 +4,7 @@ import pytest
 from xlsr_helpers.core.errors import ConfigError
 from xlsr_helpers.data.augment import isd, lnl, make_augmenter, ssi
 from xlsr_helpers.data.datasets import SegmentConfig, SegmentDataset
+from xlsr_helpers.data.labels import PACKAGE_ORDER
 from xlsr_helpers.data.manifest import read_manifest
 
 
@@ -122,7 +123,7 @@ def test_augmentation_and_random_crops_reach_training_never_dev(demo_manifests, 
     train_df, dev_df = read_manifest(demo_manifests / "train.csv"), read_manifest(demo_manifests / "dev.csv")
     cfg = TrainConfig(augment="ssi", crop=crop, segment_samples=4000, seed=3)
     data = stage_data(cfg, CachePlan("waveform", {}, tmp_path, cached=False), None, default_feature_extractor(),
-                      train_df, dev_df, "cpu", None)
+                      train_df, dev_df, "cpu", None, PACKAGE_ORDER)
     assert not data.cached and data.kind == "waveform" and len(data.dev) == len(dev_df)
     for epoch in (0, 2):
         data.dev.set_epoch(epoch)

@@ -137,7 +137,7 @@ def test_a_url_with_a_quote_is_written_exactly(tmp_path, capsys):
     assert values["repo_url"] == url and values["preset"] == "kaggle-p100"
     push = capsys.readouterr().out.splitlines()[-1]
     assert shlex.split(push) == ["1.", "kaggle", "kernels", "push", "-p", str(out / "kernel"),  # pastes as one path
-                                 "--accelerator", "NvidiaTeslaT4"]
+                                 "--accelerator", "NvidiaTeslaP100"]  # the kaggle-p100 preset's GPU
     find_code = next(c.source for c in nb.cells if '"clone"' in c.source)
     assert '"--", repo_url' in find_code  # a URL is never read by git as an option
 

@@ -9,6 +9,7 @@ import yaml
 from transformers import TrainingArguments
 
 from xlsr_helpers.core.errors import ConfigError, ManifestError
+from xlsr_helpers.data.labels import PACKAGE_ORDER
 from xlsr_helpers.train.config import TrainConfig
 from xlsr_helpers.train.stage import check_manifests
 from xlsr_helpers.train.state import RESUME_SAFE, RUN_RECORD, check_same_run, stage_identity, stale_stage
@@ -329,7 +330,7 @@ def test_the_saved_detector_says_which_audio_it_was_trained_on(tiny_backbone):
     cfg = TrainConfig(model=str(tiny_backbone))
     inputs = stage_identity(cfg, TRAIN, DEV)["inputs"]
     scores, labels = np.array([0.9, 0.1]), np.array([0, 1])
-    trained_on = detector_settings(cfg, "linear", scores, labels, TRAIN, DEV, inputs)["trained_on"]
+    trained_on = detector_settings(cfg, "linear", scores, labels, PACKAGE_ORDER, TRAIN, DEV, inputs)["trained_on"]
     assert trained_on == {"train_manifest": manifest_fingerprint(TRAIN), "dev_manifest": manifest_fingerprint(DEV),
                           "train_audio": audio_fingerprint(TRAIN.path), "dev_audio": audio_fingerprint(DEV.path),
                           "datasets": []}
