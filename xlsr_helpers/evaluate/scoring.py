@@ -20,7 +20,8 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from xlsr_helpers.core.errors import ConfigError
+from xlsr_helpers.core.errors import FREE_ADVICE, ConfigError, disk_full_named
+from xlsr_helpers.core.outputs import check_output_file  # noqa: F401 - where `xlsr score` finds it
 from xlsr_helpers.core.rules import Rule, choice, integer, number, problems
 from xlsr_helpers.data.audio import (
     MAX_SEGMENT_SECONDS,
@@ -33,9 +34,9 @@ from xlsr_helpers.data.audio import (
 )
 from xlsr_helpers.data.manifest import safe_id
 from xlsr_helpers.evaluate.calibration import Calibration
-from xlsr_helpers.model.card import read_settings
+from xlsr_helpers.model.card import SETTINGS_FILE, read_settings
 from xlsr_helpers.model.forward import detector_logits, scores_from_logits
-from xlsr_helpers.model.loading import load_feature_extractor, load_trained_detector
+from xlsr_helpers.model.loading import check_model_ref, load_feature_extractor, load_trained_detector
 from xlsr_helpers.runtime.device import DEVICES, PRECISIONS, choose_precision
 
 log = logging.getLogger(__name__)
@@ -133,8 +134,12 @@ class Scorer:
     """A loaded detector + feature extractor that turns waveforms into ASVspoof scores."""
 
     def __init__(self, model_dir: str | Path, config: ScoringConfig = ScoringConfig()):
+        check_model_ref(model_dir, detector=True)  # the folder and its files, before its settings are read
         self.settings = read_settings(model_dir)
-        self.cfg = resolve_scoring(config, self.settings)
+        try:
+            self.cfg = resolve_scoring(config, self.settings)
+        except ConfigError as exc:  # the given values were checked already: these came from the folder
+            raise ConfigError(f"{Path(model_dir) / SETTINGS_FILE}: {exc}") from None
         cal = self.settings.get("calibration")
         self.calibration = Calibration.from_dict(cal) if cal else None
         dev = config.device if config.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
@@ -279,29 +284,19 @@ def resolve_scoring(config: ScoringConfig, settings: dict) -> ScoringConfig:
                    else settings.get("dev", {}).get("threshold", 0.0))
 
 
-def check_output_file(path: str | Path | None, option: str) -> None:
-    """Refuse an output path that cannot be written, before hours of scoring (it would fail at the end)."""
-    if path is None:
-        return
-    p = Path(path)
-    if p.is_dir():
-        raise ConfigError(f"{option} {p} is a folder; give a file name, e.g. {p / 'scores.csv'}")
-    parent = next((a for a in p.parents if a.exists()), None)
-    if parent is not None and not parent.is_dir():
-        raise ConfigError(f"{option} {p}: {parent} is a file, not a folder")
-    if parent is not None and not os.access(parent, os.W_OK):
-        raise ConfigError(f"{option} {p}: {parent} is not writable")
-
-
 def write_scores(df: pd.DataFrame, csv_path: str | Path, asvspoof_path: str | Path | None = None) -> None:
     """The full CSV, plus an ASVspoof score file (``utt_id score``) of the files that scored."""
     csv_path = Path(csv_path)
     csv_path.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(csv_path, index=False)
+    text = df.to_csv(index=False)
+    with disk_full_named(csv_path.parent, len(text.encode()), FREE_ADVICE):  # says how much the table needs
+        csv_path.write_text(text, encoding="utf-8")
     if asvspoof_path is not None:
         ok = df[df.error == ""]
         bad = [u for u in ok.utt_id if safe_id(u) != u]
         if bad:  # a space or newline inside an id would make a file that cannot be read back
             raise ConfigError(f"ids with whitespace cannot go into the ASVspoof file {asvspoof_path}: {bad[:5]}")
         Path(asvspoof_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(asvspoof_path).write_text("".join(f"{u} {s:.6f}\n" for u, s in zip(ok.utt_id, ok.score, strict=True)))
+        lines = "".join(f"{u} {s:.6f}\n" for u, s in zip(ok.utt_id, ok.score, strict=True))
+        with disk_full_named(Path(asvspoof_path).parent, len(lines.encode()), FREE_ADVICE):
+            Path(asvspoof_path).write_text(lines, encoding="utf-8")

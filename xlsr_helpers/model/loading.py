@@ -25,38 +25,47 @@ from transformers import (
     Wav2Vec2Model,
 )
 
-from xlsr_helpers.core.errors import ConfigError, XlsrError
+from xlsr_helpers.core.errors import ConfigError, short_text
 from xlsr_helpers.data.audio import SEGMENT_SAMPLES
 from xlsr_helpers.data.datasets import default_feature_extractor
 from xlsr_helpers.data.labels import ID2LABEL, LABEL2ID
+from xlsr_helpers.model.checks import (
+    ModelLoadError,
+    check_feature_extractor,
+    check_loading_info,
+    check_model_files,
+    loading_named,
+)
 from xlsr_helpers.model.detector import MODEL_TYPE, XlsrDetector, XlsrDetectorConfig
 from xlsr_helpers.model.heads import head_class
 
 log = logging.getLogger(__name__)
 XLSR_300M = "facebook/wav2vec2-xls-r-300m"
 
-class ModelLoadError(XlsrError, OSError):
-    """A model that cannot be loaded from the given folder or hub id."""
-
-
 # Regularisers that make the frozen part non-deterministic; off by default so that caching is exact.
 DETECTOR_DEFAULTS = {"mask_time_prob": 0.0, "mask_feature_prob": 0.0, "layerdrop": 0.0}
 
 
-def check_model_ref(name_or_path: str | Path) -> None:
-    """A folder must hold a model (config.json); a stage folder points at its detector/; a path that
-    does not exist is said to be one, not mistaken for a hub id."""
-    p = Path(name_or_path).expanduser()
+def check_model_ref(name_or_path: str | Path, detector: bool = False) -> None:
+    """A folder must hold a model (config.json, weights that are whole, a 16 kHz feature extractor;
+    ``detector``: safetensors weights); a stage folder points at its detector/; a path that does not
+    exist is said to be one, not mistaken for a hub id."""
     s = str(name_or_path)
-    if p.is_dir():
+    p = Path(name_or_path).expanduser()
+    try:
+        is_dir, exists = p.is_dir(), p.exists()
+    except (OSError, ValueError) as exc:  # a name too long for any file system, a NUL byte: nor is it a hub id
+        raise ModelLoadError(f"model {short_text(s)} is neither a folder nor a hub id ({exc})") from None
+    if is_dir:
         if (p / "config.json").is_file():
+            check_model_files(p, detector)
             return
         hint = f"; it is a stage folder: use {p / 'detector'}" if (p / "detector" / "config.json").is_file() else ""
         raise ModelLoadError(f"model folder {p} holds no config.json{hint}")
-    if p.exists():
+    if exists:
         raise ModelLoadError(f"model {p} is a file; give the folder that holds config.json and the weights")
     if p.is_absolute() or s.startswith((".", "~")) or s.count("/") > 1 or s.endswith("/"):
-        raise ModelLoadError(f"model folder {p} does not exist")
+        raise ModelLoadError(f"model folder {short_text(p, 200)} does not exist")
 
 
 def load_detector(name_or_path: str | Path = XLSR_300M, head: str = "auto", segment_samples: int = SEGMENT_SAMPLES,
@@ -80,25 +89,17 @@ def load_detector(name_or_path: str | Path = XLSR_300M, head: str = "auto", segm
                           "bare encoder (the base model)")
     if head != "linear" and current is None:
         return _new_head_detector(name_or_path, config, head, segment_samples, overrides)
-    try:
-        return AutoModelForAudioClassification.from_pretrained(
-            str(name_or_path), num_labels=2, id2label=dict(ID2LABEL), label2id=dict(LABEL2ID), **overrides)
-    except OSError as exc:  # no such folder, no network, gated/misspelled hub id
-        raise _load_error(name_or_path, exc) from None
-
-
-def _load_error(name_or_path, exc: Exception) -> ModelLoadError:
-    return ModelLoadError(
-        f"cannot load the model {str(name_or_path)!r}: {exc}\n"
-        "Give a local folder with config.json + model.safetensors, or a hub id with network access. On Kaggle: "
-        "Settings > Internet on, or add the model as an input and set base_model to its folder.")
+    with loading_named(name_or_path):  # no network, a misspelled hub id, weights that do not fit config.json
+        model, info = AutoModelForAudioClassification.from_pretrained(
+            str(name_or_path), num_labels=2, id2label=dict(ID2LABEL), label2id=dict(LABEL2ID),
+            output_loading_info=True, ignore_mismatched_sizes=True, **overrides)
+    check_loading_info(name_or_path, info, trained=False)
+    return model
 
 
 def _load_config(name_or_path):
-    try:
+    with loading_named(name_or_path):
         return AutoConfig.from_pretrained(str(name_or_path))
-    except OSError as exc:
-        raise _load_error(name_or_path, exc) from None
 
 
 def trained_head(config) -> str | None:
@@ -124,11 +125,11 @@ def _new_head_detector(name_or_path, config, head: str, segment_samples: int, ov
     det_config = XlsrDetectorConfig(**{
         **encoder_settings, **overrides, "id2label": dict(ID2LABEL), "label2id": dict(LABEL2ID), "head": head,
         "head_config": head_class(head).settings(config, frames_for(config, segment_samples))})
-    model = XlsrDetector(det_config)
-    try:
-        encoder = Wav2Vec2Model.from_pretrained(str(name_or_path), **overrides)
-    except OSError as exc:
-        raise _load_error(name_or_path, exc) from None
+    with loading_named(name_or_path):
+        model = XlsrDetector(det_config)
+        encoder, info = Wav2Vec2Model.from_pretrained(str(name_or_path), output_loading_info=True,
+                                                      ignore_mismatched_sizes=True, **overrides)
+    check_loading_info(name_or_path, info, trained=False)
     model.wav2vec2.load_state_dict(encoder.state_dict())
     return model
 
@@ -136,28 +137,27 @@ def _new_head_detector(name_or_path, config, head: str, segment_samples: int, ov
 def load_trained_detector(name_or_path: str | Path) -> nn.Module:
     """A saved detector for scoring; a bare encoder (no trained head) is refused, since its scores
     would come from a randomly initialised classifier."""
-    check_model_ref(name_or_path)
-    try:
+    check_model_ref(name_or_path, detector=True)
+    with loading_named(name_or_path, "detector"):
         model, info = AutoModelForAudioClassification.from_pretrained(
             str(name_or_path), num_labels=2, id2label=dict(ID2LABEL), label2id=dict(LABEL2ID),
-            output_loading_info=True, **DETECTOR_DEFAULTS)
-    except OSError as exc:
-        raise ModelLoadError(f"cannot load the detector {str(name_or_path)!r}: {exc}") from None
-    missing = sorted(k for k in info.get("missing_keys", []) if not k.startswith(ENCODER_PREFIX))
-    if missing:
-        raise ModelLoadError(f"{name_or_path} is not a trained detector: these weights are missing: {missing} "
-                             "(train it with notebooks 02/03 or `xlsr train`, and score the stage's detector/ folder)")
+            output_loading_info=True, ignore_mismatched_sizes=True, **DETECTOR_DEFAULTS)
+    check_loading_info(name_or_path, info, trained=True)
     return model
 
 
-ENCODER_PREFIX = "wav2vec2."  # every other weight belongs to the head that training adds
-
-
 def load_feature_extractor(name_or_path: str | Path = XLSR_300M) -> Wav2Vec2FeatureExtractor:
-    """The checkpoint's feature extractor, or the XLS-R defaults when the folder has none."""
+    """The checkpoint's feature extractor, or the XLS-R defaults when the folder has none; one at another
+    sampling rate, or a file that is not JSON, is refused (``ModelLoadError``), not replaced."""
+    folder = Path(name_or_path).expanduser()
+    if folder.is_dir():
+        check_feature_extractor(folder)
     try:
-        return AutoFeatureExtractor.from_pretrained(str(name_or_path))
-    except OSError:
+        with loading_named(name_or_path, "feature extractor"):
+            return AutoFeatureExtractor.from_pretrained(str(name_or_path))
+    except ModelLoadError:
+        if (folder / "preprocessor_config.json").is_file():
+            raise
         log.warning("no preprocessor_config.json in %s; using the XLS-R feature-extractor defaults", name_or_path)
         return default_feature_extractor()
 
