@@ -9,6 +9,8 @@ from pathlib import Path
 import yaml
 
 from xlsr_helpers.core.errors import ConfigError
+from xlsr_helpers.core.outputs import check_output_file, check_output_folder
+from xlsr_helpers.core.textfile import read_yaml_mapping
 
 
 def parse_assignments(items: list[str] | None) -> dict:
@@ -32,9 +34,11 @@ def _cmd_preflight(a: argparse.Namespace) -> int:
 
 
 def _cmd_train(a: argparse.Namespace) -> int:
+    check_output_folder(a.out, "--out")  # before any work: checkpoints must have somewhere to go
     from xlsr_helpers.train.config import TrainConfig
     from xlsr_helpers.train.stage import train_stage
-    params = yaml.safe_load(Path(a.config).read_text()) if a.config else {}
+    params = read_yaml_mapping(a.config, "--config is a mapping of training parameters", ConfigError) \
+        if a.config else {}
     params.update(parse_assignments(a.set))
     params["stage"] = a.stage
     if a.model:
@@ -59,7 +63,6 @@ def _cmd_score(a: argparse.Namespace) -> int:
         AUDIO_EXTENSIONS,
         Scorer,
         ScoringConfig,
-        check_output_file,
         expand_inputs,
         finish_distributed,
         init_distributed,
@@ -119,6 +122,7 @@ def _cmd_run(a: argparse.Namespace) -> int:
 
 
 def _cmd_kaggle(a: argparse.Namespace) -> int:
+    check_output_folder(a.out, "--out")
     from xlsr_helpers.pipeline.kaggle_kernel import ASVSPOOF2019_DATASET, write_code_dataset, write_kernel_folder
     datasets = tuple(a.dataset or [ASVSPOOF2019_DATASET])
     kernel = write_kernel_folder(a.out / "kernel", a.id, a.notebook, preset=a.preset, code_dataset=a.code_dataset,
