@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from contextlib import contextmanager
 
 import pytest
 
@@ -107,3 +109,26 @@ def trained(small_manifests, tiny_backbone, tmp_path_factory):
                      small_manifests / "train.csv", small_manifests / "dev.csv", out / "stage2")
     return s1, s2
 
+
+@pytest.fixture
+def logged():
+    """``with logged("xlsr_helpers.x") as records``: the records of one logger at INFO, whatever logging
+    other tests configured."""
+    return _logged
+
+
+@contextmanager
+def _logged(name):
+    logger, records = logging.getLogger(name), []
+    handler = logging.Handler()
+    handler.emit = records.append
+    level, disabled = logger.level, logger.disabled
+    logger.setLevel(logging.INFO)
+    logger.disabled = False
+    logger.addHandler(handler)
+    try:
+        yield records
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.disabled = disabled

@@ -60,6 +60,7 @@ def _check_audio(res, out: Path) -> int:
 def _cmd_eer(a: argparse.Namespace) -> int:
     from xlsr_helpers.evaluate.scorefile import (
         TDCF_VERSIONS,
+        check_phase,
         evaluate,
         join_scores,
         read_asv_2021,
@@ -68,13 +69,14 @@ def _cmd_eer(a: argparse.Namespace) -> int:
         read_score_file,
         select_phase,
     )
-    df = join_scores(read_score_file(a.score_file), read_protocol(a.protocol),
-                     score_name=str(a.score_file), protocol_name=str(a.protocol))
-    df, kept = select_phase(df, a.phase)
+    phase = check_phase(a.phase or "eval")  # every option is checked before any file is read
     if a.asv_keys and not a.asv_scores:
         raise ConfigError("--asv-keys (2021 ASV trial_metadata.txt) needs --asv-scores (ASVTorch_Kaldi/score.txt)")
+    df = join_scores(read_score_file(a.score_file), read_protocol(a.protocol),
+                     score_name=str(a.score_file), protocol_name=str(a.protocol))
+    df, kept = select_phase(df, phase, explicit=a.phase is not None)
     if a.asv_keys:  # ASVspoof 2021 LA: the revised t-DCF on the phase, as the 2021 evaluation package
-        asv, versions = read_asv_2021(a.asv_keys, a.asv_scores, a.phase), ("2021",)
+        asv, versions = read_asv_2021(a.asv_keys, a.asv_scores, phase), ("2021",)
     else:
         asv, versions = (read_asv_scores(a.asv_scores) if a.asv_scores else None), TDCF_VERSIONS
     res = evaluate(df, asv, versions)
@@ -130,9 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "the 2021 'ASV/ASVTorch_Kaldi/score.txt'")
     e.add_argument("--asv-keys", type=Path, default=None,
                    help="ASVspoof 2021 LA 'ASV/trial_metadata.txt': official 2021 min t-DCF on --phase")
-    e.add_argument("--phase", default="eval",
+    e.add_argument("--phase", default=None,
                    help="ASVspoof 2021 keys: metrics on this phase (eval, progress, hidden_track) or 'all' "
-                        "(default eval, as the official results; ignored for 2019 protocols)")
+                        "(default eval, as the official results); keys without phases (2019, ASVspoof 5) "
+                        "refuse any phase but 'all'")
     e.set_defaults(func=_cmd_eer)
 
     n = sub.add_parser("notebooks", help="copy the four notebooks (01-04) into a folder, e.g. from an installed package")

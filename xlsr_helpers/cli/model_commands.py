@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from pathlib import Path
 
@@ -56,9 +57,9 @@ def _cmd_train(a: argparse.Namespace) -> int:
 
 
 def _cmd_score(a: argparse.Namespace) -> int:
-    import pandas as pd
 
     from xlsr_helpers.data.manifest import read_manifest
+    from xlsr_helpers.evaluate.score_output import ScoreJob, score_into
     from xlsr_helpers.evaluate.scoring import (
         AUDIO_EXTENSIONS,
         Scorer,
@@ -66,7 +67,6 @@ def _cmd_score(a: argparse.Namespace) -> int:
         expand_inputs,
         finish_distributed,
         init_distributed,
-        write_scores,
     )
     check_output_file(a.out, "--out")  # before any work: a bad path must not lose hours of scores
     check_output_file(a.asvspoof_out, "--asvspoof-out")
@@ -81,14 +81,14 @@ def _cmd_score(a: argparse.Namespace) -> int:
         print(f"windows of {c.window} samples every {c.hop}, {c.aggregation}; threshold {c.threshold:.6g}; "
               + (f"p_spoof at a spoof prior of {c.prior_spoof:g} from the detector's calibration" if scorer.calibration
                  else "not calibrated: no llr / p_spoof"))
-    frames = [scorer.score_manifest(m) for m in manifests]
+    jobs = [ScoreJob.from_manifest(m) for m in manifests]
     if inputs.paths:
-        frames.append(scorer.score_files(inputs.paths, inputs.ids, known_errors=inputs.errors))
-    df = pd.concat(frames, ignore_index=True)
+        jobs.append(ScoreJob(inputs.paths, inputs.ids, inputs.errors))
+    # rank 0 writes rows as chunks finish: a run that stops keeps every finished row
+    df = score_into(scorer, jobs, a.out, a.asvspoof_out, write=rank == 0)
     finish_distributed()
     if rank != 0:
         return 0
-    write_scores(df, a.out, a.asvspoof_out)
     failed = df[df.error != ""]
     print(f"scored {len(df) - len(failed)} of {len(df)} inputs -> {a.out}"
           + (f"; {len(inputs.skipped)} non-audio file(s) in the given folders skipped" if inputs.skipped else ""))
@@ -113,6 +113,10 @@ def _cmd_run(a: argparse.Namespace) -> int:
     if a.list_params:
         print(describe_parameters())
         return 0
+    if a.estimate:
+        from xlsr_helpers.pipeline.runner import estimate_run
+        print(estimate_run(preset=a.preset, overrides=parse_assignments(a.set), run_dir=a.run_dir))
+        return 0
     from xlsr_helpers.evaluate.seeds import parse_seeds
     only = [x for part in a.only for x in part.split(",") if x] if a.only else None
     seeds = parse_seeds(a.seeds) if a.seeds else None
@@ -123,19 +127,30 @@ def _cmd_run(a: argparse.Namespace) -> int:
 
 def _cmd_kaggle(a: argparse.Namespace) -> int:
     check_output_folder(a.out, "--out")
-    from xlsr_helpers.pipeline.kaggle_kernel import ASVSPOOF2019_DATASET, write_code_dataset, write_kernel_folder
+    from shlex import quote
+
+    from xlsr_helpers.pipeline.kaggle_kernel import (
+        ASVSPOOF2019_DATASET,
+        check_code_dataset,
+        write_code_dataset,
+        write_kernel_folder,
+    )
     datasets = tuple(a.dataset or [ASVSPOOF2019_DATASET])
+    if a.code_dataset:
+        check_code_dataset(a.code_dataset)  # before the kernel folder is written
     kernel = write_kernel_folder(a.out / "kernel", a.id, a.notebook, preset=a.preset, code_dataset=a.code_dataset,
                                  repo_url=a.repo_url or "", datasets=datasets, private=not a.public,
                                  internet=not a.offline, models=tuple(a.model_source or ()),
-                                 kernels=tuple(a.kernel_source or ()))
-    print(f"wrote {kernel}")
-    if a.code_dataset:
+                                 kernels=tuple(a.kernel_source or ()), accelerator=a.accelerator)
+    accelerator = json.loads((kernel / "kernel-metadata.json").read_text())["machine_shape"]
+    print(f"wrote {kernel} (GPU: {accelerator})")
+    if a.code_dataset:  # the printed commands quote the paths: they are pasted into a shell
         code = write_code_dataset(a.out / "code", a.code_dataset)
         print(f"wrote {code} (this repository's code)\n"
-              f"1. kaggle datasets create -p {code} --dir-mode zip   (later: kaggle datasets version -p {code} "
-              "--dir-mode zip -m update)")
-    print(f"{'2' if a.code_dataset else '1'}. kaggle kernels push -p {kernel}")
+              f"1. kaggle datasets create -p {quote(str(code))} --dir-mode zip   (later: kaggle datasets version "
+              f"-p {quote(str(code))} --dir-mode zip -m update)")
+    # --accelerator on the command line takes precedence over the metadata: say it there too
+    print(f"{'2' if a.code_dataset else '1'}. kaggle kernels push -p {quote(str(kernel))} --accelerator {accelerator}")
     return 0
 
 
@@ -190,6 +205,9 @@ def add_commands(sub) -> None:
                         "/kaggle/input; 'auto' finds it) and go on at the first unfinished notebook or epoch")
     r.add_argument("--seeds", metavar="1,2,3", help="run stages 2-4 once per seed into RUN/seeds/, then a summary "
                                                     "(mean, sd) and the score-averaged fused system")
+    r.add_argument("--estimate", action="store_true",
+                   help="print the cache sizes, the disk each goes to and each stage's time (measured on this device) "
+                        "without running anything")
     r.add_argument("--list-params", action="store_true", help="print every notebook parameter and its default")
     r.add_argument("--kernel", default="python3")
     r.set_defaults(func=_cmd_run)
@@ -200,10 +218,13 @@ def add_commands(sub) -> None:
     k.add_argument("--out", type=Path, required=True, help="writes OUT/kernel (and OUT/code with --code-dataset)")
     k.add_argument("--code-dataset", metavar="OWNER/SLUG", help="attach this repository as a dataset (written to OUT/code)")
     k.add_argument("--repo-url", help="or clone the code from this URL in the kernel (internet on)")
-    k.add_argument("--preset", default="kaggle-t4", help="chain kernel: kaggle-t4 or kaggle-p100")
+    k.add_argument("--preset", default=None, help="chain kernel only: a preset in presets/ (default kaggle-t4; "
+                                                  "kaggle-p100 for a P100), checked now")
     k.add_argument("--dataset", action="append", default=None, help="dataset sources (default: ASVspoof 2019)")
     k.add_argument("--model-source", action="append", help="Kaggle Model to attach, e.g. the XLS-R weights for offline runs")
     k.add_argument("--kernel-source", action="append", help="an earlier kernel whose output to attach (resume)")
     k.add_argument("--offline", action="store_true", help="internet off: attach the code and the model")
+    k.add_argument("--accelerator", help="the GPU to ask Kaggle for: NvidiaTeslaT4 (default; t4), NvidiaL4 (l4), "
+                                         "NvidiaTeslaP100 (p100; default with --preset kaggle-p100), ...")
     k.add_argument("--public", action="store_true")
     k.set_defaults(func=_cmd_kaggle)

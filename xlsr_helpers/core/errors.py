@@ -87,6 +87,17 @@ RESUME_ADVICE = ("free space, or put run_dir / cache_dir on a larger disk (on Ka
 FREE_ADVICE = "free space, or write to a larger disk"
 
 
+def failure_reason(exc: BaseException) -> str:
+    """One line for one file's error row: an ``XlsrError``'s reason (its ``reason`` if it has one,
+    e.g. an unreadable file's), else the exception's type and message."""
+    if isinstance(exc, XlsrError):
+        return " ".join(str(getattr(exc, "reason", None) or exc).split())
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    text = " ".join(str(exc).split())  # CUDA and library errors span lines; a row holds one
+    return f"unexpected {type(exc).__name__}" + (f": {text[:300]}" if text else "")
+
+
 @contextmanager
 def disk_full_named(where: str | Path, needed: int | None = None, advice: str = RESUME_ADVICE):
     """Turn "No space left on device" into one line that names the file, the free space and, when

@@ -7,7 +7,6 @@ and how labels map; this module parses, validates and counts. Nothing is silentl
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 import re
@@ -18,13 +17,14 @@ import pandas as pd
 import yaml
 
 from xlsr_helpers.core.errors import ManifestError
-from xlsr_helpers.core.textfile import open_text, read_lines
+from xlsr_helpers.core.textfile import open_text
 from xlsr_helpers.data.descriptor import load_descriptor
+from xlsr_helpers.data.folder_corpus import folder_rows
 from xlsr_helpers.data.labels import LABELS
+from xlsr_helpers.data.protocol import parse_csv, parse_whitespace, raise_problems, safe_id
 from xlsr_helpers.runtime.kaggle_env import glob_input, kaggle_input, mount_patterns
 
 BASE_COLUMNS = ["utt_id", "path", "label", "attack", "speaker", "split", "dataset"]
-MAX_LISTED = 20  # problems quoted in an error message; the rest are counted
 log = logging.getLogger(__name__)
 
 
@@ -37,6 +37,7 @@ class SplitReport:
     lines: int = 0
     kept: int = 0
     missing: list[str] = field(default_factory=list)
+    ignored: list[tuple[str, str]] = field(default_factory=list)  # own folders: (path, reason), not trials
 
     @property
     def missing_skipped(self) -> int:
@@ -83,7 +84,7 @@ class ManifestResult:
             df = self.protocol_rows[split]
             rows.append({"split": split, "lines": rep.lines, "bonafide": int((df.label == "bonafide").sum()),
                          "spoof": int((df.label == "spoof").sum()), "missing_skipped": rep.missing_skipped,
-                         "kept": rep.kept, "protocol": rep.protocol})
+                         "kept": rep.kept, "ignored_files": len(rep.ignored), "protocol": rep.protocol})
         return pd.DataFrame(rows)
 
     def write(self, out_dir: str | Path) -> list[Path]:
@@ -102,10 +103,15 @@ class ManifestResult:
                 sp = out / f"skipped_missing_{split}.csv"
                 skipped.to_csv(sp, index=False)
                 written.append(sp)
+            if rep.ignored:
+                ip = out / f"ignored_files_{split}.csv"
+                pd.DataFrame(rep.ignored, columns=["path", "reason"]).to_csv(ip, index=False)
+                written.append(ip)
         self.counts().to_csv(out / "counts.csv", index=False)
         report = {"dataset": self.dataset, "root": str(self.root),
                   "splits": {s: {"protocol": r.protocol, "lines": r.lines, "kept": r.kept,
-                                 "missing_skipped": r.missing_skipped} for s, r in self.reports.items()}}
+                                 "missing_skipped": r.missing_skipped, "ignored_files": len(r.ignored)}
+                             for s, r in self.reports.items()}}
         (out / "validation.yaml").write_text(yaml.safe_dump(report, sort_keys=False))
         return written + [out / "counts.csv", out / "validation.yaml"]
 
@@ -148,47 +154,7 @@ def _first_existing(root: Path, candidates: list[str], what: str) -> Path:
     raise ManifestError(f"{what}: none of these files exist under {root}: {candidates}")
 
 
-# --------------------------------------------------------------------------- parsing
-
-def raise_problems(problems: list[str], what: str, error: type[Exception] = ManifestError) -> None:
-    """Raise one error quoting the first problems (each 'file:line: reason') and counting the rest."""
-    if problems:
-        shown = "\n  ".join(problems[:MAX_LISTED])
-        more = f"\n  ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
-        raise error(f"{len(problems)} {what}:\n  {shown}{more}")
-
-
-def parse_whitespace(path: Path, columns: list[str]) -> tuple[list[dict], list[str], list[int]]:
-    rows, problems, line_numbers = [], [], []
-    for lineno, line in enumerate(read_lines(path), 1):
-        parts = line.split()
-        if not parts:
-            continue  # blank lines are not trials
-        if len(parts) != len(columns):
-            problems.append(f"{path}:{lineno}: expected {len(columns)} columns, found {len(parts)}: {line.strip()[:80]!r}")
-            continue
-        rows.append(dict(zip(columns, parts, strict=True)))
-        line_numbers.append(lineno)
-    return rows, problems, line_numbers
-
-
-def parse_csv(path: Path, colmap: dict[str, str]) -> tuple[list[dict], list[str], list[int]]:
-    rows, problems, line_numbers = [], [], []
-    with open_text(path) as fh:
-        reader = csv.DictReader(fh)
-        header = reader.fieldnames or []
-        absent = [c for c in colmap if c not in header]
-        if absent:
-            raise ManifestError(f"{path}:1: header {header} lacks column(s) {absent}")
-        for rec in reader:
-            lineno = reader.line_num
-            if None in rec or any(rec[c] is None for c in colmap):
-                problems.append(f"{path}:{lineno}: wrong number of fields: {rec}")
-                continue
-            rows.append({colmap[c]: rec[c].strip() for c in colmap})
-            line_numbers.append(lineno)
-    return rows, problems, line_numbers
-
+# --------------------------------------------------------------------------- audio paths
 
 def _existing_files(paths: list[str], by_dir: dict[str, set[str]] | None = None) -> set[str]:
     """Which paths exist, listing each folder once (fast for 100k files)."""
@@ -274,39 +240,6 @@ def _finish_split(rows: list[dict], line_numbers: list[int], protocol: Path, des
     return df[BASE_COLUMNS + extra]
 
 
-def safe_id(text: str) -> str:
-    """An id that survives the ASVspoof ``utt_id score`` format: no whitespace inside."""
-    return re.sub(r"\s+", "_", text.strip()) or "_"
-
-
-def _path_id(rel: str) -> str:
-    """The id of a file listed by path (own data): the path without its extension, whitespace as '_'."""
-    return safe_id(Path(rel).with_suffix("").as_posix())
-
-
-def _folder_rows(root: Path, desc: dict) -> tuple[list[dict], list[int], Path]:
-    """Rows of a user's own data: labels.csv (path,label) or bonafide/spoof folders."""
-    label_map = desc["label_map"]
-    csv_path = root / desc["csv_name"]
-    if csv_path.is_file():
-        rows, problems, lines = parse_csv(csv_path, {"path": "rel_path", "label": "label"})
-        raise_problems(problems, f"bad line(s) in {csv_path.name}")
-        for r in rows:
-            r["utt_id"] = _path_id(r["rel_path"])
-        return rows, lines, csv_path
-    exts = {e.lower() for e in desc["extensions"]}
-    rows = []
-    label_dirs = [d for d in sorted(root.iterdir()) if d.is_dir() and d.name.lower() in label_map]
-    if not label_dirs:
-        raise ManifestError(f"{root}: no {csv_path.name} and no label folders ({sorted(label_map)})")
-    for d in label_dirs:
-        for f in sorted(d.rglob("*")):
-            if f.is_file() and f.suffix.lower() in exts:
-                rel = f.relative_to(root).as_posix()
-                rows.append({"rel_path": rel, "label": d.name.lower(), "utt_id": _path_id(rel)})
-    return rows, list(range(1, len(rows) + 1)), root
-
-
 def build_manifest(dataset: str, root: str | Path | None = None, splits: list[str] | None = None,
                    allow_missing: bool = False, allow_outside_root: bool = False) -> ManifestResult:
     """Parse, validate and count a corpus; missing audio is an error unless ``allow_missing``; audio
@@ -320,10 +253,13 @@ def build_manifest(dataset: str, root: str | Path | None = None, splits: list[st
         if split not in desc["splits"]:
             raise ManifestError(f"{desc['name']} has no split {split!r}; it has {list(desc['splits'])}")
         spec = desc["splits"][split]
-        audio_root = root
+        audio_root, ignored = root, []
         if desc["format"] == "folder":
-            rows, lines, protocol = _folder_rows(root, desc)
-            template = "{rel_path}"
+            found = folder_rows(root, desc)
+            rows, lines, protocol, ignored, template = found.rows, found.lines, found.listing, found.ignored, "{rel_path}"
+            if ignored:
+                log.warning("%s: %d file(s) or folder(s) ignored (not audio, hidden or unlisted), e.g. %s; listed in "
+                            "ignored_files_%s.csv", root, len(ignored), [p for p, _ in ignored[:3]], split)
         else:
             protocol = _first_existing(root, spec["protocol"], f"{desc['name']} {split} protocol")
             if desc["format"] == "whitespace":
@@ -342,7 +278,7 @@ def build_manifest(dataset: str, root: str | Path | None = None, splits: list[st
         present = _existing_files(df["path"].tolist())
         is_missing = ~df["path"].isin(present)
         report = SplitReport(split=split, protocol=str(protocol), lines=len(df),
-                             missing=df.loc[is_missing, "utt_id"].tolist())
+                             missing=df.loc[is_missing, "utt_id"].tolist(), ignored=ignored)
         if report.missing and not allow_missing:
             examples = df.loc[is_missing, "path"].head(5).tolist()
             raise ManifestError(
@@ -364,10 +300,9 @@ def check_audio(splits: dict[str, pd.DataFrame], out_dir: str | Path, min_second
     from xlsr_helpers.data.audio import check_files  # decoding needs torch/torchaudio; manifests alone do not
     rows = []
     for split, df in splits.items():
-        report = check_files(df["path"].tolist(), min_seconds)
-        flagged = report[report.problem != ""].assign(utt_id=df["utt_id"][report.problem != ""].to_numpy())
-        flagged.to_csv(Path(out_dir) / f"audio_check_{split}.csv", index=False)
-        kind = flagged.problem.str.split(r"[:(]", regex=True).str[0].str.strip()
+        report = check_files(df["path"].tolist(), min_seconds, flagged_csv=Path(out_dir) / f"audio_check_{split}.csv",
+                             ids=df["utt_id"].tolist())  # flagged rows written as they are found
+        kind = report.problem[report.problem != ""].str.split(r"[:(]", regex=True).str[0].str.strip()
         rows.append({"split": split, "files": len(report), "unreadable": int((kind == "unreadable").sum()),
                      "silent": int((kind == "silent").sum()), "short": int((kind == "short").sum()),
                      "clipped": int((kind == "clipped").sum()), "median_s": float(report.duration_s.median())})

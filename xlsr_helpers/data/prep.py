@@ -21,9 +21,16 @@ def subsample(df: pd.DataFrame, max_trials: int | None, seed: int = 0) -> pd.Dat
     return pd.concat(parts).sort_index().reset_index(drop=True)
 
 
+OUTPUTS = ("*.csv", "validation.yaml", "subsample.json")  # what 01 writes into the run folder's manifests/
+
+
 def write_manifests(result: ManifestResult, out_dir: Path, max_trials_per_split: int | None = None,
                     seed: int = 0) -> dict[str, pd.DataFrame]:
-    """Write the validated manifests (optionally subsampled) and the validation files."""
+    """Write the validated manifests (optionally subsampled) and the validation files, in place of
+    an earlier run's: a split this corpus lacks (``train.csv`` after a folder corpus) must not stay."""
+    for pattern in OUTPUTS:
+        for old in Path(out_dir).glob(pattern):
+            old.unlink()
     result.write(out_dir)
     splits = {s: subsample(df, max_trials_per_split, seed) for s, df in result.splits.items()}
     for s, df in splits.items():

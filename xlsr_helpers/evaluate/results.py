@@ -15,8 +15,8 @@ from xlsr_helpers.data.manifest import ManifestError, read_manifest
 from xlsr_helpers.evaluate import report
 from xlsr_helpers.evaluate.calibration import Calibration, fit_calibration
 from xlsr_helpers.evaluate.metrics import per_condition_eer
+from xlsr_helpers.evaluate.score_output import ScoreJob, score_into, write_scores
 from xlsr_helpers.evaluate.scorefile import TDCF_VERSIONS, ScoreFileError, evaluate, read_asv_2021, read_asv_scores, select_phase
-from xlsr_helpers.evaluate.scoring import write_scores
 
 
 def asv_reference(dataset: str, root: Path, split: str, spec: str = "auto") -> dict | None:
@@ -75,8 +75,8 @@ def score_and_evaluate(scorer, run_dir: Path, dataset: str, root: Path, splits: 
     """Score every split's manifest (``scores/<split>.csv`` + ASVspoof ``.txt``) and compute its metrics."""
     scored, results = {}, {}
     for split in splits_to_score(run_dir / "manifests", splits):
-        scored[split] = scorer.score_manifest(read_manifest(run_dir / "manifests" / f"{split}.csv"))
-        write_scores(scored[split], run_dir / "scores" / f"{split}.csv", run_dir / "scores" / f"{split}.txt")
+        job = ScoreJob.from_manifest(read_manifest(run_dir / "manifests" / f"{split}.csv"))
+        scored[split] = score_into(scorer, [job], run_dir / "scores" / f"{split}.csv", run_dir / "scores" / f"{split}.txt")
         results[split] = evaluate_scores(scored[split], asv_reference(dataset, root, split, asv_scores), phase)
     return scored, results
 

@@ -1,11 +1,14 @@
 """Score files (``utt_id score`` per line), protocols and ASV scores for ``xlsr eer``.
 
-Joining scores with a protocol never ignores anything: unknown ids, trials without a score and
-duplicate ids are each listed in the error.
+Read strictly: a score is a plain decimal number (no ``1_000``, no NaN, no other digits than
+ASCII) and the only number after the id, so a line with two numeric columns is refused, never
+guessed. Joining scores with a protocol never ignores anything: unknown ids, trials without a
+score and duplicate ids are each listed in the error.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +17,7 @@ import pandas as pd
 from xlsr_helpers.core.errors import XlsrError
 from xlsr_helpers.core.textfile import read_lines
 from xlsr_helpers.data.descriptor import load_descriptor
+from xlsr_helpers.data.labels import PHASES
 from xlsr_helpers.data.manifest import ManifestError, parse_whitespace, raise_problems
 from xlsr_helpers.evaluate.metrics import AsvRates, act_dcf, cllr, eer_from_frame, min_dcf, min_tdcf, per_attack_eer
 
@@ -21,28 +25,67 @@ from xlsr_helpers.evaluate.metrics import AsvRates, act_dcf, cllr, eer_from_fram
 PROTOCOL_LAYOUTS = {5: "asvspoof2019-la", 8: "asvspoof2021-la", 10: "asvspoof5", 13: "asvspoof2021-df"}
 
 
+# A score as C's strtod and every evaluation script reads it: ASCII digits, one point, an exponent.
+PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+", re.ASCII)
+
+
 class ScoreFileError(XlsrError, ValueError):
     """A score file that does not match its protocol, with every mismatch named."""
 
 
+def parse_score(text: str) -> tuple[float | None, str | None]:
+    """A score written as a plain decimal number (``-1.25``, ``3e-4``) -> (value, None); otherwise
+    (None, why). ``float`` alone would also take ``1_000``, non-ASCII digits and ``nan``."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None, f"score {text!r} is not a number"
+    plain = PLAIN_NUMBER.fullmatch(text) is not None
+    if not np.isfinite(value):
+        return None, f"score {text} overflows a 64-bit float" if plain else f"score is {text} (NaN/Inf)"
+    if not plain:
+        return None, f"score {text!r} is not a plain decimal number (digits, one '.', an optional exponent)"
+    return value, None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _score_line(parts: list[str]) -> tuple[float | None, str | None]:
+    """The score of one line: the last column; a number among the middle columns makes the line
+    ambiguous (which one is the score?), so it is refused rather than guessed."""
+    if len(parts) < 2:
+        return None, f"expected 'utt_id score', found {' '.join(parts)!r}" + (
+            " (a CSV? give the --asvspoof-out file of `xlsr score`)" if "," in parts[0] else "")
+    numeric = [p for p in parts[1:] if _is_number(p)]
+    if len(numeric) > 1:
+        return None, (f"{len(numeric)} numeric columns {numeric}: which one is the score is ambiguous; expected "
+                      "'utt_id score' (text-only middle columns, e.g. 'utt_id attack key score', are allowed)")
+    if numeric and numeric[0] != parts[-1]:
+        return None, f"the score must be the last column; found {parts[-1]!r} after the number {numeric[0]!r}"
+    if DECIMAL_COMMA.fullmatch(parts[-1]):  # never a number to float(): always refused, with the fix
+        return None, f"score {parts[-1]!r} is not a number (a decimal comma? write {parts[-1].replace(',', '.')})"
+    return parse_score(parts[-1])
+
+
 def read_score_file(path: str | Path) -> pd.DataFrame:
-    """Read ``utt_id score`` lines (extra middle columns allowed; the score is last)."""
+    """Read ``utt_id score`` lines (text middle columns allowed, e.g. ``utt_id attack key score``;
+    the score is last, the only number after the id, written as a plain decimal number)."""
     path = Path(path)
     ids, scores, problems, lines = [], [], [], {}
     for lineno, line in enumerate(read_lines(path), 1):
         parts = line.split()
         if not parts:
             continue
-        if len(parts) < 2:
-            problems.append(f"{path}:{lineno}: expected 'utt_id score', found {line.strip()!r}")
-            continue
-        try:
-            s = float(parts[-1])
-        except ValueError:
-            problems.append(f"{path}:{lineno}: score {parts[-1]!r} is not a number")
-            continue
-        if not np.isfinite(s):
-            problems.append(f"{path}:{lineno}: score is {parts[-1]} (NaN/Inf)")
+        s, problem = _score_line(parts)
+        if problem:
+            problems.append(f"{path}:{lineno}: {problem}")
             continue
         if parts[0] in lines:
             problems.append(f"{path}:{lineno}: duplicate id {parts[0]} (first on line {lines[parts[0]]})")
@@ -79,11 +122,25 @@ def read_protocol(path: str | Path) -> pd.DataFrame:
     return df[keep]
 
 
-def select_phase(df: pd.DataFrame, phase: str = "eval") -> tuple[pd.DataFrame, str]:
+def check_phase(phase: str, option: str = "--phase") -> str:
+    """A known phase name (the 2021 keys' ``eval``, ``progress``, ``hidden_track``, or ``all``)."""
+    if phase not in PHASES:
+        raise ScoreFileError(f"{option} {phase!r}: expected one of {list(PHASES)}")
+    return phase
+
+
+def select_phase(df: pd.DataFrame, phase: str = "eval", explicit: bool = False) -> tuple[pd.DataFrame, str]:
     """ASVspoof 2021 results are reported on the ``eval`` phase subset of the keys; score the other
     phases (progress, hidden track) too, but compute the headline metrics on the asked one.
-    Returns the rows and a sentence saying what was kept (nothing changes without a phase column)."""
-    if "phase" not in df.columns or phase == "all":
+    Returns the rows and a sentence saying what was kept. Keys without a phase column keep every
+    trial; a phase asked for ``explicit``ly (not a default) is then refused, as it would select nothing."""
+    check_phase(phase)
+    if "phase" not in df.columns:
+        if explicit and phase != "all":
+            raise ScoreFileError(f"--phase {phase}: these keys have no phase column (only the ASVspoof 2021 LA/DF "
+                                 "keys have one), so every trial counts; leave --phase out")
+        return df, f"all {len(df)} trials"
+    if phase == "all":
         return df, f"all {len(df)} trials"
     keep = df["phase"] == phase
     if not keep.any():
@@ -119,35 +176,45 @@ def read_asv_scores(path: str | Path) -> AsvRates:
         if len(parts) < 3 or parts[-2] not in ("target", "nontarget", "spoof"):
             problems.append(f"{path}:{lineno}: expected '[speaker] source target|nontarget|spoof score'")
             continue
-        try:
-            scores.append(float(parts[-1]))
-        except ValueError:
-            problems.append(f"{path}:{lineno}: score {parts[-1]!r} is not a number")
+        value, problem = parse_score(parts[-1])
+        if problem:
+            problems.append(f"{path}:{lineno}: {problem}")
             continue
+        scores.append(value)
         keys.append(parts[-2])
     raise_problems(problems, f"bad line(s) in ASV score file {path.name}", ScoreFileError)
     keys, scores = np.array(keys), np.array(scores)
     return AsvRates.from_scores(scores[keys == "target"], scores[keys == "nontarget"], scores[keys == "spoof"])
 
 
+def _numbered_rows(path: str | Path) -> list[tuple[int, list[str]]]:
+    """(line number in the file, fields) of every non-blank line."""
+    return [(n, line.split()) for n, line in enumerate(read_lines(path), 1) if line.strip()]
+
+
 def read_asv_2021(keys_path: str | Path, scores_path: str | Path, phase: str = "eval") -> AsvRates:
     """The 2021 keys' ASV trials (``ASV/trial_metadata.txt``: label in column 6 as target, nontarget
     or spoof, phase in column 8) and the organisers' ASV scores (``ASV/ASVTorch_Kaldi/score.txt``:
-    ``speaker trial score``, row by row with the keys) -> ASV rates of one phase, as the 2021
-    evaluation package (``eval_wrapper.load_asv_metrics``) computes them."""
-    keys = [line.split() for line in read_lines(keys_path) if line.strip()]
-    scores = [line.split() for line in read_lines(scores_path) if line.strip()]
+    ``speaker trial score``, row by row with the keys) -> ASV rates of one phase (``all``: every
+    trial), as the 2021 evaluation package (``eval_wrapper.load_asv_metrics``) computes them."""
+    check_phase(phase)
+    keys, scores = _numbered_rows(keys_path), _numbered_rows(scores_path)
     problems = [f"{keys_path}:{i}: expected 8 columns (speaker trial codec transmission attack "
-                f"target|nontarget|spoof trim phase), found {len(k)}" for i, k in enumerate(keys, 1)
+                f"target|nontarget|spoof trim phase), found {len(k)}" for i, k in keys
                 if len(k) != 8 or k[5] not in ("target", "nontarget", "spoof")]
+    values, pairs = [], list(zip(keys, scores, strict=True)) if len(scores) == len(keys) else []
     if len(scores) != len(keys):
         problems.append(f"{scores_path}: {len(scores)} scores for {len(keys)} ASV trials in {keys_path}")
-    else:
-        problems += [f"{scores_path}:{i}: expected 'speaker {k[1]} score' (line {i} of {keys_path}), "
-                     f"found {' '.join(s)!r}" for i, (k, s) in enumerate(zip(keys, scores, strict=True), 1)
-                     if len(s) != 3 or s[1] != k[1]]
+    for (ik, k), (i, s) in pairs:
+        if len(s) != 3 or s[1] != k[1]:
+            problems.append(f"{scores_path}:{i}: expected 'speaker {k[1]} score' (line {ik} of {keys_path}), "
+                            f"found {' '.join(s)!r}")
+            continue
+        value, problem = parse_score(s[2])
+        problems += [f"{scores_path}:{i}: {problem}"] if problem else []
+        values.append(value)
     raise_problems(problems, "problem(s) with the 2021 ASV keys/scores", ScoreFileError)
-    rows = [(k[5], float(s[2])) for k, s in zip(keys, scores, strict=True) if k[7] == phase]
+    rows = [(k[5], v) for (_, k), v in zip(keys, values, strict=True) if phase == "all" or k[7] == phase]
     if not rows:
         raise ScoreFileError(f"{keys_path}: no ASV trials of phase {phase!r}")
     label = np.array([r[0] for r in rows])

@@ -3,8 +3,9 @@
 Files up to ``window`` samples are scored whole (no padding to a fixed length); longer files are
 cut into windows of ``window`` samples every ``hop`` samples and the window scores aggregated
 (mean by default). Windows are sorted by length before batching, so a batch pads only to its own
-longest member, and the attention mask hides the padding. Files that cannot be read are listed
-in the output with their error instead of being dropped or aborting the batch.
+longest member, and the attention mask hides the padding. A file that cannot be read or scored,
+whatever the reason, is listed in the output with its error instead of being dropped or aborting
+the batch; the output files are written as chunks finish (``score_output``).
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from xlsr_helpers.core.errors import FREE_ADVICE, ConfigError, disk_full_named
-from xlsr_helpers.core.outputs import check_output_file  # noqa: F401 - where `xlsr score` finds it
+from xlsr_helpers.core.errors import ConfigError, failure_reason
 from xlsr_helpers.core.rules import Rule, choice, integer, number, problems
 from xlsr_helpers.data.audio import (
     MAX_SEGMENT_SECONDS,
@@ -34,6 +34,14 @@ from xlsr_helpers.data.audio import (
 )
 from xlsr_helpers.data.manifest import safe_id
 from xlsr_helpers.evaluate.calibration import Calibration
+from xlsr_helpers.evaluate.score_output import (  # noqa: F401 - the writers re-exported: callers import them here
+    SCORE_COLUMNS,
+    RowSink,
+    ScoreJob,
+    check_output_file,
+    score_into,
+    write_scores,
+)
 from xlsr_helpers.model.card import SETTINGS_FILE, read_settings
 from xlsr_helpers.model.forward import detector_logits, scores_from_logits
 from xlsr_helpers.model.loading import check_model_ref, load_feature_extractor, load_trained_detector
@@ -172,18 +180,50 @@ class Scorer:
     def _load_windows(self, path: Path) -> list[np.ndarray] | str:
         try:
             wave = load_audio(path)
-        except AudioError as exc:
-            return exc.reason
+        except Exception as exc:  # noqa: BLE001 - whatever one file raises becomes its row, not the batch's end
+            if not isinstance(exc, AudioError):
+                log.warning("%s: %s", path, failure_reason(exc), exc_info=log.isEnabledFor(logging.DEBUG))
+            return failure_reason(exc)
         if wave.size < MIN_SAMPLES:  # the CNN would yield no frame: an error row, not a meaningless score
             return f"too short: {wave.size} samples at 16 kHz (< {MIN_SAMPLES}, the encoder's 25 ms receptive field)"
         return _windows(wave, self.cfg)
 
+    def _score_loaded(self, loaded: dict[int, list[np.ndarray]], scores: np.ndarray) -> None:
+        windows = [w for ws in loaded.values() for w in ws]
+        if windows:
+            owner = np.repeat(list(loaded), [len(ws) for ws in loaded.values()])
+            per_file = pd.Series(self.score_windows(windows)).groupby(owner).agg(self.cfg.aggregation)
+            scores[per_file.index.to_numpy()] = per_file.to_numpy()
+
+    def _score_chunk(self, loaded: dict[int, list[np.ndarray]], scores: np.ndarray, errors: dict[int, str]) -> None:
+        """Score a chunk's files together; if that fails, each file alone, so that a failure costs
+        only the files that fail by themselves (all of several failing alone: the model, re-raised)."""
+        try:
+            self._score_loaded(loaded, scores)
+            return
+        except Exception as exc:  # noqa: BLE001 - retried file by file below
+            if len(loaded) == 1:
+                errors[next(iter(loaded))] = f"scoring failed: {failure_reason(exc)}"
+                return
+        failed = {}
+        for k, ws in loaded.items():
+            try:
+                self._score_loaded({k: ws}, scores)
+            except Exception as exc:  # noqa: BLE001 - this file's row
+                failed[k] = exc
+        if len(failed) == len(loaded):
+            raise next(iter(failed.values()))
+        errors.update({k: f"scoring failed: {failure_reason(e)}" for k, e in failed.items()})
+
     def score_files(self, files: list[str | Path], ids: list[str] | None = None, progress: bool = True,
-                    known_errors: dict[int, str] | None = None) -> pd.DataFrame:
-        """One row per input file: utt_id, path, score, llr, p_spoof, label_pred, n_windows, error.
+                    known_errors: dict[int, str] | None = None, on_rows: RowSink | None = None,
+                    extra: pd.DataFrame | None = None) -> pd.DataFrame:
+        """One row per input file: utt_id, path, score, llr, p_spoof, label_pred, n_windows, error
+        (then ``extra``'s columns, one row per file).
 
         Files are decoded in threads and scored ``chunk_files`` at a time, so memory stays flat
-        on corpora of any size (ASVspoof 2021 DF has 611k files)."""
+        on corpora of any size (ASVspoof 2021 DF has 611k files). ``on_rows`` receives each chunk's
+        finished rows in input order (all rows at once under torchrun), e.g. to write them as they come."""
         files = [Path(f) for f in files]
         ids = ids or [f.stem for f in files]
         scores = np.full(len(files), np.nan)
@@ -191,39 +231,55 @@ class Scorer:
         errors: dict[int, str] = dict(known_errors or {})
         rank, world = _rank_world()
         mine = range(rank, len(files), world)  # under torchrun each process scores every world-th file
+
+        def table(idx: range) -> pd.DataFrame:  # reads the arrays as they are when called (after a gather too)
+            return self._rows(idx, ids, files, scores, n_windows, errors, extra)
+
         with ThreadPoolExecutor(max_workers=self.cfg.load_workers) as pool, \
                 tqdm(total=len(files), desc="scoring", unit="file", disable=not progress, leave=False) as bar:
             for start in range(0, len(mine), self.cfg.chunk_files):
                 chunk = mine[start:start + self.cfg.chunk_files]
-                windows, owner = [], []
                 todo = [k for k in chunk if k not in errors]
-                for k, loaded in zip(todo, pool.map(self._load_windows, [files[k] for k in todo]), strict=True):
-                    if isinstance(loaded, str):
-                        errors[k] = loaded
-                        continue
-                    windows += loaded
-                    owner += [k] * len(loaded)
-                    n_windows[k] = len(loaded)
-                if windows:
-                    per_file = pd.Series(self.score_windows(windows)).groupby(np.asarray(owner)).agg(self.cfg.aggregation)
-                    scores[per_file.index.to_numpy()] = per_file.to_numpy()
+                loaded = {}
+                for k, got in zip(todo, pool.map(self._load_windows, [files[k] for k in todo]), strict=True):
+                    if isinstance(got, str):
+                        errors[k] = got
+                    else:
+                        loaded[k], n_windows[k] = got, len(got)
+                self._score_chunk(loaded, scores, errors)
+                n_windows[[k for k in loaded if k in errors]] = 0  # failed in scoring: no window scored
+                if on_rows is not None and world == 1:
+                    on_rows(table(chunk))
                 bar.update(len(chunk))
         if world > 1:  # gather every process's share: all of them return the whole table
             scores, n_windows, errors = _gather(mine, scores, n_windows, errors)
-        df = pd.DataFrame({"utt_id": ids, "path": [str(f) for f in files], "score": scores})
-        # a probability only from a calibrated LLR and a stated prior; NaN (said once) without calibration
-        df["llr"] = self.calibration.llr(scores) if self.calibration else np.nan
-        df["p_spoof"] = self.calibration.p_spoof(scores, self.cfg.prior_spoof) if self.calibration else np.nan
-        df["label_pred"] = np.where(df.score.isna(), "", np.where(df.score > self.cfg.threshold, "bonafide", "spoof"))
-        df["n_windows"] = n_windows
-        df["error"] = [errors.get(k, "") for k in range(len(files))]
-        return df
+            if on_rows is not None:
+                on_rows(table(range(len(files))))
+        return table(range(len(files)))
 
-    def score_manifest(self, manifest: pd.DataFrame, progress: bool = True) -> pd.DataFrame:
+    def _rows(self, idx: range, ids: list[str], files: list[Path], scores: np.ndarray, n_windows: np.ndarray,
+              errors: dict[int, str], extra: pd.DataFrame | None) -> pd.DataFrame:
+        """The output rows of the files at ``idx`` (one layout for a chunk and for the whole table)."""
+        sel = np.asarray(idx, dtype=int)
+        s = scores[sel]
+        df = pd.DataFrame({"utt_id": [ids[k] for k in sel], "path": [str(files[k]) for k in sel], "score": s},
+                          index=sel)
+        # a probability only from a calibrated LLR and a stated prior; NaN (said once) without calibration
+        df["llr"] = self.calibration.llr(s) if self.calibration else np.nan
+        df["p_spoof"] = self.calibration.p_spoof(s, self.cfg.prior_spoof) if self.calibration else np.nan
+        df["label_pred"] = np.where(np.isnan(s), "", np.where(s > self.cfg.threshold, "bonafide", "spoof"))
+        df["n_windows"] = n_windows[sel]
+        df["error"] = [errors.get(k, "") for k in sel]
+        if extra is not None:
+            df = pd.concat([df, extra.iloc[sel].set_axis(sel)], axis=1)
+        return df.reset_index(drop=True)
+
+    def score_manifest(self, manifest: pd.DataFrame, progress: bool = True,
+                       on_rows: RowSink | None = None) -> pd.DataFrame:
         """Score a manifest; its label/attack columns are kept for metrics."""
-        out = self.score_files(manifest["path"].tolist(), manifest["utt_id"].tolist(), progress)
-        keep = [c for c in manifest.columns if c not in out.columns]
-        return pd.concat([out, manifest[keep].reset_index(drop=True)], axis=1)
+        keep = [c for c in manifest.columns if c not in SCORE_COLUMNS]
+        return self.score_files(manifest["path"].tolist(), manifest["utt_id"].tolist(), progress, on_rows=on_rows,
+                                extra=manifest[keep].reset_index(drop=True))
 
 
 def init_distributed() -> int:
@@ -282,21 +338,3 @@ def resolve_scoring(config: ScoringConfig, settings: dict) -> ScoringConfig:
                    aggregation=config.aggregation or scoring.get("aggregation", "mean"),
                    threshold=config.threshold if config.threshold is not None
                    else settings.get("dev", {}).get("threshold", 0.0))
-
-
-def write_scores(df: pd.DataFrame, csv_path: str | Path, asvspoof_path: str | Path | None = None) -> None:
-    """The full CSV, plus an ASVspoof score file (``utt_id score``) of the files that scored."""
-    csv_path = Path(csv_path)
-    csv_path.parent.mkdir(parents=True, exist_ok=True)
-    text = df.to_csv(index=False)
-    with disk_full_named(csv_path.parent, len(text.encode()), FREE_ADVICE):  # says how much the table needs
-        csv_path.write_text(text, encoding="utf-8")
-    if asvspoof_path is not None:
-        ok = df[df.error == ""]
-        bad = [u for u in ok.utt_id if safe_id(u) != u]
-        if bad:  # a space or newline inside an id would make a file that cannot be read back
-            raise ConfigError(f"ids with whitespace cannot go into the ASVspoof file {asvspoof_path}: {bad[:5]}")
-        Path(asvspoof_path).parent.mkdir(parents=True, exist_ok=True)
-        lines = "".join(f"{u} {s:.6f}\n" for u, s in zip(ok.utt_id, ok.score, strict=True))
-        with disk_full_named(Path(asvspoof_path).parent, len(lines.encode()), FREE_ADVICE):
-            Path(asvspoof_path).write_text(lines, encoding="utf-8")

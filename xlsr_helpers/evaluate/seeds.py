@@ -92,7 +92,7 @@ def summarize(run_dir: Path, seeds: list[int], asv_for_split, phase: str = "eval
     """Per split and system (each seed, mean, sd, fused): EER (%), min t-DCF, min DCF; written as
     ``seeds/summary.csv|json`` with the fused scores. ``asv_for_split(split)`` gives the ASV reference."""
     from xlsr_helpers.evaluate.results import evaluate_scores
-    from xlsr_helpers.evaluate.scoring import write_scores
+    from xlsr_helpers.evaluate.score_output import write_scores
     first = seed_dir(run_dir, seeds[0]) / "scores"
     splits = sorted(p.stem for p in first.glob("*.csv"))
     rows = []

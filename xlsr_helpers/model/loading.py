@@ -11,6 +11,7 @@ last layer, or every layer's output). Their composition equals ``model(input_val
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from transformers import (
 )
 
 from xlsr_helpers.core.errors import ConfigError, short_text
+from xlsr_helpers.core.textfile import read_text
 from xlsr_helpers.data.audio import SEGMENT_SAMPLES
 from xlsr_helpers.data.datasets import default_feature_extractor
 from xlsr_helpers.data.labels import ID2LABEL, LABEL2ID
@@ -46,10 +48,54 @@ XLSR_300M = "facebook/wav2vec2-xls-r-300m"
 DETECTOR_DEFAULTS = {"mask_time_prob": 0.0, "mask_feature_prob": 0.0, "layerdrop": 0.0}
 
 
+# Settings that make transformers import Python files shipped with a model (and run them).
+CUSTOM_CODE_KEYS = ("auto_map", "custom_pipelines")
+SETTINGS_FILES = ("config.json", "preprocessor_config.json")
+NO_REMOTE_CODE = {"trust_remote_code": False}  # every from_pretrained here: never run, never ask
+
+
+def refuse_custom_code(source: str, settings: dict) -> None:
+    """A model whose settings ask for code of its own is refused: xlsr loads only the classes it
+    ships, so a downloaded folder can never run code (nor prompt for it) when it is loaded."""
+    asked = {k: settings[k] for k in CUSTOM_CODE_KEYS if settings.get(k)}
+    if asked:
+        raise _custom_code_error(source, f" ({asked})")
+
+
+class CustomCodeError(ModelLoadError):
+    """A model whose settings ask for code of its own (never run)."""
+
+
+def _custom_code_error(source: str, asked: str = "") -> ModelLoadError:
+    return CustomCodeError(f"{source} asks to run code shipped with the model{asked}; xlsr never runs a model's "
+                           "own code: use a detector saved by xlsr or a stock wav2vec2 checkpoint")
+
+
+def _raise_if_custom_code(exc: ValueError, source: str) -> None:
+    """transformers' refusal (with ``trust_remote_code=False``) of a class only the model's code defines."""
+    if "trust_remote_code" in str(exc):
+        raise _custom_code_error(source) from None
+
+
+def _check_settings_files(folder: Path) -> None:
+    """config.json and preprocessor_config.json of a local folder: JSON objects, asking for no code."""
+    for name in SETTINGS_FILES:
+        f = folder / name
+        if not f.is_file():
+            continue
+        try:
+            settings = json.loads(read_text(f))
+        except json.JSONDecodeError as exc:
+            raise ModelLoadError(f"{f}:{exc.lineno}: not valid JSON ({exc.msg}, column {exc.colno})") from None
+        if not isinstance(settings, dict):
+            raise ModelLoadError(f"{f}: expected a JSON object of settings, found {type(settings).__name__}")
+        refuse_custom_code(str(f), settings)
+
+
 def check_model_ref(name_or_path: str | Path, detector: bool = False) -> None:
-    """A folder must hold a model (config.json, weights that are whole, a 16 kHz feature extractor;
-    ``detector``: safetensors weights); a stage folder points at its detector/; a path that does not
-    exist is said to be one, not mistaken for a hub id."""
+    """A folder must hold a model (config.json asking for no custom code, weights that are whole, a
+    16 kHz feature extractor; ``detector``: safetensors weights); a stage folder points at its detector/;
+    a path that does not exist is said to be one, not mistaken for a hub id."""
     s = str(name_or_path)
     p = Path(name_or_path).expanduser()
     try:
@@ -58,6 +104,7 @@ def check_model_ref(name_or_path: str | Path, detector: bool = False) -> None:
         raise ModelLoadError(f"model {short_text(s)} is neither a folder nor a hub id ({exc})") from None
     if is_dir:
         if (p / "config.json").is_file():
+            _check_settings_files(p)  # custom code first: refused whatever else is wrong
             check_model_files(p, detector)
             return
         hint = f"; it is a stage folder: use {p / 'detector'}" if (p / "detector" / "config.json").is_file() else ""
@@ -92,14 +139,22 @@ def load_detector(name_or_path: str | Path = XLSR_300M, head: str = "auto", segm
     with loading_named(name_or_path):  # no network, a misspelled hub id, weights that do not fit config.json
         model, info = AutoModelForAudioClassification.from_pretrained(
             str(name_or_path), num_labels=2, id2label=dict(ID2LABEL), label2id=dict(LABEL2ID),
-            output_loading_info=True, ignore_mismatched_sizes=True, **overrides)
+            output_loading_info=True, ignore_mismatched_sizes=True, **overrides, **NO_REMOTE_CODE)
     check_loading_info(name_or_path, info, trained=False)
     return model
 
 
-def _load_config(name_or_path):
-    with loading_named(name_or_path):
-        return AutoConfig.from_pretrained(str(name_or_path))
+def _load_config(name_or_path, what: str = "model"):
+    """The model's config, without its code: a hub model's settings are checked here (a local
+    folder's already by ``check_model_ref``)."""
+    with loading_named(name_or_path, what):
+        try:
+            config = AutoConfig.from_pretrained(str(name_or_path), **NO_REMOTE_CODE)
+        except ValueError as exc:
+            _raise_if_custom_code(exc, f"{name_or_path} (config.json)")
+            raise
+    refuse_custom_code(f"{name_or_path} (config.json)", config.to_dict())
+    return config
 
 
 def trained_head(config) -> str | None:
@@ -128,7 +183,7 @@ def _new_head_detector(name_or_path, config, head: str, segment_samples: int, ov
     with loading_named(name_or_path):
         model = XlsrDetector(det_config)
         encoder, info = Wav2Vec2Model.from_pretrained(str(name_or_path), output_loading_info=True,
-                                                      ignore_mismatched_sizes=True, **overrides)
+                                                      ignore_mismatched_sizes=True, **overrides, **NO_REMOTE_CODE)
     check_loading_info(name_or_path, info, trained=False)
     model.wav2vec2.load_state_dict(encoder.state_dict())
     return model
@@ -138,28 +193,39 @@ def load_trained_detector(name_or_path: str | Path) -> nn.Module:
     """A saved detector for scoring; a bare encoder (no trained head) is refused, since its scores
     would come from a randomly initialised classifier."""
     check_model_ref(name_or_path, detector=True)
+    _load_config(name_or_path, "detector")  # refuses a model that asks for its own code, before its weights load
     with loading_named(name_or_path, "detector"):
         model, info = AutoModelForAudioClassification.from_pretrained(
             str(name_or_path), num_labels=2, id2label=dict(ID2LABEL), label2id=dict(LABEL2ID),
-            output_loading_info=True, ignore_mismatched_sizes=True, **DETECTOR_DEFAULTS)
+            output_loading_info=True, ignore_mismatched_sizes=True, **DETECTOR_DEFAULTS, **NO_REMOTE_CODE)
     check_loading_info(name_or_path, info, trained=True)
     return model
 
 
 def load_feature_extractor(name_or_path: str | Path = XLSR_300M) -> Wav2Vec2FeatureExtractor:
-    """The checkpoint's feature extractor, or the XLS-R defaults when the folder has none; one at another
-    sampling rate, or a file that is not JSON, is refused (``ModelLoadError``), not replaced."""
+    """The checkpoint's feature extractor, or the XLS-R defaults when the folder has none; one that
+    asks for its own code (never run), one at another sampling rate, or a file that is not JSON, is
+    refused (``ModelLoadError``), not replaced."""
     folder = Path(name_or_path).expanduser()
     if folder.is_dir():
+        _check_settings_files(folder)
         check_feature_extractor(folder)
     try:
         with loading_named(name_or_path, "feature extractor"):
-            return AutoFeatureExtractor.from_pretrained(str(name_or_path))
+            try:
+                extractor = AutoFeatureExtractor.from_pretrained(str(name_or_path), **NO_REMOTE_CODE)
+            except ValueError as exc:
+                _raise_if_custom_code(exc, f"{name_or_path} (preprocessor_config.json)")
+                raise
+    except CustomCodeError:
+        raise
     except ModelLoadError:
         if (folder / "preprocessor_config.json").is_file():
             raise
         log.warning("no preprocessor_config.json in %s; using the XLS-R feature-extractor defaults", name_or_path)
         return default_feature_extractor()
+    refuse_custom_code(f"{name_or_path} (preprocessor_config.json)", extractor.to_dict())
+    return extractor
 
 
 def tiny_config(num_layers: int = 4, hidden: int = 64, conv_channels: int = 64) -> Wav2Vec2Config:

@@ -21,13 +21,17 @@ REQUIRED_BEFORE = {
 }
 
 
+def preset_names() -> list[str]:
+    """The presets that come with the package (``presets/<name>.yaml``)."""
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
 def load_preset(name: str) -> dict:
     """A preset by name (``presets/<name>.yaml``) or path: a mapping; a python tag, a list or a broken
     file is refused naming the file and line."""
     path = Path(name) if name.endswith((".yaml", ".yml")) else PRESET_DIR / f"{name}.yaml"
     if not path.is_file():
-        known = sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
-        raise PipelineError(f"unknown preset {name!r}: choose one of {known} or give a .yaml path")
+        raise PipelineError(f"unknown preset {name!r}: choose one of {preset_names()} or give a .yaml path")
     return read_yaml_mapping(path, "a preset is a flat mapping of notebook parameters", PipelineError)
 
 

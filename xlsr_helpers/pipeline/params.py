@@ -15,12 +15,13 @@ from pathlib import Path
 from xlsr_helpers.core.errors import ConfigError, XlsrError
 from xlsr_helpers.core.rules import Rule, choice, integer, number
 from xlsr_helpers.data.audio import MAX_SEGMENT_SECONDS, MIN_SAMPLES, SAMPLE_RATE
+from xlsr_helpers.data.labels import PHASES
 from xlsr_helpers.evaluate.scoring import SETTING_RULES
 from xlsr_helpers.train.config import FIELD_RULES, TrainConfig
 
 TINY_RANDOM = "tiny-random"  # base_model value: a random-initialised tiny wav2vec2 (demo and tests)
 PATH_PARAMETERS = ("run_dir", "data_root", "detector", "cache_dir", "base_model", "resume_from", "s2_noise_dir",
-                   "s2_rir_dir", "dataset")
+                   "s2_rir_dir", "dataset", "asv_scores")
 
 # Notebook parameter -> the TrainConfig field it sets, per stage (02: s1_*, 03: s2_*), written once:
 # notebooks 02/03 build their config with ``stage_config`` and every rule below is the field's own.
@@ -50,7 +51,7 @@ RULES: dict[str, Rule] = {
     "aggregation": dataclasses.replace(SETTING_RULES["aggregation"], none=False, auto=True),
     "max_trials_per_split": integer(2, 10**8, none=True), "duration_sample": integer(1, 10**7),
     "bootstrap": integer(0, 100_000), "worst_examples": integer(0, 1000),
-    "phase": choice("eval", "progress", "hidden_track", "all"),
+    "phase": choice(*PHASES),
 }
 
 
@@ -58,6 +59,8 @@ def check_value(name: str, value):
     """The value converted to its rule's type; ``ConfigError`` naming the parameter when it does not fit."""
     if name == "dataset":
         return _check_dataset(value)
+    if name == "data_root":
+        return _check_data_root(value)
     rule = RULES.get(name)
     if rule is None:
         return value  # free-form strings (paths, ids): checked where they are used
@@ -65,11 +68,11 @@ def check_value(name: str, value):
         value = "on" if value else "off"
     ok, out = rule.accepts(value, convert=True)
     if not ok:
-        raise ConfigError(f"parameter {name}={_short(value)}: expected {rule.describe()}")
+        raise ConfigError(f"parameter {name}={quoted(value)}: expected {rule.describe()}")
     return out
 
 
-def _short(value) -> str:
+def quoted(value) -> str:
     """The value as a message quotes it: one line, at most 80 characters (a 20 MB value is not quoted whole)."""
     text = repr(value)
     return text if len(text) <= 80 else f"{text[:60]}... ({len(text)} characters)"
@@ -78,11 +81,22 @@ def _short(value) -> str:
 def _check_dataset(value) -> str:
     from xlsr_helpers.data.descriptor import load_descriptor
     if not isinstance(value, str) or not value:
-        raise ConfigError(f"parameter dataset={_short(value)}: expected a descriptor's name or .yaml path")
+        raise ConfigError(f"parameter dataset={quoted(value)}: expected a descriptor's name or .yaml path")
     try:
         load_descriptor(value)
     except XlsrError as exc:
-        raise ConfigError(f"parameter dataset={_short(value)}: {exc}") from None
+        raise ConfigError(f"parameter dataset={quoted(value)}: {exc}") from None
+    return value
+
+
+def _check_data_root(value):
+    """auto, demo:<size> (a size the generator knows) or a folder (checked when 01 reads it)."""
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"parameter data_root={quoted(value)}: expected 'auto', 'demo:tiny', 'demo:small' or a folder")
+    if value.startswith("demo:"):
+        from xlsr_helpers.data.demo import SIZES  # numpy and scipy: only when a demo corpus is asked for
+        if value[5:] not in SIZES:
+            raise ConfigError(f"parameter data_root={quoted(value)}: expected one of {[f'demo:{s}' for s in SIZES]}")
     return value
 
 
@@ -119,7 +133,7 @@ def absolute_paths(values: dict, cwd: Path) -> dict:
     out = dict(values)
     for name in PATH_PARAMETERS:
         v = out.get(name)
-        if not isinstance(v, str) or not v or v == "auto" or v.startswith(("demo:", "/", "~")) or v == TINY_RANDOM:
+        if not isinstance(v, str) or not v or v in ("auto", "none") or v.startswith(("demo:", "/", "~")) or v == TINY_RANDOM:
             continue
         if name == "base_model" and not (cwd / v).exists():
             continue  # a hub id such as facebook/wav2vec2-xls-r-300m

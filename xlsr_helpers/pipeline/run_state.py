@@ -43,6 +43,45 @@ def forget_finished(run_dir: Path, nb: str) -> None:
                                                         sort_keys=False))
 
 
+def recorded_parameters(run_dir: Path) -> dict[str, dict]:
+    """The parameters each finished notebook ran with (``run_dir`` left out)."""
+    return {nb: entry.get("parameters", {}) for nb, entry in _state(run_dir).items() if isinstance(entry, dict)}
+
+
+def check_overrides_used(overrides: dict, resolved: dict[str, dict], chosen: list[str], run_dir: Path) -> None:
+    """A value given on the command line that no notebook of this run reads, and that differs from
+    what the notebooks reading it ran with, would be recorded as if it had been used: refused."""
+    recorded = recorded_parameters(run_dir)
+    unused = []
+    for name, value in overrides.items():
+        readers = [nb for nb in NOTEBOOKS if name in resolved[nb]]
+        if name == "run_dir" or any(nb in chosen for nb in readers):
+            continue
+        ran = {nb: recorded[nb][name] for nb in readers if name in recorded.get(nb, {})}
+        if any(nb not in ran or ran[nb] != resolved[nb][name] for nb in readers):
+            was = "; ".join(f"{nb} ran with {name}={v!r}" for nb, v in ran.items()) or "no record of its run"
+            unused.append(f"{name}={value!r} is read only by {', '.join(readers)} ({was})")
+    if unused:
+        raise PipelineError(f"{'; '.join(unused)}: this run does not run {'them' if len(unused) > 1 else 'it'} "
+                            f"(it runs {', '.join(chosen) or 'no notebook'}); start from the notebook that reads "
+                            "a value, or leave it out")
+
+
+def run_record(preset: str, overrides: dict, seeds: list[int] | None, resolved: dict[str, dict], chosen: list[str],
+               run_dir: Path) -> dict:
+    """``params.yaml``: the parameters of the notebooks this run executes, and for the others those
+    they finished with earlier (a notebook with no record is left out): what was done, not asked."""
+    recorded = recorded_parameters(run_dir)
+    notebooks = {}
+    for nb in NOTEBOOKS:
+        if nb in chosen:
+            notebooks[nb] = resolved[nb]
+        elif nb in recorded:
+            notebooks[nb] = {**recorded[nb], "run_dir": str(run_dir)}
+    return {"preset": preset, "overrides": overrides, "seeds": seeds, "notebooks_run": list(chosen),
+            "notebooks": notebooks}
+
+
 def unfinished_notebooks(run_dir: Path, resolved: dict[str, dict]) -> list[str]:
     """From the first notebook that did not finish (or finished with other parameters) to the end."""
     state = _state(run_dir)

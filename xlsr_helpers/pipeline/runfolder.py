@@ -4,11 +4,14 @@ notebook 04 scores (refused when stale)."""
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from pathlib import Path
 
+import yaml
+
 from xlsr_helpers.core.errors import ConfigError
-from xlsr_helpers.data.demo import make_demo_corpus
+from xlsr_helpers.data.demo import SIZES, make_demo_corpus
 from xlsr_helpers.data.manifest import find_root, read_manifest
 from xlsr_helpers.model.loading import save_random_backbone
 from xlsr_helpers.pipeline.params import TINY_RANDOM
@@ -27,18 +30,46 @@ def resolve_run_dir(run_dir: str | Path) -> Path:
     return p
 
 
-def resolve_data_root(spec: str, dataset: str, run_dir: Path, seed: int = 0) -> Path:
-    """``'auto'`` (Kaggle mounts), ``'demo:small'``/``'demo:tiny'`` (generate the demo corpus into the
-    run folder, once), or a path."""
+def resolve_data_root(spec: str, dataset: str, run_dir: Path, seed: int = 0, make: bool = True) -> Path:
+    """``'auto'`` (Kaggle mounts), ``'demo:small'``/``'demo:tiny'`` (the demo corpus in the run
+    folder: ``demo_corpus``), or a path."""
     if spec == "auto":
         return find_root(dataset)
     if spec.startswith("demo:"):
-        size = spec.split(":", 1)[1]
-        root = run_dir / "demo_data" / "LA"
-        if not (root / "ASVspoof2019_LA_cm_protocols").is_dir():
-            make_demo_corpus(run_dir / "demo_data", seed=seed, size=size)
-        return root
+        return demo_corpus(run_dir, spec.split(":", 1)[1], seed, make)
     return find_root(dataset, spec)
+
+
+DEMO_DIR, DEMO_RECORD = "demo_data", "demo.yaml"  # the record (size, seed) is written last: a whole corpus
+
+
+def demo_corpus(run_dir: Path, size: str, seed: int = 0, make: bool = True) -> Path:
+    """The run folder's demo corpus of this size and seed. ``make``: generated when absent, and again
+    when the folder holds another size or seed (notebook 01); otherwise (04, scoring what 01 built)
+    another corpus is an error: its ASV scores and files are not the ones the manifests came from."""
+    if size not in SIZES:
+        raise ConfigError(f"data_root='demo:{size}': expected one of {[f'demo:{s}' for s in SIZES]} or a folder")
+    folder, wanted = run_dir / DEMO_DIR, {"size": size, "seed": seed}
+    record = folder / DEMO_RECORD
+    held = (yaml.safe_load(record.read_text()) or {}) if record.is_file() else None
+    if held == wanted:
+        return folder / "LA"
+    if not make:
+        if held is None and (folder / "LA" / "ASVspoof2019_LA_cm_protocols").is_dir():
+            return folder / "LA"  # generated before sizes were recorded; the stages compare its audio
+        what = "no demo corpus" if held is None else f"the demo:{held.get('size')} corpus (seed {held.get('seed')})"
+        raise ConfigError(f"data_root='demo:{size}': {folder} holds {what}; give the data_root that notebook 01 "
+                          "used, or run 01 again with this one")
+    tmp = run_dir / f"{DEMO_DIR}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    make_demo_corpus(tmp, seed=seed, size=size)
+    (tmp / DEMO_RECORD).write_text(yaml.safe_dump(wanted, sort_keys=True))
+    if folder.exists():
+        log.warning("%s held %s; generating the demo:%s corpus (seed %d) in its place", folder,
+                    "a corpus of unknown size" if held is None else f"the demo:{held.get('size')} corpus", size, seed)
+        shutil.rmtree(folder)
+    os.replace(tmp, folder)
+    return folder / "LA"
 
 
 def resolve_base_model(name: str, run_dir: Path) -> str:

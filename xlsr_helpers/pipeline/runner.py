@@ -27,11 +27,14 @@ from xlsr_helpers.pipeline.notebooks import (
     select_notebooks,
 )
 from xlsr_helpers.pipeline.params import absolute_paths, check_parameters
+from xlsr_helpers.pipeline.preflight import check_before_start
 from xlsr_helpers.pipeline.run_state import (
+    check_overrides_used,
     copy_previous_run,
     find_previous_run,
     forget_finished,
     mark_finished,
+    run_record,
     unfinished_notebooks,
 )
 from xlsr_helpers.pipeline.runfolder import clear_results
@@ -54,6 +57,14 @@ def resolve_parameters(preset: dict, overrides: dict, run_dir: Path) -> dict[str
     return {nb: {k: v for k, v in merged.items() if k in names} for nb, names in declared.items()}
 
 
+def effective_parameters(resolved: dict[str, dict]) -> dict:
+    """What the notebooks will hold: each notebook's declared defaults under the resolved values."""
+    values = {}
+    for nb, given in resolved.items():
+        values |= {k: ast.literal_eval(v) for k, v in notebook_parameters(nb).items()} | given
+    return values
+
+
 def chain_run_dir(given: str | Path | None, preset: str) -> Path:
     """``--run-dir``, else the ``run_dir`` parameter; ``auto``: ``/kaggle/working/xlsr-run`` on
     Kaggle, ``runs/<preset>`` elsewhere."""
@@ -62,6 +73,24 @@ def chain_run_dir(given: str | Path | None, preset: str) -> Path:
     run_dir = Path(given).expanduser().resolve()
     check_output_folder(run_dir, "run folder")  # a file, a read-only folder: refused before any notebook runs
     return run_dir
+
+
+def prepare(preset: str, overrides: dict | None, run_dir: str | Path | None) -> tuple[Path, dict[str, dict], dict]:
+    """The run folder, each notebook's checked parameters and the overrides as given (paths made
+    absolute): everything checked before any work, values and what they point at."""
+    params = absolute_paths(load_preset(preset), Path.cwd())
+    overrides = absolute_paths(dict(overrides or {}), Path.cwd())
+    run_dir = chain_run_dir(run_dir or overrides.get("run_dir") or params.get("run_dir"), preset)
+    resolved = resolve_parameters(params, overrides, run_dir)
+    check_before_start(effective_parameters(resolved))
+    return run_dir, resolved, overrides
+
+
+def estimate_run(preset: str = "demo", overrides: dict | None = None, run_dir: str | Path | None = None) -> str:
+    """``xlsr run --estimate``: the caches, their disks and each stage's time, before anything runs."""
+    from xlsr_helpers.pipeline.estimate import estimate_stages, estimate_text  # torch: only when asked
+    run_dir, resolved, _ = prepare(preset, overrides, run_dir)
+    return estimate_text(estimate_stages(effective_parameters(resolved), run_dir))
 
 
 def run_pipeline(preset: str = "demo", overrides: dict | None = None, run_dir: str | Path | None = None,
@@ -75,11 +104,7 @@ def run_pipeline(preset: str = "demo", overrides: dict | None = None, run_dir: s
     and the chain continues at the first unfinished notebook (and inside it at the last checkpoint).
     ``seeds``: notebooks 03 and 04 once per seed (``seeds`` module), then the seeds' summary.
     """
-    params = load_preset(preset)
-    overrides = absolute_paths(dict(overrides or {}), Path.cwd())
-    params = absolute_paths(params, Path.cwd())
-    run_dir = chain_run_dir(run_dir or overrides.get("run_dir") or params.get("run_dir"), preset)
-    resolved = resolve_parameters(params, overrides, run_dir)  # everything checked before any work
+    run_dir, resolved, overrides = prepare(preset, overrides, run_dir)
     if resume_from is not None and (start_from or only):
         raise PipelineError("--resume-from continues where the earlier run stopped: use it without --from/--only")
     if seeds and only:
@@ -91,10 +116,14 @@ def run_pipeline(preset: str = "demo", overrides: dict | None = None, run_dir: s
         chosen = unfinished_notebooks(run_dir, resolved)
     else:
         chosen = select_notebooks(start_from, only)
+    if seeds and resolved["04_eval_eer"].get("detector", "auto") != "auto":
+        raise PipelineError("--seeds scores each seed's own stage-2 detector: use it without detector=<folder>")
     check_inputs_exist(run_dir, chosen)
+    check_corpus_splits(resolved, chosen)
+    check_overrides_used(overrides, resolved, chosen, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "params.yaml").write_text(yaml.safe_dump(
-        {"preset": preset, "overrides": overrides, "seeds": seeds, "notebooks": resolved}, sort_keys=False))
+        run_record(preset, overrides, seeds, resolved, chosen, run_dir), sort_keys=False))
     if not chosen:
         print(f"[xlsr run] every notebook already finished in {run_dir} with these parameters", file=sys.stderr)
         print(summary(run_dir, 0.0))
@@ -156,7 +185,7 @@ def run_seeds(run_dir: Path, resolved: dict[str, dict], chosen: list[str], seeds
     defaults = {k: ast.literal_eval(v) for k, v in notebook_parameters("04_eval_eer").items()
                 if k in ("dataset", "data_root", "asv_scores", "phase")}
     ev = {**defaults, **resolved["04_eval_eer"]}
-    root = resolve_data_root(ev["data_root"], ev["dataset"], run_dir)
+    root = resolve_data_root(ev["data_root"], ev["dataset"], run_dir, make=False)
     table = summarize(run_dir, seeds, lambda split: asv_reference(ev["dataset"], root, split, ev["asv_scores"]),
                       ev["phase"])
     split = "eval" if "eval" in set(table.split) else table.split.iloc[-1]
@@ -175,6 +204,28 @@ def check_inputs_exist(run_dir: Path, chosen: list[str]) -> None:
         if needs and not produced_here & set(earlier):
             raise PipelineError(f"{nb}: {run_dir} lacks {needs}; run the earlier notebooks first")
         produced_here.add(nb)
+
+
+TRAINS_ON = ("train", "dev")  # the manifests 02 and 03 train on, and 04 checks its own detector against
+
+
+def check_corpus_splits(resolved: dict[str, dict], chosen: list[str]) -> None:
+    """A corpus that 01 turns into no train and dev manifests (a folder corpus, In-the-Wild) cannot
+    feed 02-03, nor 04 scoring this run's detector: said before 01 runs, with what it can do."""
+    if NOTEBOOKS[0] not in chosen:
+        return
+    from xlsr_helpers.data.descriptor import load_descriptor
+    dataset = resolved[NOTEBOOKS[0]].get("dataset") or ast.literal_eval(notebook_parameters(NOTEBOOKS[0])["dataset"])
+    splits = list(load_descriptor(dataset)["splits"])
+    detector = resolved["04_eval_eer"].get("detector", "auto")
+    needs = [nb for nb in chosen if nb in ("02_stage1_head", "03_stage2_finetune")
+             or (nb == "04_eval_eer" and detector == "auto")]
+    if needs and not set(TRAINS_ON) <= set(splits):
+        raise PipelineError(
+            f"dataset={dataset!r} gives the split(s) {splits} only, and {', '.join(needs)} need train and dev "
+            f"manifests (04 with detector='auto' checks the detector against them). Such a corpus is scored by a "
+            f"trained detector: xlsr run --only 01,04 --set dataset={dataset} --set data_root=<folder> "
+            f"--set detector=<detector folder> (or xlsr score <detector folder> <audio folder>)")
 
 
 def execute_notebook(src: Path, out: Path, parameters: dict, kernel_name: str = "python3",
@@ -196,16 +247,16 @@ def execute_notebook(src: Path, out: Path, parameters: dict, kernel_name: str = 
 
 
 def summary(run_dir: Path, seconds: float) -> str:
-    """Where everything landed."""
-    lines = [f"\nfinished in {seconds:.0f} s; outputs in {run_dir}",
-             f"  executed notebooks: {run_dir / 'notebooks'}",
-             f"  figures:            {run_dir / 'figures'}",
-             f"  metrics:            {run_dir / 'metrics.json'}",
-             f"  detector:           {run_dir / 'stage2' / 'detector'}",
-             f"  scores:             {run_dir / 'scores'}"]
-    metrics = run_dir / "metrics.json"
-    if metrics.exists():
-        m = json.loads(metrics.read_text())
+    """Where everything landed: what exists, and the detector that metrics.json was computed with."""
+    lines = [f"\nfinished in {seconds:.0f} s; outputs in {run_dir}"]
+    metrics, trained = run_dir / "metrics.json", run_dir / "stage2" / "detector"
+    m = json.loads(metrics.read_text()) if metrics.is_file() else None
+    if m is not None:
         tdcf = f", min t-DCF {m['min_tdcf']:.4f}" if m.get("min_tdcf") is not None else ""
-        lines.insert(1, f"{m.get('split', 'eval')} EER {100 * m['eer']:.2f} %{tdcf}")
+        lines.append(f"{m.get('split', 'eval')} EER {100 * m['eer']:.2f} % of {m.get('detector')}{tdcf}")
+    places = [("executed notebooks", run_dir / "notebooks"), ("figures", run_dir / "figures"), ("metrics", metrics),
+              ("scored detector", m and m.get("detector")), ("trained detector", trained if trained.is_dir() else None),
+              ("scores", run_dir / "scores")]
+    lines += [f"  {name + ':':20}{where}" for name, where in places if where and (not isinstance(where, Path)
+                                                                                 or where.exists())]
     return "\n".join(lines)

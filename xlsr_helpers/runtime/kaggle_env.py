@@ -13,6 +13,7 @@ import importlib.util
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
 
 from xlsr_helpers.core.errors import ConfigError
@@ -128,3 +129,39 @@ def pascal_fix_command(gpus: list[str] | None = None, torch_version: str | None 
     if cmd is None:
         raise ConfigError(f"{gpus[0]}: {pascal_advice(version, torchvision)}")
     return cmd
+
+
+# The accelerator names kaggle-cli documents for `kaggle kernels push --accelerator` and the kernel
+# metadata's `machine_shape` (Kaggle/kaggle-cli docs/kernels.md, "Accelerators available as of Feb 2026";
+# some are for competitions or admins only). A kernel that names none gets the P100 ("aka default GPU").
+KAGGLE_ACCELERATORS = ("NvidiaTeslaT4", "NvidiaTeslaT4Highmem", "NvidiaL4", "NvidiaL4X1", "NvidiaTeslaP100",
+                       "NvidiaTeslaA100", "NvidiaH100", "NvidiaRtxPro6000")
+ACCELERATOR_ALIASES = {"t4": "NvidiaTeslaT4", "l4": "NvidiaL4", "l4x1": "NvidiaL4X1", "p100": "NvidiaTeslaP100",
+                       "a100": "NvidiaTeslaA100", "h100": "NvidiaH100"}
+DEFAULT_ACCELERATOR = "NvidiaTeslaT4"  # runs Kaggle's current torch (CUDA 12.8 has sm_75 kernels, not sm_60)
+
+
+def kaggle_accelerator(name: str) -> str:
+    """A kaggle-cli accelerator name from that name or a short alias (t4, l4, p100, ...)."""
+    found = ACCELERATOR_ALIASES.get(str(name).lower(), name)
+    if found not in KAGGLE_ACCELERATORS:
+        raise ConfigError(f"--accelerator {name!r}: expected one of {list(KAGGLE_ACCELERATORS)} "
+                          f"(or {sorted(ACCELERATOR_ALIASES)})")
+    return found
+
+
+SESSION_HOURS_ENV = "XLSR_SESSION_HOURS"  # a kernel session's limit: 12 h (9 h for some kernels)
+
+
+def session_seconds_left(now: float | None = None) -> float | None:
+    """Seconds left in this Kaggle session, or None off Kaggle. The session started with the
+    container, whose first process (pid 1) started then; its limit is 12 hours unless
+    ``XLSR_SESSION_HOURS`` says otherwise."""
+    if not on_kaggle():
+        return None
+    try:
+        started = Path("/proc/1").stat().st_ctime
+    except OSError:
+        return None
+    hours = float(os.environ.get(SESSION_HOURS_ENV, "12"))
+    return hours * 3600 - ((time.time() if now is None else now) - started)

@@ -69,13 +69,15 @@ class CachePlan:
 
 
 def plan_cache(cfg: TrainConfig, detector: nn.Module, train_df: pd.DataFrame, dev_df: pd.DataFrame, n_prefix: int,
-               out: Path) -> CachePlan:
-    """Decided before the Trainer's arguments exist (they depend on it); nothing is encoded yet."""
+               out: Path, audio: tuple[str, str] = ("", "")) -> CachePlan:
+    """Decided before the Trainer's arguments exist (they depend on it); nothing is encoded yet.
+    ``audio``: the train and dev audio fingerprints, part of each cache's key (a cache of other audio
+    under the same paths is never reused)."""
     kind = feature_kind(head_of(detector).needs, n_prefix, len(detector.wav2vec2.encoder.layers))
     cache_dir = out / "cache" if cfg.cache_dir == "auto" else Path(cfg.cache_dir) / f"stage{cfg.stage}"
     fp = model_fingerprint(cfg.model, detector.config)
-    specs = {split: CacheSpec(kind, n_prefix, seg, fp, cfg.cache_dtype) if seg.deterministic else None
-             for split, seg in zip(("train", "dev"), _segments(cfg), strict=True)}
+    specs = {split: CacheSpec(kind, n_prefix, seg, {**fp, "audio": sound}, cfg.cache_dtype) if seg.deterministic else None
+             for split, seg, sound in zip(("train", "dev"), _segments(cfg), audio, strict=True)}
     needed = sum(sp.nbytes(detector.config, len(df)) for sp, df in zip(specs.values(), (train_df, dev_df), strict=True)
                  if sp is not None)
     return CachePlan(kind, specs, cache_dir, cache_plan(cfg, kind, needed, cache_dir))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from accelerate import PartialState
 from safetensors.torch import load_file, save_file
 from transformers import Trainer, TrainerCallback
 
+from xlsr_helpers.runtime.kaggle_env import session_seconds_left
 from xlsr_helpers.train.dev_eer import dev_scores, eer_of
 from xlsr_helpers.train.state import (
     COMPLETE_MARKER,
@@ -100,3 +102,41 @@ class EpochSeed(TrainerCallback):
     def on_epoch_begin(self, args, state, control, **kwargs):
         if hasattr(self.dataset, "set_epoch"):
             self.dataset.set_epoch(int(state.epoch or 0))
+
+
+def hours_text(seconds: float) -> str:
+    """A duration as people say it: 1.5 h, 12 min, 40 s."""
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+class TimeEstimate(TrainerCallback):
+    """After the first ``after_steps`` optimiser steps: the stage's remaining time per epoch and in all
+    (measured step time, evaluation excluded), and on Kaggle a warning when it cannot finish in the
+    session time left, with what to do."""
+
+    def __init__(self, stage: int, after_steps: int = 10, seconds_left=None, clock=time.monotonic):
+        self.stage, self.after_steps, self.clock = stage, after_steps, clock
+        self.seconds_left = seconds_left or session_seconds_left
+        self.started, self.said = None, None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started, self.first_step = self.clock(), state.global_step  # a resumed run starts later
+
+    def on_step_end(self, args, state, control, **kwargs):
+        done = state.global_step - self.first_step
+        if self.said is not None or self.started is None or done < min(self.after_steps, state.max_steps):
+            return
+        per_step = (self.clock() - self.started) / done
+        per_epoch = per_step * state.max_steps / max(1, args.num_train_epochs)
+        left = per_step * (state.max_steps - state.global_step)
+        self.said = (f"stage {self.stage}: about {hours_text(per_epoch)} per epoch, {hours_text(left)} left for "
+                     f"the stage's {state.max_steps - state.global_step} remaining steps (measured over {done} steps)")
+        log.warning(self.said)
+        session = self.seconds_left()
+        if session is not None and left > session:
+            log.warning("stage %d needs about %s but this Kaggle session has about %s left: it will stop before the "
+                        "stage ends. Keep the output and continue in a new kernel with --resume-from auto (the last "
+                        "complete checkpoint is kept), or train fewer epochs, or set a smaller max_trials_per_split.",
+                        self.stage, hours_text(left), hours_text(max(session, 0)))

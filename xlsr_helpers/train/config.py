@@ -101,7 +101,7 @@ FIELD_RULES: dict[str, Rule] = {
 def check_fields(cfg: TrainConfig) -> None:
     """Refuse wrong types and out-of-range values, naming the parameter and what is allowed."""
     _, found = problems(FIELD_RULES, {name: getattr(cfg, name) for name in FIELD_RULES})
-    found += _reporting_problems(cfg.report_to)
+    found += reporting_problems(cfg.report_to)
     if found:
         raise ConfigError("invalid training parameter(s): " + "; ".join(found))
 
@@ -109,7 +109,7 @@ def check_fields(cfg: TrainConfig) -> None:
 REPORTERS = ("none", "tensorboard", "wandb", "trackio", "mlflow", "all")
 
 
-def _reporting_problems(report_to: str) -> list[str]:
+def reporting_problems(report_to: str) -> list[str]:
     """Unknown reporters, or ones whose package is missing (found now, not after the caches are built)."""
     from transformers.integrations import get_available_reporting_integrations
     wanted = [r.strip() for r in str(report_to).split(",") if r.strip()]

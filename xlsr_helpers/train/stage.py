@@ -34,7 +34,7 @@ from xlsr_helpers.model.freezing import freeze_for_stage, frozen_prefix_layers
 from xlsr_helpers.model.loading import check_model_ref, load_detector, load_feature_extractor
 from xlsr_helpers.runtime.device import preflight
 from xlsr_helpers.train.cache_plan import StageData, plan_cache, stage_data
-from xlsr_helpers.train.callbacks import CompleteMarker, EpochSeed, TopK, average_top_k
+from xlsr_helpers.train.callbacks import CompleteMarker, EpochSeed, TimeEstimate, TopK, average_top_k
 from xlsr_helpers.train.config import TrainConfig
 from xlsr_helpers.train.dev_eer import dev_scores, eer_metrics
 from xlsr_helpers.train.state import (
@@ -64,9 +64,10 @@ class StageResult:
 
 
 def detector_settings(cfg: TrainConfig, head: str, dev_scores: np.ndarray, dev_labels: np.ndarray,
-                      train_df: pd.DataFrame, dev_df: pd.DataFrame) -> dict:
+                      train_df: pd.DataFrame, dev_df: pd.DataFrame, inputs: dict | None = None) -> dict:
     """What the saved detector carries: its segment and scoring settings, the dev EER threshold and
-    metrics of the saved (best) weights, a calibration fitted on those dev scores, its training data."""
+    metrics of the saved (best) weights, a calibration fitted on those dev scores, its training data
+    (``inputs``: the stage identity's fingerprints of manifests and audio, else the manifests')."""
     bona, spoof = dev_scores[dev_labels == LABEL2ID["bonafide"]], dev_scores[dev_labels == LABEL2ID["spoof"]]
     eer, thr = compute_eer(bona, spoof)
     cal = fit_calibration(bona, spoof, fitted_on="dev")
@@ -78,7 +79,8 @@ def detector_settings(cfg: TrainConfig, head: str, dev_scores: np.ndarray, dev_l
                     "cllr_calibrated": cllr(cal.llr(bona), cal.llr(spoof)), "n_bonafide": int(bona.size),
                     "n_spoof": int(spoof.size)},
             "calibration": cal.as_dict(),
-            "trained_on": {"train_manifest": manifest_fingerprint(train_df), "dev_manifest": manifest_fingerprint(dev_df),
+            "trained_on": {**{k: v for k, v in (inputs or {}).items() if k != "model"},
+                           "train_manifest": manifest_fingerprint(train_df), "dev_manifest": manifest_fingerprint(dev_df),
                            "datasets": sorted(set(train_df.get("dataset", pd.Series(dtype=str)).astype(str)))},
             "training": {k: getattr(cfg, k) for k in ("top_layers", "epochs", "batch_size", "grad_accum", "learning_rate",
                                                        "lr_scheduler", "class_weights", "augment", "seed",
@@ -150,7 +152,8 @@ def _prepare_detector(cfg: TrainConfig):
 
 
 def _start_stage(cfg: TrainConfig, train_manifest, dev_manifest, out: Path):
-    """Everything checked before any model loads; the stage folder started, resumed or refused."""
+    """Everything checked before any model loads; the stage folder started, resumed or refused.
+    Returns the manifests, the device report and the inputs' fingerprints."""
     train_df, dev_df = _as_frame(train_manifest), _as_frame(dev_manifest)
     check_manifests(train_df, dev_df, _name(train_manifest, "train manifest"), _name(dev_manifest, "dev manifest"))
     check_model_ref(cfg.model)
@@ -159,13 +162,13 @@ def _start_stage(cfg: TrainConfig, train_manifest, dev_manifest, out: Path):
     check_output_folder(out, "stage folder")
     out.mkdir(parents=True, exist_ok=True)
     check_same_run(out, identity, cfg.on_change)  # written only once everything above is valid
-    return train_df, dev_df, report
+    return train_df, dev_df, report, identity["inputs"]
 
 
 def _make_trainer(cfg: TrainConfig, module: StageModule, args: TrainingArguments, data: StageData, out: Path):
     """The Trainer with its callbacks: completion markers, per-epoch seeds, the top-k keeper (when
     averaging), early stopping. Returns it and the keeper (or None)."""
-    callbacks = [CompleteMarker(), EpochSeed(data.train)]
+    callbacks = [CompleteMarker(), EpochSeed(data.train), TimeEstimate(cfg.stage)]
     keeper = None
     if cfg.average_top_k > 1:
         trained_keys = [k for k in module.state_dict() if k not in set(module._keys_to_ignore_on_save)]
@@ -183,13 +186,13 @@ def train_stage(config: TrainConfig | dict, train_manifest, dev_manifest, out_di
     """Train one stage; returns the saved detector folder, the history table and the best dev EER."""
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_mapping(config)
     t0, out = time.time(), Path(out_dir)
-    train_df, dev_df, report = _start_stage(cfg, train_manifest, dev_manifest, out)
+    train_df, dev_df, report, inputs = _start_stage(cfg, train_manifest, dev_manifest, out)
     set_seed(cfg.seed)
     detector, feature_extractor, counts, n_prefix = _prepare_detector(cfg)
     needed = space_needed(detector, cfg.save_total_limit)
     check_free_space(out, needed, f"stage {cfg.stage} (its checkpoints and detector/)")  # before caches and epochs
     autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(report.precision)
-    plan = plan_cache(cfg, detector, train_df, dev_df, n_prefix, out)
+    plan = plan_cache(cfg, detector, train_df, dev_df, n_prefix, out, (inputs["train_audio"], inputs["dev_audio"]))
     args = training_arguments(cfg, out, report.precision, report.device, plan.cached)
     # args.device sets up torch.distributed now, so rank 0 alone builds the caches
     data = stage_data(cfg, plan, detector, feature_extractor, train_df, dev_df, args.device, autocast)
@@ -212,7 +215,7 @@ def train_stage(config: TrainConfig | dict, train_manifest, dev_manifest, out_di
             best = averaging["dev_eer_averaged"]
         scores = dev_scores(trainer, data.dev)
         if trainer.is_world_process_zero():
-            settings = detector_settings(cfg, head_of(detector).name, scores, dev_labels, train_df, dev_df)
+            settings = detector_settings(cfg, head_of(detector).name, scores, dev_labels, train_df, dev_df, inputs)
             _save_detector_atomically(detector, feature_extractor, out / "detector", settings)
             history.to_csv(out / "history.csv", index=False)
             summary = {"stage": cfg.stage, "head": head_of(detector).name, "best_dev_eer": best, "cached": data.cached,

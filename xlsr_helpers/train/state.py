@@ -1,7 +1,7 @@
 """What a stage folder holds, and whether it may be resumed or reused.
 
 A stage's identity is its training parameters (all but the resume-safe ones) and the content of its
-inputs (train/dev manifests, starting model). A folder is resumed only under the same identity, from
+inputs (train/dev manifests, the audio they list, starting model). A folder is resumed only under the same identity, from
 its last checkpoint that was written completely; a finished detector is refused for inputs it was
 not trained on. Nothing here needs torch.
 """
@@ -18,7 +18,7 @@ import pandas as pd
 import yaml
 
 from xlsr_helpers.core.errors import ConfigError
-from xlsr_helpers.core.fingerprint import manifest_fingerprint, model_identity
+from xlsr_helpers.core.fingerprint import audio_fingerprint, manifest_fingerprint, model_identity
 
 log = logging.getLogger(__name__)
 COMPLETE_MARKER = ".complete"  # written last into a checkpoint folder: the checkpoint is whole
@@ -32,11 +32,18 @@ RUN_RECORD = "train_config.yaml"
 STAGE_OUTPUTS = ("checkpoints", "detector", "top_k", "history.csv", "summary.yaml", RUN_RECORD)
 
 
+def data_fingerprints(train_df: pd.DataFrame, dev_df: pd.DataFrame) -> dict[str, str]:
+    """The trials and labels of both manifests, and what their audio files hold (other audio under
+    the same ids is other data; the same audio copied elsewhere is not)."""
+    return {"train_manifest": manifest_fingerprint(train_df), "dev_manifest": manifest_fingerprint(dev_df),
+            "train_audio": audio_fingerprint(train_df["path"], "train manifest"),
+            "dev_audio": audio_fingerprint(dev_df["path"], "dev manifest")}
+
+
 def stage_identity(cfg, train_df: pd.DataFrame, dev_df: pd.DataFrame) -> dict:
     """What a stage's result depends on: its training parameters and the content of its inputs."""
     params = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in RESUME_SAFE}
-    return {**params, "inputs": {"train_manifest": manifest_fingerprint(train_df),
-                                 "dev_manifest": manifest_fingerprint(dev_df), "model": model_identity(cfg.model)}}
+    return {**params, "inputs": {**data_fingerprints(train_df, dev_df), "model": model_identity(cfg.model)}}
 
 
 def identity_changes(before: dict, now: dict) -> list[str]:
@@ -74,8 +81,7 @@ def stale_stage(stage_dir: Path, train_df: pd.DataFrame, dev_df: pd.DataFrame, m
     if not path.exists():
         return [f"{stage_dir} has no {RUN_RECORD}"]
     recorded = (yaml.safe_load(path.read_text()) or {}).get("inputs", {})
-    now = {"train_manifest": manifest_fingerprint(train_df), "dev_manifest": manifest_fingerprint(dev_df),
-           **({} if model is None else {"model": model_identity(model)})}
+    now = {**data_fingerprints(train_df, dev_df), **({} if model is None else {"model": model_identity(model)})}
     return [f"inputs.{k}: {recorded.get(k)!r} -> {v!r}" for k, v in now.items() if recorded.get(k) != v]
 
 

@@ -1,0 +1,140 @@
+"""Several seeds: the per-seed runs, the summary table (mean, sd) and the score-averaged fusion."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from xlsr_helpers.core.errors import ConfigError
+from xlsr_helpers.evaluate.metrics import compute_eer
+from xlsr_helpers.evaluate.seeds import fuse, parse_seeds, seed_dir, summarize
+from xlsr_helpers.pipeline.runfolder import resolve_data_root
+
+
+def test_seed_lists():
+    assert parse_seeds("1,2,3") == [1, 2, 3] and parse_seeds(" 7, 0 ") == [7, 0]
+    for bad in ("1", "1,1", "1,x", "-1,2"):
+        with pytest.raises(ConfigError, match="--seeds"):
+            parse_seeds(bad)
+
+
+def _scores(rng, ids, labels, shift):
+    """A scored table as 04 writes it, rows in a random order."""
+    score = rng.normal(0, 1, len(ids)) + shift * (labels == "bonafide")
+    df = pd.DataFrame({"utt_id": ids, "path": [f"/a/{u}.flac" for u in ids], "score": score, "llr": score,
+                       "p_spoof": 0.5, "label_pred": "spoof", "n_windows": 1, "error": "", "label": labels,
+                       "attack": np.where(labels == "bonafide", "-", "A07")})
+    return df.sample(frac=1, random_state=int(rng.integers(1000))).reset_index(drop=True)
+
+
+def _write_seed_runs(run_dir, seeds, n=60):
+    rng = np.random.default_rng(0)
+    ids = np.array([f"E{i:03d}" for i in range(n)])
+    labels = np.where(np.arange(n) % 3 == 0, "bonafide", "spoof")
+    tables = {}
+    for s in seeds:
+        for split in ("dev", "eval"):
+            df = _scores(rng, ids, labels, shift=1.0 + s / 4)
+            out = seed_dir(run_dir, s) / "scores"
+            out.mkdir(parents=True, exist_ok=True)
+            df.to_csv(out / f"{split}.csv", index=False)
+            tables[(s, split)] = df
+    return tables, ids, labels
+
+
+def _eer(df):
+    return compute_eer(df.score[df.label == "bonafide"].to_numpy(), df.score[df.label == "spoof"].to_numpy())[0]
+
+
+def test_summary_rows_are_each_seed_their_mean_and_sd_and_the_fused_system(tmp_path):
+    seeds = [1, 2, 3]
+    tables, ids, labels = _write_seed_runs(tmp_path, seeds)
+    table = summarize(tmp_path, seeds, lambda split: None)
+    ev = table[table.split == "eval"].set_index("system")
+    assert list(ev.index) == ["seed 1", "seed 2", "seed 3", "mean", "sd", "fused"]
+    per_seed = [100 * _eer(tables[(s, "eval")]) for s in seeds]
+    assert ev.loc[["seed 1", "seed 2", "seed 3"], "EER (%)"].tolist() == pytest.approx(per_seed)
+    assert ev.loc["mean", "EER (%)"] == pytest.approx(np.mean(per_seed))
+    assert ev.loc["sd", "EER (%)"] == pytest.approx(np.std(per_seed, ddof=1))
+    # fusion: the mean of the three scores of each trial, whatever order each seed's file lists them in
+    mean_score = np.mean([tables[(s, "eval")].set_index("utt_id").loc[ids, "score"] for s in seeds], axis=0)
+    expected = compute_eer(mean_score[labels == "bonafide"], mean_score[labels == "spoof"])[0]
+    assert ev.loc["fused", "EER (%)"] == pytest.approx(100 * expected)
+    fused = pd.read_csv(tmp_path / "seeds" / "fused" / "eval.csv", keep_default_na=False)
+    assert "p_spoof" not in fused and fused.set_index("utt_id").loc[ids, "score"].to_numpy() == pytest.approx(mean_score)
+    assert (tmp_path / "seeds" / "fused" / "eval.txt").read_text().count("\n") == len(ids)
+    record = json.loads((tmp_path / "seeds" / "summary.json").read_text())
+    assert record["seeds"] == seeds and len(record["rows"]) == 12 and record["rows"][0]["min t-DCF"] is None
+
+
+def test_fusion_needs_the_same_trials():
+    a = pd.DataFrame({"utt_id": ["x", "y"], "score": [1.0, 2.0]})
+    with pytest.raises(ConfigError, match="other trials"):
+        fuse([a, a.assign(utt_id=["x", "z"])])
+
+
+def test_run_with_seeds_runs_03_and_04_per_seed_on_the_shared_stage_1(tmp_path, monkeypatch):
+    """The orchestration, with each notebook replaced by a stand-in that records its parameters and
+    writes what 04 would (the notebooks themselves run in test_runner)."""
+    from xlsr_helpers.pipeline import runner
+    calls = []
+
+    def fake_execute(src, out, parameters, *args, **kwargs):
+        calls.append((src.stem, parameters["run_dir"], parameters.get("seed"), parameters.get("cache_dir")))
+        run = runner.Path(parameters["run_dir"])
+        if src.stem == "01_data_prep":  # 01 generates the demo corpus; the summary reads its ASV scores
+            resolve_data_root(parameters["data_root"], "asvspoof2019-la", run)
+        if src.stem == "02_stage1_head":
+            (run / "stage1" / "detector").mkdir(parents=True)
+        if src.stem == "04_eval_eer":
+            assert (run / "stage1" / "detector").is_dir()  # the shared stage 1, seen through the link
+            seed = parameters["seed"]
+            rng = np.random.default_rng(seed)
+            ids = [f"E{i}" for i in range(30)]
+            labels = np.where(np.arange(30) % 3 == 0, "bonafide", "spoof")
+            (run / "scores").mkdir()
+            _scores(rng, np.array(ids), labels, 2.0).to_csv(run / "scores" / "eval.csv", index=False)
+    monkeypatch.setattr(runner, "execute_notebook", fake_execute)
+    monkeypatch.setattr(runner, "check_inputs_exist", lambda *a: None)
+    assert runner.run_pipeline("demo", {}, run_dir=tmp_path / "run",
+                               seeds=[5, 6], progress_bar=False) == 0
+    run = tmp_path / "run"
+    seeds_root = str(run / "seeds")
+    assert [(c[0], c[1], c[2]) for c in calls] == [
+        ("01_data_prep", str(run), None), ("02_stage1_head", str(run), None),  # the notebooks' own seed
+        ("03_stage2_finetune", f"{seeds_root}/seed-5", 5), ("04_eval_eer", f"{seeds_root}/seed-5", 5),
+        ("03_stage2_finetune", f"{seeds_root}/seed-6", 5 + 1), ("04_eval_eer", f"{seeds_root}/seed-6", 6)]
+    assert calls[2][3] == f"{seeds_root}/cache"  # one stage-2 cache for every seed
+    table = pd.read_csv(run / "seeds" / "summary.csv")
+    assert table.system.tolist() == ["seed 5", "seed 6", "mean", "sd", "fused"]
+    assert (run / "seeds" / "seeds.png").stat().st_size > 0
+
+
+def test_seeds_from_04_scores_each_seeds_detector_without_training_again(tmp_path, monkeypatch):
+    from xlsr_helpers.pipeline import runner
+    calls = []
+
+    def fake_04(src, out, parameters, *args, **kwargs):
+        calls.append((src.stem, parameters["run_dir"]))
+        scores = runner.Path(parameters["run_dir"]) / "scores"
+        scores.mkdir()
+        ids = np.array([f"E{i}" for i in range(30)])
+        labels = np.where(np.arange(30) % 3 == 0, "bonafide", "spoof")
+        _scores(np.random.default_rng(parameters["seed"]), ids, labels, 2.0).to_csv(scores / "eval.csv", index=False)
+    monkeypatch.setattr(runner, "execute_notebook", fake_04)
+    run = tmp_path / "run"
+    (run / "manifests").mkdir(parents=True)
+    resolve_data_root("demo:small", "asvspoof2019-la", run)  # what 01 left (the summary reads its ASV scores)
+
+    def train_seed(seed):
+        (run / "seeds" / f"seed-{seed}" / "stage2" / "detector").mkdir(parents=True)
+        (run / "seeds" / f"seed-{seed}" / "stage2" / "detector" / "config.json").write_text("{}")
+    train_seed(1)
+    with pytest.raises(runner.PipelineError, match=r"seed\(s\) \[2\] .*start from 03"):
+        runner.run_pipeline("demo", {}, run_dir=run, start_from="04", seeds=[1, 2], progress_bar=False)
+    assert calls == []  # refused before any notebook ran
+    train_seed(2)
+    assert runner.run_pipeline("demo", {}, run_dir=run, start_from="04", seeds=[1, 2], progress_bar=False) == 0
+    assert calls == [("04_eval_eer", str(run / "seeds" / "seed-1")), ("04_eval_eer", str(run / "seeds" / "seed-2"))]
+    assert pd.read_csv(run / "seeds" / "summary.csv").system.tolist() == ["seed 1", "seed 2", "mean", "sd", "fused"]
