@@ -132,3 +132,30 @@ def _logged(name):
         logger.removeHandler(handler)
         logger.setLevel(level)
         logger.disabled = disabled
+
+
+@pytest.fixture
+def lock_holder():
+    """``hold(folder)``: another process that takes the folder's run lock and keeps it until the test ends
+    (killed then); returns the process once it holds the lock."""
+    import subprocess
+    import textwrap
+    held = []
+
+    def hold(folder):
+        proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+            import time
+            from pathlib import Path
+            from xlsr_helpers.pipeline.runlock import run_folder_lock
+            with run_folder_lock(Path({str(folder)!r})):
+                print("held", flush=True)
+                time.sleep(120)
+        """)], stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+        held.append(proc)
+        assert proc.stdout.readline().strip() == "held"
+        return proc
+
+    yield hold
+    for proc in held:
+        proc.kill()
+        proc.wait()

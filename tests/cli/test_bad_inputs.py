@@ -157,6 +157,41 @@ def run_dir_is_a_file(tmp, fx):
     return ["run", "--preset", "cpu-smoke", "--run-dir", str(tmp / "afile")]
 
 
+def run_into_a_users_folder(tmp, fx):
+    (tmp / "mine" / "scores").mkdir(parents=True)
+    (tmp / "mine" / "scores" / "keep.csv").write_text("mine")
+    return ["run", "--preset", "cpu-smoke", "--run-dir", str(tmp / "mine")]
+
+
+def run_dir_locked(host):
+    def setup(tmp, fx):
+        import json
+        import os
+        import socket
+        (tmp / "run").mkdir()  # this very process is alive: a run of this host that has not finished
+        (tmp / "run" / ".xlsr-run.lock").write_text(json.dumps(
+            {"pid": os.getpid(), "host": host or socket.gethostname(), "started": "2026-01-01 00:00:00"}))
+        return ["run", "--preset", "cpu-smoke", "--run-dir", str(tmp / "run")]
+    return setup
+
+
+def score_into(where):
+    """--out / --asvspoof-out that would overwrite what the command reads or writes."""
+    def setup(tmp, fx):
+        det = shutil.copytree(fx["detector"], tmp / "det")
+        wav = shutil.copy(next(fx["demo"].rglob("*.flac")), tmp / "clip.flac")
+        manifest = shutil.copy(fx["manifests"] / "dev.csv", tmp / "dev.csv")
+        out, txt = {"same file": (tmp / "s.csv", tmp / "s.csv"),
+                    "same file spelt twice": (tmp / "s.csv", tmp / "x" / ".." / "s.csv"),
+                    "inside the detector": (det / "scores.csv", None),
+                    "asvspoof inside the detector": (tmp / "s.csv", det / "sub" / "s.txt"),
+                    "the manifest": (manifest, None),
+                    "the audio": (tmp / "s.csv", wav)}[where]
+        return ["score", str(det), str(wav), str(manifest), "--out", str(out),
+                *(["--asvspoof-out", str(txt)] if txt else [])]
+    return setup
+
+
 def demo_into(kind):
     def setup(tmp, fx):
         target = tmp / "target"
@@ -180,6 +215,25 @@ def train_args(train_filter=None, dev_filter=None, *sets):
             df.to_csv(paths[split], index=False)
         return ["train", "--stage", "1", "--model", str(fx["bare"]), "--train", str(paths["train"]),
                 "--dev", str(paths["dev"]), "--out", str(tmp / "s1"), *[x for s in sets for x in ("--set", s)]]
+    return setup
+
+
+def relabelled(id2label, label2id=None, command="score"):
+    """The detector with other classes in its config.json: scored, or continued by a stage-2 run."""
+    def setup(tmp, fx):
+        import json
+        folder = shutil.copytree(fx["detector"], tmp / "relabelled")
+        config = json.loads((folder / "config.json").read_text())
+        config["id2label"] = id2label
+        if label2id is None:
+            config.pop("label2id", None)
+        else:
+            config["label2id"] = label2id
+        (folder / "config.json").write_text(json.dumps(config))
+        if command == "train":
+            return ["train", "--stage", "2", "--model", str(folder), "--train", str(fx["manifests"] / "train.csv"),
+                    "--dev", str(fx["manifests"] / "dev.csv"), "--out", str(tmp / "s2")]
+        return ["score", str(folder), str(next(fx["demo"].rglob("*.flac"))), "--out", str(tmp / "s.csv")]
     return setup
 
 
@@ -221,6 +275,16 @@ CASES = [
     ("kaggle-kernel: unknown preset", kaggle_args("--code-dataset", "me/code", "--preset", "t4"), 2, "--preset 't4'"),
     ("kaggle-kernel: model source form", kaggle_args("--code-dataset", "me/code", "--model-source", "a/b"), 2,
      "'owner/model/framework/variation/version'"),
+    ("score: classes LABEL_0/LABEL_1", relabelled({"0": "LABEL_0", "1": "LABEL_1"}), 2,
+     "relabelled: the detector's classes are {0: 'LABEL_0', 1: 'LABEL_1'}"),
+    ("score: classes real/fake", relabelled({"0": "fake", "1": "real"}, {"fake": 0, "real": 1}), 2,
+     "relabelled: the detector's classes are {0: 'fake', 1: 'real'}"),
+    ("score: three classes", relabelled({"0": "bonafide", "1": "spoof", "2": "partial"}), 2,
+     "relabelled: the detector's classes are {0: 'bonafide', 1: 'spoof', 2: 'partial'}"),
+    ("score: id2label and label2id disagree", relabelled({"0": "spoof", "1": "bonafide"}, {"bonafide": 0, "spoof": 1}),
+     2, "relabelled: config.json's id2label {0: 'spoof', 1: 'bonafide'} and label2id"),
+    ("train: stage 2 from classes LABEL_0/LABEL_1", relabelled({"0": "LABEL_0", "1": "LABEL_1"}, None, "train"), 2,
+     "relabelled: the detector's classes are {0: 'LABEL_0', 1: 'LABEL_1'}"),
     ("run: s1_epochs=abc", run_args("s1_epochs=abc"), 2, "s1_epochs='abc': expected an integer"),
     ("run: device=gpu", run_args("device=gpu"), 2, "device='gpu'"),
     ("run: precision=fp8", run_args("precision=fp8"), 2, "precision='fp8'"),
@@ -232,6 +296,16 @@ CASES = [
      "02_stage1_head, 03_stage2_finetune, 04_eval_eer need train and dev"),
     ("run: eval-only corpus to training", chain_on("in-the-wild"), 2, "gives the split(s) ['eval'] only"),
     ("run: run dir is a file", run_dir_is_a_file, 2, "is a file; give a folder"),
+    ("run: a user's non-empty folder", run_into_a_users_folder, 2, "is not empty and holds no xlsr run"),
+    ("run: folder in use on this host", run_dir_locked(None), 2, "is in use by another xlsr run (pid"),
+    ("run: folder locked on another host", run_dir_locked("elsewhere"), 2, "another host (pid"),
+    ("score: --out is --asvspoof-out", score_into("same file"), 2, "--out and --asvspoof-out are the same file"),
+    ("score: one file spelt twice", score_into("same file spelt twice"), 2, "are the same file"),
+    ("score: --out in the detector", score_into("inside the detector"), 2, "lies inside the detector folder"),
+    ("score: --asvspoof-out in the detector", score_into("asvspoof inside the detector"), 2,
+     "--asvspoof-out"),
+    ("score: --out is the input manifest", score_into("the manifest"), 2, "is also an input"),
+    ("score: --asvspoof-out is the input audio", score_into("the audio"), 2, "--asvspoof-out"),
     ("demo-data into a non-empty folder", demo_into("dir"), 2, "is not empty"),
     ("demo-data onto a file", demo_into("file"), 2, "is a file"),
     ("train: epochs=0", train_args(None, None, "epochs=0"), 2, "epochs=0 (expected an integer in [1, 1000])"),
@@ -358,6 +432,24 @@ def test_bad_input(setup, code, words, fx, tmp_path, capsys):
     # one line, of a sane length, whatever the input quoted (tqdm bars may precede it on the same line)
     lines = [line.rsplit("\r", 1)[-1] for line in err.split("\n") if ": error: " in line]
     assert len(lines) == 1 and len(lines[0]) < 700, lines
+
+
+def test_refused_outputs_and_folders_are_left_as_they_were(fx, tmp_path, capsys):
+    """Refused before any work: the user's files and the detector are as they were, nothing was written."""
+    for where in ("inside the detector", "the manifest", "the audio"):
+        case = tmp_path / where.replace(" ", "-")
+        case.mkdir()
+        argv = score_into(where)(case, fx)
+        before = {p: p.read_bytes() for p in case.rglob("*") if p.is_file()}
+        assert main(argv) == 2
+        assert {p: p.read_bytes() for p in case.rglob("*") if p.is_file()} == before, where
+    argv = run_into_a_users_folder(tmp_path, fx)
+    assert main(argv) == 2
+    assert [p.name for p in (tmp_path / "mine").rglob("*")] == ["scores", "keep.csv"]
+    argv = run_dir_locked(None)(tmp_path, fx)
+    assert main(argv) == 2
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [".xlsr-run.lock"]  # no params.yaml, no notebook
+    capsys.readouterr()
 
 
 def test_score_out_folder_is_refused_before_the_model_loads(tmp_path, capsys):

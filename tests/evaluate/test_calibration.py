@@ -96,3 +96,64 @@ def test_fit_refuses_a_prior_outside_the_open_interval():
     for bad in (0.0, 1.0, -0.1):
         with pytest.raises(MetricError, match="prior_spoof must be in"):
             fit_calibration([1.0, 2.0], [0.0, -1.0], prior_spoof=bad)
+
+
+def test_p_spoof_of_extreme_scores_is_exact_and_silent():
+    """LLRs far beyond float range give (about) 0 or 1, without an overflow warning (np.exp is clipped)."""
+    import warnings
+    cal = Calibration(scale=1.0, offset=0.0, prior_spoof=0.5, fitted_on="dev", n_bonafide=1, n_spoof=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        p = cal.p_spoof(np.array([1e4, -1e4]), 0.5)
+    assert 0 < p[0] < 1e-200 and p[1] == 1.0
+
+
+def test_reliability_table_columns_and_bin_edges():
+    p = np.array([0.0, 0.24, 0.26, 1.0])
+    t = reliability_table(p, np.array([0, 1, 1, 1]), bins=4)
+    assert list(t.columns) == ["mean_p_spoof", "spoof_rate", "trials", "bin_low", "bin_high"]
+    assert t.bin_low.tolist() == [0, 0.25, 0.5, 0.75] and t.bin_high.tolist() == [0.25, 0.5, 0.75, 1.0]
+    assert t.trials.tolist()[0] == 2 and np.isnan(t.trials[2]) and t.trials[3] == 1  # p = 1 falls in the last bin
+    assert t.mean_p_spoof[0] == pytest.approx(0.12) and t.spoof_rate[0] == 0.5
+
+
+def test_04s_calibration_steps_change_nothing_they_are_not_named_for(tmp_path):
+    """Looking the calibration up fits it without touching the scorer or the tables; applying it makes
+    new tables; only ``write_split_scores`` writes, once per file, and lists what it wrote."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from xlsr_helpers.core.written import written
+    from xlsr_helpers.evaluate.results import split_calibration, with_calibration, write_split_scores
+    rng = np.random.default_rng(3)
+
+    def table(n):
+        label = np.where(np.arange(n) % 2 == 0, "bonafide", "spoof")
+        score = rng.normal(0, 1, n) + 2.0 * (label == "bonafide")
+        return pd.DataFrame({"utt_id": [f"u{i}" for i in range(n)], "score": score, "llr": np.nan, "p_spoof": np.nan,
+                             "label": label, "error": ""})
+    scored = {"dev": table(40), "eval": table(30)}
+    before = {s: df.copy() for s, df in scored.items()}
+    scorer = SimpleNamespace(calibration=None)
+    cal = split_calibration(scorer, scored)
+    dev = scored["dev"]
+    expected = fit_calibration(dev.score[dev.label == "bonafide"], dev.score[dev.label == "spoof"], fitted_on="dev (04)")
+    assert (cal.scale, cal.offset) == pytest.approx((expected.scale, expected.offset))
+    assert (cal.fitted_on, cal.n_bonafide, cal.n_spoof, scorer.calibration) == ("dev (04)", 20, 20, None)
+    for s in scored:
+        pd.testing.assert_frame_equal(scored[s], before[s])
+    applied = with_calibration(scored, cal, prior_spoof=0.2)
+    for s, df in applied.items():
+        assert df.llr.to_numpy() == pytest.approx(cal.llr(before[s].score))
+        assert df.p_spoof.to_numpy() == pytest.approx(cal.p_spoof(before[s].score, 0.2))
+        pd.testing.assert_frame_equal(scored[s], before[s])  # the tables it was given are as they were
+    assert with_calibration(scored, None) is scored
+    own = Calibration(2.0, -1.0, 0.5, "the detector's dev", 20, 20)
+    assert split_calibration(SimpleNamespace(calibration=own), scored) is own  # the detector's own wins
+    assert split_calibration(scorer, {"eval": scored["eval"]}) is None  # nothing to fit on
+    paths = write_split_scores(applied, tmp_path)
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in paths) == \
+        ["scores/dev.csv", "scores/dev.txt", "scores/eval.csv", "scores/eval.txt"]
+    assert written(tmp_path) == {"scores/", *(p.relative_to(tmp_path).as_posix() for p in paths)}
+    assert pd.read_csv(tmp_path / "scores" / "eval.csv").llr.to_numpy() == pytest.approx(applied["eval"].llr)

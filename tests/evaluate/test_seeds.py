@@ -126,6 +126,7 @@ def test_seeds_from_04_scores_each_seeds_detector_without_training_again(tmp_pat
     run = tmp_path / "run"
     (run / "manifests").mkdir(parents=True)
     resolve_data_root("demo:small", "asvspoof2019-la", run)  # what 01 left (the summary reads its ASV scores)
+    (run / "params.yaml").write_text("{}\n")  # an earlier run's folder (a bare folder of files is refused)
 
     def train_seed(seed):
         (run / "seeds" / f"seed-{seed}" / "stage2" / "detector").mkdir(parents=True)
@@ -138,3 +139,24 @@ def test_seeds_from_04_scores_each_seeds_detector_without_training_again(tmp_pat
     assert runner.run_pipeline("demo", {}, run_dir=run, start_from="04", seeds=[1, 2], progress_bar=False) == 0
     assert calls == [("04_eval_eer", str(run / "seeds" / "seed-1")), ("04_eval_eer", str(run / "seeds" / "seed-2"))]
     assert pd.read_csv(run / "seeds" / "summary.csv").system.tolist() == ["seed 1", "seed 2", "mean", "sd", "fused"]
+
+
+def test_clearing_the_summary_removes_only_what_the_project_wrote(tmp_path):
+    from xlsr_helpers.core.errors import RunFolderError
+    from xlsr_helpers.evaluate.seeds import SEEDS_DIR, clear_summary
+    seeds = [1, 2]
+    _write_seed_runs(tmp_path, seeds)
+    summarize(tmp_path, seeds, lambda split: None)
+    ours = sorted(p.relative_to(tmp_path).as_posix() for p in (tmp_path / SEEDS_DIR).rglob("*")
+                  if p.is_file() and "seed-" not in p.as_posix())
+    assert ours == ["seeds/fused/dev.csv", "seeds/fused/dev.txt", "seeds/fused/eval.csv", "seeds/fused/eval.txt",
+                    "seeds/summary.csv", "seeds/summary.json"]
+    (tmp_path / SEEDS_DIR / "fused" / "my_fusion.csv").write_text("mine")
+    removed = clear_summary(tmp_path)
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in removed) == ours
+    assert [p.name for p in (tmp_path / SEEDS_DIR / "fused").iterdir()] == ["my_fusion.csv"]
+    assert all((seed_dir(tmp_path, s) / "scores" / "eval.csv").is_file() for s in seeds)  # the seeds' own scores stay
+    (tmp_path / SEEDS_DIR / "summary.csv").write_text("mine")  # a file of the user's where the summary goes
+    with pytest.raises(RunFolderError, match="summary.csv: not written by xlsr"):
+        clear_summary(tmp_path)
+    assert (tmp_path / SEEDS_DIR / "summary.csv").read_text() == "mine"

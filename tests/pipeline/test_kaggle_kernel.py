@@ -117,10 +117,10 @@ def literal_values(source):
 def test_every_value_in_a_kernel_is_a_python_literal(value, tmp_path, monkeypatch):
     from xlsr_helpers.pipeline.kaggle_kernel import chain_notebook, single_notebook
     chain = parameters_cell(chain_notebook(preset=value, repo_url=value))
-    assert literal_values(chain) == {"repo_url": value, "install": True, "p100_fix": "auto", "preset": value,
-                                     "overrides": "", "resume_from": "auto"}
-    single = parameters_cell(single_notebook("01_data_prep", repo_url=value, install=False))
-    assert literal_values(single) == {"repo_url": value, "install": False, "p100_fix": "auto"}
+    assert literal_values(chain) == {"repo_url": value, "internet": True, "install": True, "p100_fix": "auto",
+                                     "preset": value, "overrides": "", "resume_from": "auto"}
+    single = parameters_cell(single_notebook("01_data_prep", repo_url=value, install=False, internet=False))
+    assert literal_values(single) == {"repo_url": value, "internet": False, "install": False, "p100_fix": "auto"}
     monkeypatch.chdir(tmp_path)
     exec(chain, {})  # the cell runs as Kaggle runs it: it assigns, nothing else
     assert not (tmp_path / "PWNED").exists()
@@ -136,7 +136,8 @@ def test_a_url_with_a_quote_is_written_exactly(tmp_path, capsys):
     values = literal_values(parameters_cell(nb))
     assert values["repo_url"] == url and values["preset"] == "kaggle-p100"
     push = capsys.readouterr().out.splitlines()[-1]
-    assert shlex.split(push) == ["1.", "kaggle", "kernels", "push", "-p", str(out / "kernel")]  # pastes as one path
+    assert shlex.split(push) == ["1.", "kaggle", "kernels", "push", "-p", str(out / "kernel"),  # pastes as one path
+                                 "--accelerator", "NvidiaTeslaT4"]
     find_code = next(c.source for c in nb.cells if '"clone"' in c.source)
     assert '"--", repo_url' in find_code  # a URL is never read by git as an option
 

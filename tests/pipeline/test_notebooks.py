@@ -106,6 +106,7 @@ def test_failing_notebook_names_notebook_and_cell(demo_run, tmp_path):
     run_dir = tmp_path / "broken"
     shutil.copytree(demo_run / "manifests", run_dir / "manifests")
     shutil.copytree(demo_run / "stage1", run_dir / "stage1")
+    shutil.copy(demo_run / "params.yaml", run_dir / "params.yaml")  # a run folder: a bare folder of copies is refused
     expected = r"notebook 03_stage2_finetune failed in cell \d+.*ConfigError: top_layers must be in 1..4"
     with pytest.raises(PipelineError, match=expected) as info:
         run_pipeline("demo", {"s2_top_layers": 99}, run_dir=run_dir, start_from="03", progress_bar=False)

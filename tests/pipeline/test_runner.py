@@ -10,8 +10,9 @@ import torch
 import yaml
 
 from xlsr_helpers.cli.main import main
-from xlsr_helpers.core.errors import ConfigError
+from xlsr_helpers.core.errors import ConfigError, RunFolderError
 from xlsr_helpers.pipeline.run_state import RUN_STATE
+from xlsr_helpers.pipeline.runlock import LOCK_FILE
 from xlsr_helpers.pipeline.runner import run_pipeline
 from xlsr_helpers.runtime.kaggle_env import KAGGLE_ROOT_ENV
 
@@ -35,7 +36,8 @@ from xlsr_helpers.runtime.kaggle_env import KAGGLE_ROOT_ENV
     ({"score_splits": "eval,test"}, "parameter score_splits='eval,test': ['test'] not among asvspoof2019-la's splits"),
     ({"score_splits": ""}, "parameter score_splits='': expected 'auto' or split names joined with ','"),
     ({"asv_scores": "/no/asv.txt"}, "parameter asv_scores='/no/asv.txt': no such file"),
-    ({"data_root": ["a", "b"]}, "parameter data_root=['a', 'b']: expected a path or name (text)"),
+    ({"data_root": ["a", "b"]}, "parameter data_root=['a', 'b']: expected 'auto', 'demo:tiny', 'demo:small' or a folder"),
+    ({"s2_noise_dir": ["a"]}, "parameter s2_noise_dir=['a']: expected a path or name (text)"),
     ({"report_to": "wandb"}, "report_to='wandb': wandb is not installed"),
     ({"report_to": "comet"}, "parameter report_to='comet' (expected 'none' or a comma-separated subset"),
     pytest.param({"device": "cuda"}, "parameter device='cuda': no CUDA device is visible",
@@ -84,6 +86,8 @@ def test_resume_from_an_earlier_read_only_run(partial_run, tmp_path, capfd):
     detector = (partial_run / "stage1" / "detector" / "model.safetensors").read_bytes()
     history = (partial_run / "stage1" / "history.csv").read_text()
     source = shutil.copytree(partial_run, tmp_path / "input" / "xlsr-run")
+    lock = {"pid": 1, "host": "an-earlier-kernel", "started": "2026-01-01 00:00:00"}
+    (source / LOCK_FILE).write_text(json.dumps(lock))  # that kernel was killed mid-run: its lock stayed
     for p in [source, *source.rglob("*")]:
         p.chmod(p.stat().st_mode & ~0o222)  # as read-only as /kaggle/input
     new = tmp_path / "working" / "xlsr-run"
@@ -96,6 +100,7 @@ def test_resume_from_an_earlier_read_only_run(partial_run, tmp_path, capfd):
     assert json.loads((new / "metrics.json").read_text())["split"] == "eval"
     assert list(yaml.safe_load((new / RUN_STATE).read_text())) == ["01_data_prep", "02_stage1_head",
                                                                    "03_stage2_finetune", "04_eval_eer"]
+    assert not (new / LOCK_FILE).exists()  # neither the earlier kernel's lock nor this run's
     # the same command once more: nothing left to do
     assert run_pipeline("cpu-smoke", run_dir=new, resume_from=source, progress_bar=False) == 0
     assert "every notebook already finished" in capfd.readouterr().err
@@ -127,9 +132,12 @@ def test_results_never_outlive_their_inputs(partial_run, tmp_path):
     run = shutil.copytree(partial_run, tmp_path / "run")
     assert run_pipeline("cpu-smoke", run_dir=run, start_from="03", progress_bar=False) == 0
     assert (run / "metrics.json").exists() and (run / "scores").is_dir()
+    (run / "scores" / "my_notes.txt").write_text("mine")  # a user's file among the results
     # new manifests: the old metrics go at once, and the stage trained on the old ones is not reused
     assert run_pipeline("cpu-smoke", {"max_trials_per_split": 12}, run_dir=run, only=["01"], progress_bar=False) == 0
-    assert not (run / "metrics.json").exists() and not (run / "scores").exists()
+    assert not (run / "metrics.json").exists()
+    assert [p.name for p in (run / "scores").iterdir()] == ["my_notes.txt"]  # only what the project wrote went
+    assert (run / "scores" / "my_notes.txt").read_text() == "mine"
     with pytest.raises(Exception, match=r"other parameters or inputs \(inputs.dev_audio: .*inputs.dev_manifest"):
         run_pipeline("cpu-smoke", run_dir=run, only=["02"], progress_bar=False)
     assert run_pipeline("cpu-smoke", {"on_change": "restart"}, run_dir=run, only=["02"], progress_bar=False) == 0
@@ -221,3 +229,13 @@ def test_an_estimate_sizes_each_cache_and_times_each_stage_without_running(tmp_p
     assert main(["run", "--preset", "cpu-smoke", "--estimate", "--run-dir", str(tmp_path / "run")]) == 0
     out = capsys.readouterr().out
     assert "cache_GiB" in out and "fits one 12-hour session" in out and not run_dir.exists()
+
+
+def test_a_second_run_on_a_folder_in_use_is_refused_before_any_work(partial_run, tmp_path, lock_holder):
+    """A run in another process holds the folder: the second is refused and changes nothing there."""
+    run = shutil.copytree(partial_run, tmp_path / "run")
+    holder = lock_holder(run)
+    before = {p: p.stat().st_mtime_ns for p in run.rglob("*") if p.name != LOCK_FILE}
+    with pytest.raises(RunFolderError, match=rf"in use by another xlsr run \(pid {holder.pid} on host"):
+        run_pipeline("cpu-smoke", run_dir=run, start_from="03", progress_bar=False)
+    assert {p: p.stat().st_mtime_ns for p in run.rglob("*") if p.name != LOCK_FILE} == before

@@ -41,13 +41,14 @@ def test_the_detector_is_the_mean_of_the_three_best_epochs(small_manifests, tiny
     assert record["dev_eer_best_epoch"] == pytest.approx(best3[0][0])
     # the saved detector reproduces the dev EER the stage reports, on the training's dev segments
     from xlsr_helpers.data.datasets import AudioCollator, SegmentConfig, SegmentDataset
-    from xlsr_helpers.model.forward import detector_logits, scores_from_logits
+    from xlsr_helpers.model.forward import detector_label_order, detector_logits, scores_from_logits
     from xlsr_helpers.model.loading import load_feature_extractor, load_trained_detector
     dev = read_manifest(small_manifests / "dev.csv")
     model = load_trained_detector(res.detector_dir).eval()
     batch = AudioCollator(load_feature_extractor(res.detector_dir))(list(SegmentDataset(dev, SegmentConfig(16000))))
     with torch.no_grad():
-        scores = scores_from_logits(detector_logits(model, batch["input_values"], batch["attention_mask"])).numpy()
+        logits = detector_logits(model, batch["input_values"], batch["attention_mask"])
+        scores = scores_from_logits(logits, detector_label_order(model)).numpy()
     eer, _ = compute_eer(scores[(dev.label == "bonafide").to_numpy()], scores[(dev.label == "spoof").to_numpy()])
     assert res.best_dev_eer == pytest.approx(
         record["dev_eer_averaged"] if record["used"] == "averaged" else record["dev_eer_best_epoch"])

@@ -178,12 +178,13 @@ def test_the_saved_detector_carries_its_settings_and_card(trained, small_manifes
     import torch
 
     from xlsr_helpers.data.datasets import AudioCollator, SegmentConfig, SegmentDataset
-    from xlsr_helpers.model.forward import detector_logits, scores_from_logits
+    from xlsr_helpers.model.forward import detector_label_order, detector_logits, scores_from_logits
     from xlsr_helpers.model.loading import load_feature_extractor, load_trained_detector
     model = load_trained_detector(s2.detector_dir).eval()
     batch = AudioCollator(load_feature_extractor(s2.detector_dir))(list(SegmentDataset(dev, SegmentConfig(32000))))
     with torch.no_grad():
-        scores = scores_from_logits(detector_logits(model, batch["input_values"], batch["attention_mask"])).numpy()
+        logits = detector_logits(model, batch["input_values"], batch["attention_mask"])
+        scores = scores_from_logits(logits, detector_label_order(model)).numpy()
     labels = dev.label.to_numpy()
     bona, spoof = scores[labels == "bonafide"], scores[labels == "spoof"]
     eer, thr = compute_eer(bona, spoof)

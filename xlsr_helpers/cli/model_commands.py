@@ -59,7 +59,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
 def _cmd_score(a: argparse.Namespace) -> int:
 
     from xlsr_helpers.data.manifest import read_manifest
-    from xlsr_helpers.evaluate.score_output import ScoreJob, score_into
+    from xlsr_helpers.evaluate.score_output import ScoreJob, check_score_outputs, score_into
     from xlsr_helpers.evaluate.scoring import (
         AUDIO_EXTENSIONS,
         Scorer,
@@ -70,6 +70,7 @@ def _cmd_score(a: argparse.Namespace) -> int:
     )
     check_output_file(a.out, "--out")  # before any work: a bad path must not lose hours of scores
     check_output_file(a.asvspoof_out, "--asvspoof-out")
+    check_score_outputs({"--out": a.out, "--asvspoof-out": a.asvspoof_out}, a.model_dir, a.paths)
     cfg = ScoringConfig(batch_size=a.batch_size, aggregation=a.aggregation, threshold=a.threshold, window=a.window,
                         hop=a.hop, prior_spoof=a.prior_spoof)
     rank = init_distributed()  # under torchrun: every process scores its share, rank 0 writes

@@ -24,6 +24,10 @@ class PipelineError(XlsrError, RuntimeError):
     """A preset/parameter problem, or a notebook that failed (named with its cell and error)."""
 
 
+class RunFolderError(PipelineError):
+    """A run folder in use by another run, or holding files this project did not write."""
+
+
 class DiskFullError(XlsrError, OSError):
     """The disk filled up while writing; the message names where."""
 

@@ -34,15 +34,16 @@ class SegmentConfig:
 
 
 class SegmentDataset(Dataset):
-    """Manifest rows -> ``{"input_values": float32 segment, "labels": 0|1}``.
+    """Manifest rows -> ``{"input_values": float32 segment, "labels": 0|1}``, the labels as ``label2id``
+    says (training passes the detector's own order).
 
     Random crops draw from ``seed + epoch + index`` so a resumed run sees the same crops.
     """
 
     def __init__(self, manifest: pd.DataFrame, segment: SegmentConfig = SegmentConfig(), seed: int = 0,
-                 augment: str = "none", noise_dir: str = "", rir_dir: str = ""):
+                 augment: str = "none", noise_dir: str = "", rir_dir: str = "", label2id: dict = LABEL2ID):
         self.paths = manifest["path"].tolist()
-        self.labels = manifest["label"].map(LABEL2ID).to_numpy()
+        self.labels = manifest["label"].map(label2id).to_numpy()
         self.segment, self.seed, self.epoch = segment, seed, 0
         self.augment = make_augmenter(augment, noise_dir, rir_dir)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from xlsr_helpers.core.written import claim
 from xlsr_helpers.data.audio import SAMPLE_RATE
 from xlsr_helpers.data.descriptor import load_descriptor
 from xlsr_helpers.data.manifest import ManifestError, read_manifest
@@ -70,15 +71,63 @@ def splits_to_score(manifest_dir: Path, spec: str = "auto") -> list[str]:
     return found
 
 
-def score_and_evaluate(scorer, run_dir: Path, dataset: str, root: Path, splits: str = "auto",
-                       asv_scores: str = "auto", phase: str = "eval") -> tuple[dict, dict]:
-    """Score every split's manifest (``scores/<split>.csv`` + ASVspoof ``.txt``) and compute its metrics."""
-    scored, results = {}, {}
+def score_splits(scorer, run_dir: Path, splits: str = "auto") -> dict[str, pd.DataFrame]:
+    """Score every chosen split's manifest of the run into ``scores/<split>.csv`` and ``.txt`` (noted in
+    the run's record), rows written as they finish so a crash keeps them; returns the tables."""
+    scored = {}
     for split in splits_to_score(run_dir / "manifests", splits):
         job = ScoreJob.from_manifest(read_manifest(run_dir / "manifests" / f"{split}.csv"))
-        scored[split] = score_into(scorer, [job], run_dir / "scores" / f"{split}.csv", run_dir / "scores" / f"{split}.txt")
-        results[split] = evaluate_scores(scored[split], asv_reference(dataset, root, split, asv_scores), phase)
-    return scored, results
+        csv, txt = (claim(run_dir, run_dir / "scores" / f"{split}.{ext}") for ext in ("csv", "txt"))
+        scored[split] = score_into(scorer, [job], csv, txt)
+    return scored
+
+
+def evaluate_splits(scored: dict[str, pd.DataFrame], dataset: str, root: Path, asv_scores: str = "auto",
+                    phase: str = "eval") -> dict[str, dict]:
+    """Each scored split's metrics (EER, min t-DCF with the corpus' ASV data, per-attack EER)."""
+    return {split: evaluate_scores(df, asv_reference(dataset, root, split, asv_scores), phase)
+            for split, df in scored.items()}
+
+
+def split_calibration(scorer, scored: dict[str, pd.DataFrame]) -> Calibration | None:
+    """The detector's calibration; for a detector without one, fitted on the dev scores (when dev was
+    scored); else None. Changes nothing: ``with_calibration`` applies it."""
+    if scorer.calibration is not None or "dev" not in scored:
+        return scorer.calibration
+    dev = scored["dev"]
+    return fit_calibration(dev.score[dev.label == "bonafide"], dev.score[dev.label == "spoof"], fitted_on="dev (04)")
+
+
+def with_calibration(scored: dict[str, pd.DataFrame], calibration: Calibration | None,
+                     prior_spoof: float = 0.5) -> dict[str, pd.DataFrame]:
+    """New score tables whose llr / p_spoof come from ``calibration`` (the tables as they are without one)."""
+    if calibration is None:
+        return scored
+    return {split: df.assign(llr=calibration.llr(df.score), p_spoof=calibration.p_spoof(df.score, prior_spoof))
+            for split, df in scored.items()}
+
+
+def calibrate_splits(scorer, scored: dict[str, pd.DataFrame], run_dir: Path,
+                     prior_spoof: float = 0.5) -> tuple[dict[str, pd.DataFrame], Calibration | None]:
+    """The tables under the detector's calibration, or one fitted on dev here for a detector without
+    one; only then are the score files written again (their llr / p_spoof columns change)."""
+    calibration = split_calibration(scorer, scored)
+    if calibration is None or calibration is scorer.calibration:
+        return scored, calibration  # already in the tables and the files, from the Scorer
+    scored = with_calibration(scored, calibration, prior_spoof)
+    write_split_scores(scored, run_dir)
+    return scored, calibration
+
+
+def write_split_scores(scored: dict[str, pd.DataFrame], run_dir: Path) -> list[Path]:
+    """``scores/<split>.csv`` and the ASVspoof-format ``scores/<split>.txt`` again, noted in the run's
+    record: only when 04 fitted a calibration the detector lacked (its llr / p_spoof columns change)."""
+    paths = []
+    for split, df in scored.items():
+        csv, txt = (claim(run_dir, run_dir / "scores" / f"{split}.{ext}") for ext in ("csv", "txt"))
+        write_scores(df, csv, txt)
+        paths += [csv, txt]
+    return paths
 
 
 def summary_table(scored: dict, results: dict, threshold: float, threshold_from: str, phase: str = "eval"):
@@ -99,20 +148,6 @@ def scoring_config(window_seconds, hop_seconds, batch_size: int, aggregation: st
     samples = lambda s: None if s == "auto" else int(round(float(s) * SAMPLE_RATE))  # noqa: E731
     return ScoringConfig(window=samples(window_seconds), hop=samples(hop_seconds), batch_size=batch_size,
                          aggregation=None if aggregation == "auto" else aggregation, prior_spoof=prior_spoof)
-
-
-def ensure_calibration(scorer, scored: dict, run_dir: Path) -> Calibration | None:
-    """The detector's calibration; for a detector without one, fitted here on the dev scores (when dev
-    was scored) and applied to every split's llr / p_spoof (scores files rewritten)."""
-    if scorer.calibration is not None or "dev" not in scored:
-        return scorer.calibration
-    dev = scored["dev"]
-    cal = fit_calibration(dev.score[dev.label == "bonafide"], dev.score[dev.label == "spoof"], fitted_on="dev (04)")
-    scorer.calibration = cal
-    for split, df in scored.items():
-        df["llr"], df["p_spoof"] = cal.llr(df.score), cal.p_spoof(df.score, scorer.cfg.prior_spoof)
-        write_scores(df, run_dir / "scores" / f"{split}.csv", run_dir / "scores" / f"{split}.txt")
-    return cal
 
 
 def evaluation_report(df: pd.DataFrame, threshold: float, calibration: Calibration | None, prior_spoof: float = 0.5,
@@ -194,3 +229,8 @@ def accuracy_at(scored: pd.DataFrame, threshold: float, phase: str = "eval") -> 
 def write_json(obj: dict, path: Path) -> Path:
     path.write_text(json.dumps(obj, indent=2, default=float))
     return path
+
+
+def write_metrics(metrics: dict, run_dir: Path) -> Path:
+    """``metrics.json`` of the run, noted in the run's record (so that clearing may remove it)."""
+    return write_json(metrics, claim(run_dir, run_dir / "metrics.json"))

@@ -146,3 +146,29 @@ def _close_unfinished(writer: ScoreWriter, jobs: list[ScoreJob], done: int, exc:
     except Exception as again:  # noqa: BLE001 - the first failure is the one to report
         log.error("could not add the unscored rows to %s: %s", writer.csv_path, failure_reason(again))
     log.error("scoring stopped (%s): %d finished row(s) kept in %s", failure_reason(exc), finished, writer.csv_path)
+
+
+def _same(a: Path, b: Path) -> bool:
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)  # links and hard links too
+    return a.resolve() == b.resolve()
+
+
+def check_score_outputs(outputs: dict[str, str | Path | None], model_dir: str | Path, inputs: list[str | Path]) -> None:
+    """Refuse outputs that would overwrite what the command reads or writes: two options naming one file,
+    an output inside the detector folder, or an output that is one of the inputs (a manifest, an audio file)."""
+    given = {opt: Path(p).expanduser() for opt, p in outputs.items() if p is not None}
+    names = list(given)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            if _same(given[a], given[b]):
+                raise ConfigError(f"{a} and {b} are the same file {given[a]}: one would overwrite the other; "
+                                  "give two file names")
+    model = Path(model_dir).expanduser()
+    for opt, p in given.items():
+        if model.is_dir() and p.resolve().is_relative_to(model.resolve()):
+            raise ConfigError(f"{opt} {p} lies inside the detector folder {model}: scores must not be written "
+                              "among the detector's files; give a path outside it")
+        clash = next((x for x in map(Path, inputs) if _same(p, x.expanduser())), None)
+        if clash is not None:
+            raise ConfigError(f"{opt} {p} is also an input ({clash}): scoring would overwrite it; give another file name")

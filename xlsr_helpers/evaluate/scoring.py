@@ -43,7 +43,7 @@ from xlsr_helpers.evaluate.score_output import (  # noqa: F401 - the writers re-
     write_scores,
 )
 from xlsr_helpers.model.card import SETTINGS_FILE, read_settings
-from xlsr_helpers.model.forward import detector_logits, scores_from_logits
+from xlsr_helpers.model.forward import detector_label_order, detector_logits, scores_from_logits
 from xlsr_helpers.model.loading import check_model_ref, load_feature_extractor, load_trained_detector
 from xlsr_helpers.runtime.device import DEVICES, PRECISIONS, choose_precision
 
@@ -153,6 +153,7 @@ class Scorer:
         dev = config.device if config.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
         self.device = torch.device(dev)
         self.model = load_trained_detector(model_dir).eval().to(self.device)
+        self.label_order = detector_label_order(self.model)  # its own id2label: {0: spoof, 1: bonafide} is fine
         precision = config.precision
         if precision == "auto":
             precision = choose_precision(self.device.type, self.device.type == "cuda" and torch.cuda.is_bf16_supported())
@@ -174,7 +175,7 @@ class Scorer:
             with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
                 logits = detector_logits(self.model, batch["input_values"].to(self.device),
                                          batch["attention_mask"].to(self.device))  # head in fp32
-            out[idx] = scores_from_logits(logits.double()).cpu().numpy()
+            out[idx] = scores_from_logits(logits.double(), self.label_order).cpu().numpy()
         return out
 
     def _load_windows(self, path: Path) -> list[np.ndarray] | str:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from xlsr_helpers.core.errors import ConfigError
+from xlsr_helpers.core.errors import ConfigError, RunFolderError
+from xlsr_helpers.core.written import WRITTEN, claim, not_written, note_written, remove_written
 
 SHARED = ("manifests", "stage1", "demo_data", "tiny-random-wav2vec2")  # what every seed reuses from RUN
 SEEDS_DIR = "seeds"
@@ -42,7 +42,9 @@ def seed_dir(run_dir: Path, seed: int) -> Path:
 def prepare_seed_dir(run_dir: Path, seed: int) -> Path:
     """The seed's run folder, linked to the shared outputs of notebooks 01-02."""
     out = seed_dir(run_dir, seed)
+    made = [p for p in (out.parent, out) if not p.exists()]
     out.mkdir(parents=True, exist_ok=True)
+    note_written(run_dir, *made)
     for name in SHARED:
         link, target = out / name, run_dir / name
         if target.exists() and not link.exists():
@@ -50,11 +52,18 @@ def prepare_seed_dir(run_dir: Path, seed: int) -> Path:
     return out
 
 
-def clear_summary(run_dir: Path) -> None:
-    """The summary describes the seeds' detectors: it goes before any of them may change."""
-    for name in SUMMARY_FILES:
-        p = run_dir / SEEDS_DIR / name
-        shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+def clear_summary(run_dir: Path) -> list[Path]:
+    """The summary describes the seeds' detectors: it goes before any of them may change. Only what the
+    run folder's record lists goes; a file the project did not write where the summary goes is refused."""
+    removed = remove_written(run_dir, [f"{SEEDS_DIR}/{name}" for name in SUMMARY_FILES])
+    splits = sorted(p.stem for p in (run_dir / "manifests").glob("*.csv"))
+    targets = [run_dir / SEEDS_DIR / n for n in SUMMARY_FILES if n != "fused"]
+    foreign = not_written(run_dir, targets + [run_dir / SEEDS_DIR / "fused" / f"{s}.{ext}" for s in splits
+                                              for ext in ("csv", "txt")])
+    if foreign:
+        raise RunFolderError(f"{', '.join(map(str, foreign))}: not written by xlsr (not listed in {run_dir / WRITTEN}), "
+                             "and the seeds' summary would overwrite it; move it out of the run folder")
+    return removed
 
 
 def seed_scores(run_dir: Path, seeds: list[int], split: str) -> list[pd.DataFrame]:
@@ -102,15 +111,14 @@ def summarize(run_dir: Path, seeds: list[int], asv_for_split, phase: str = "eval
         per_seed = [(f"seed {s}", evaluate_scores(f, asv, phase)) for s, f in zip(seeds, frames, strict=True)]
         fused = fuse(frames)
         out = run_dir / SEEDS_DIR / "fused"
-        write_scores(fused, out / f"{split}.csv", out / f"{split}.txt")
+        write_scores(fused, claim(run_dir, out / f"{split}.csv"), claim(run_dir, out / f"{split}.txt"))
         seed_rows = [_row(split, name, r) for name, r in per_seed]
         stats = pd.DataFrame(seed_rows)[list(METRICS)].astype(float)
         rows += [*seed_rows, {"split": split, "system": "mean", **stats.mean().to_dict()},
                  {"split": split, "system": "sd", **stats.std(ddof=1).to_dict()},  # n - 1, as papers report it
                  _row(split, "fused", evaluate_scores(fused, asv, phase))]
     table = pd.DataFrame(rows)
-    (run_dir / SEEDS_DIR).mkdir(parents=True, exist_ok=True)
-    table.to_csv(run_dir / SEEDS_DIR / "summary.csv", index=False)
-    (run_dir / SEEDS_DIR / "summary.json").write_text(json.dumps(
+    table.to_csv(claim(run_dir, run_dir / SEEDS_DIR / "summary.csv"), index=False)
+    claim(run_dir, run_dir / SEEDS_DIR / "summary.json").write_text(json.dumps(
         {"seeds": seeds, "phase": phase, "rows": table.replace({np.nan: None}).to_dict("records")}, indent=2))
     return table

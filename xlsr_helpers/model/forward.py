@@ -1,4 +1,5 @@
-"""The split forward: the frozen prefix once (cacheable), the trainable top layers and the head after; scores from logits."""
+"""The split forward: the frozen prefix once (cacheable), the trainable top layers and the head after; scores from
+logits, read through the detector's own label order."""
 
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from torch import nn
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.models.wav2vec2.modeling_wav2vec2 import Wav2Vec2EncoderStableLayerNorm
 
-from xlsr_helpers.data.labels import LABEL2ID
+from xlsr_helpers.data.labels import LabelOrder, label_order
 from xlsr_helpers.model.heads import Head
 from xlsr_helpers.model.heads.linear import LinearHead
 
@@ -127,6 +128,15 @@ def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (hidden * m).sum(1) / m.sum(1)
 
 
-def scores_from_logits(logits: torch.Tensor) -> torch.Tensor:
-    """ASVspoof score: logit[bonafide] - logit[spoof] (higher = more bonafide)."""
-    return logits[..., LABEL2ID["bonafide"]] - logits[..., LABEL2ID["spoof"]]
+def detector_label_order(model_or_config) -> LabelOrder:
+    """Which of a detector's outputs is bonafide and which spoof, from its own ``config.id2label``
+    (a ``ConfigError`` naming the model when they are not exactly those two classes)."""
+    config = getattr(model_or_config, "config", model_or_config)
+    where = getattr(config, "_name_or_path", "") or "the detector"
+    return label_order(config.id2label, config.label2id, str(where))
+
+
+def scores_from_logits(logits: torch.Tensor, order: LabelOrder) -> torch.Tensor:
+    """ASVspoof score: logit[bonafide] - logit[spoof] (higher = more bonafide), the two read in the
+    detector's own order (``detector_label_order``): a detector may declare {0: spoof, 1: bonafide}."""
+    return logits[..., order.bonafide] - logits[..., order.spoof]

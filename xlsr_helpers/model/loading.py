@@ -1,7 +1,9 @@
 """The detector: XLS-R with a head (``heads``): the stock ``Wav2Vec2ForSequenceClassification`` for the
 ``linear`` head, ``XlsrDetector`` for the others; loading and stage-wise freezing.
 
-Score convention (ASVspoof): ``score = logit[bonafide] - logit[spoof]``; higher = more bonafide.
+Score convention (ASVspoof): ``score = logit[bonafide] - logit[spoof]``; higher = more bonafide. A saved
+detector keeps its own label order (``config.id2label``: a detector may declare {0: spoof, 1: bonafide});
+only a fresh head gets this package's order (``data.labels.LABEL2ID``).
 
 Besides loading/freezing, this module splits the forward pass so that the frozen part can be
 cached: ``encode_prefix`` runs everything below the first trainable transformer layer and
@@ -30,7 +32,7 @@ from xlsr_helpers.core.errors import ConfigError, short_text
 from xlsr_helpers.core.textfile import read_text
 from xlsr_helpers.data.audio import SEGMENT_SAMPLES
 from xlsr_helpers.data.datasets import default_feature_extractor
-from xlsr_helpers.data.labels import ID2LABEL, LABEL2ID
+from xlsr_helpers.data.labels import ID2LABEL, LABEL2ID, label_order
 from xlsr_helpers.model.checks import (
     ModelLoadError,
     check_feature_extractor,
@@ -136,10 +138,11 @@ def load_detector(name_or_path: str | Path = XLSR_300M, head: str = "auto", segm
                           "bare encoder (the base model)")
     if head != "linear" and current is None:
         return _new_head_detector(name_or_path, config, head, segment_samples, overrides)
+    labels = label_settings(config, name_or_path)
     with loading_named(name_or_path):  # no network, a misspelled hub id, weights that do not fit config.json
         model, info = AutoModelForAudioClassification.from_pretrained(
-            str(name_or_path), num_labels=2, id2label=dict(ID2LABEL), label2id=dict(LABEL2ID),
-            output_loading_info=True, ignore_mismatched_sizes=True, **overrides, **NO_REMOTE_CODE)
+            str(name_or_path), **labels, output_loading_info=True, ignore_mismatched_sizes=True, **overrides,
+            **NO_REMOTE_CODE)
     check_loading_info(name_or_path, info, trained=False)
     return model
 
@@ -155,6 +158,21 @@ def _load_config(name_or_path, what: str = "model"):
             raise
     refuse_custom_code(f"{name_or_path} (config.json)", config.to_dict())
     return config
+
+
+def label_settings(config, name_or_path) -> dict:
+    """``from_pretrained``'s label arguments: none for a trained detector, which keeps its own order
+    (checked here: exactly bonafide and spoof, else a ``ConfigError`` naming the folder and its labels),
+    this package's order for the fresh head of a bare encoder."""
+    if trained_head(config) is None:
+        return {"num_labels": 2, "id2label": dict(ID2LABEL), "label2id": dict(LABEL2ID)}
+    label_order(config.id2label, config.label2id, f"{name_or_path}")
+    return {}
+
+
+def check_model_labels(name_or_path: str | Path) -> None:
+    """A detector's labels checked from its config alone, before any weights load or a stage folder is written."""
+    label_settings(_load_config(name_or_path), name_or_path)
 
 
 def trained_head(config) -> str | None:
@@ -193,11 +211,12 @@ def load_trained_detector(name_or_path: str | Path) -> nn.Module:
     """A saved detector for scoring; a bare encoder (no trained head) is refused, since its scores
     would come from a randomly initialised classifier."""
     check_model_ref(name_or_path, detector=True)
-    _load_config(name_or_path, "detector")  # refuses a model that asks for its own code, before its weights load
+    config = _load_config(name_or_path, "detector")  # refuses a model that asks for its own code, before its weights
+    labels = label_settings(config, name_or_path)
     with loading_named(name_or_path, "detector"):
         model, info = AutoModelForAudioClassification.from_pretrained(
-            str(name_or_path), num_labels=2, id2label=dict(ID2LABEL), label2id=dict(LABEL2ID),
-            output_loading_info=True, ignore_mismatched_sizes=True, **DETECTOR_DEFAULTS, **NO_REMOTE_CODE)
+            str(name_or_path), **labels, output_loading_info=True, ignore_mismatched_sizes=True, **DETECTOR_DEFAULTS,
+            **NO_REMOTE_CODE)
     check_loading_info(name_or_path, info, trained=True)
     return model
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import yaml
 
 from xlsr_helpers.core.errors import PipelineError
-from xlsr_helpers.pipeline.notebooks import (
-    NOTEBOOKS,
-)
+from xlsr_helpers.core.written import WRITTEN, note_written
+from xlsr_helpers.pipeline.notebooks import NOTEBOOKS
+from xlsr_helpers.pipeline.runlock import LOCK_FILE
 from xlsr_helpers.runtime.kaggle_env import glob_input, kaggle_input
 
 RUN_STATE = "run_state.yaml"  # notebooks that finished, with their parameters (for --resume-from)
@@ -118,9 +118,12 @@ def copy_previous_run(source: Path, run_dir: Path) -> None:
         return
     if source.resolve() == run_dir.resolve():
         return
-    shutil.copytree(source, run_dir, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.tmp*"))
-    for p in [run_dir, *run_dir.rglob("*")]:  # copies of read-only inputs (/kaggle/input) must be writable
+    # the earlier run's lock (a kernel killed mid-run leaves it) is not this run's; ours stays as it is
+    shutil.copytree(source, run_dir, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.tmp*", LOCK_FILE))
+    copied = [p for p in run_dir.rglob("*") if p.name not in (LOCK_FILE, WRITTEN)]
+    for p in [run_dir, *copied]:  # copies of read-only inputs (/kaggle/input) must be writable
         p.chmod(p.stat().st_mode | 0o200)
+    note_written(run_dir, *copied)  # this run wrote these copies: clearing may remove them as its own
     old = yaml.safe_load((source / "params.yaml").read_text()).get("notebooks", {}).get(NOTEBOOKS[0], {}) \
         if (source / "params.yaml").exists() else {}
     old_dir = old.get("run_dir")

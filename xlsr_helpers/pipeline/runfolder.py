@@ -1,5 +1,5 @@
-"""Where a run reads and writes: the run folder, the corpus root, the base model and the detector that
-notebook 04 scores (refused when stale)."""
+"""Where a run reads and writes: the run folder (what counts as one, clearing its old results), the
+corpus root, the base model and the detector that notebook 04 scores (refused when stale)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,14 @@ from pathlib import Path
 
 import yaml
 
-from xlsr_helpers.core.errors import ConfigError
+from xlsr_helpers.core.errors import ConfigError, RunFolderError
+from xlsr_helpers.core.written import WRITTEN, not_written, remove_written
 from xlsr_helpers.data.demo import SIZES, make_demo_corpus
 from xlsr_helpers.data.manifest import find_root, read_manifest
 from xlsr_helpers.model.loading import save_random_backbone
 from xlsr_helpers.pipeline.params import TINY_RANDOM
+from xlsr_helpers.pipeline.run_state import RUN_STATE
+from xlsr_helpers.pipeline.runlock import LOCK_FILE
 from xlsr_helpers.runtime.kaggle_env import glob_input, kaggle_input, kaggle_working, on_kaggle
 from xlsr_helpers.train.state import RUN_RECORD, stale_stage
 
@@ -108,9 +111,7 @@ def find_attached_model(hub_id: str) -> Path | None:
 
 def evaluation_detector(run_dir: Path, detector: str) -> Path:
     """The detector notebook 04 scores. ``'auto'``: this run's stage-2 detector, refused when it was
-    trained from manifests or a stage-1 detector that have changed since. Old results (metrics.json,
-    scores/) are removed first: they must not outlive what they were computed from."""
-    clear_results(run_dir)
+    trained from manifests or a stage-1 detector that have changed since. Changes nothing."""
     if detector != "auto":
         return Path(detector).expanduser()
     stage1, stage2 = run_dir / "stage1", run_dir / "stage2"
@@ -125,19 +126,34 @@ def evaluation_detector(run_dir: Path, detector: str) -> Path:
 
 
 RESULTS = ("metrics.json", "scores")  # written by 04; removed whenever an earlier step may change
+RUN_MARKERS = (WRITTEN, RUN_STATE, "params.yaml", LOCK_FILE)  # a folder holding one of these is a run folder
+
+
+def is_run_folder(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds an xlsr run (its record, run state, parameters or lock)."""
+    return any((run_dir / m).exists() for m in RUN_MARKERS)
+
+
+def check_run_folder(run_dir: Path) -> None:
+    """Refuse a non-empty folder that holds no xlsr run: a run would write (and clear) among its files."""
+    if run_dir.is_dir() and not is_run_folder(run_dir) and any(run_dir.iterdir()):
+        raise RunFolderError(f"run folder {run_dir} is not empty and holds no xlsr run (none of "
+                             f"{', '.join(RUN_MARKERS)}); give a new or empty folder, or one an earlier xlsr run wrote")
+
+
+def result_paths(run_dir: Path) -> list[Path]:
+    """Where 04 writes: metrics.json and scores/<split>.csv|txt for each manifest of the run."""
+    splits = sorted(p.stem for p in (run_dir / "manifests").glob("*.csv"))
+    return [run_dir / "metrics.json", *(run_dir / "scores" / f"{s}.{ext}" for s in splits for ext in ("csv", "txt"))]
 
 
 def clear_results(run_dir: Path) -> list[Path]:
     """Remove 04's results (metrics.json, scores/): they describe detectors and manifests that the
-    notebooks about to run may change, and must not outlive them."""
-    removed = []
-    for name in RESULTS:
-        p = run_dir / name
-        if p.is_dir():
-            shutil.rmtree(p)
-        elif p.exists():
-            p.unlink()
-        else:
-            continue
-        removed.append(p)
+    notebooks about to run may change, and must not outlive them. Only what the run folder's record
+    lists goes; a file the project did not write where 04 will write is refused (before any work)."""
+    removed = remove_written(run_dir, RESULTS)
+    foreign = not_written(run_dir, result_paths(run_dir))
+    if foreign:
+        raise RunFolderError(f"{', '.join(map(str, foreign))}: not written by xlsr (not listed in {run_dir / WRITTEN}), "
+                             "and notebook 04 would overwrite it; move it out of the run folder, or give another run folder")
     return removed

@@ -19,6 +19,7 @@ import yaml
 from xlsr_helpers.core.errors import PipelineError
 from xlsr_helpers.core.outputs import check_output_folder
 from xlsr_helpers.core.resources import CHECKOUT, NOTEBOOK_DIR
+from xlsr_helpers.core.written import claim, note_written
 from xlsr_helpers.pipeline.notebooks import (
     NOTEBOOKS,
     REQUIRED_BEFORE,
@@ -29,6 +30,7 @@ from xlsr_helpers.pipeline.notebooks import (
 from xlsr_helpers.pipeline.params import absolute_paths, check_parameters
 from xlsr_helpers.pipeline.preflight import check_before_start
 from xlsr_helpers.pipeline.run_state import (
+    RUN_STATE,
     check_overrides_used,
     copy_previous_run,
     find_previous_run,
@@ -37,12 +39,11 @@ from xlsr_helpers.pipeline.run_state import (
     run_record,
     unfinished_notebooks,
 )
-from xlsr_helpers.pipeline.runfolder import clear_results
+from xlsr_helpers.pipeline.runfolder import check_run_folder, clear_results
+from xlsr_helpers.pipeline.runlock import run_folder_lock
 from xlsr_helpers.runtime.kaggle_env import kaggle_working, on_kaggle
 
 QUIET_KERNEL = ["--IPKernelApp.log_level=ERROR"]  # no "running over TCP without encryption" per notebook
-
-
 
 
 def resolve_parameters(preset: dict, overrides: dict, run_dir: Path) -> dict[str, dict]:
@@ -103,12 +104,29 @@ def run_pipeline(preset: str = "demo", overrides: dict | None = None, run_dir: s
     ``/kaggle/input``, read-only) or ``'auto'`` to look for one there; what it finished is copied in
     and the chain continues at the first unfinished notebook (and inside it at the last checkpoint).
     ``seeds``: notebooks 03 and 04 once per seed (``seeds`` module), then the seeds' summary.
+    The run folder must be new, empty or a run folder; the run holds its lock throughout, so a second
+    run on the same folder is refused before it writes anything.
     """
     run_dir, resolved, overrides = prepare(preset, overrides, run_dir)
     if resume_from is not None and (start_from or only):
         raise PipelineError("--resume-from continues where the earlier run stopped: use it without --from/--only")
     if seeds and only:
         raise PipelineError("--seeds runs notebooks 03 and 04 once per seed: use it without --only")
+    check_run_folder(run_dir)  # a user's folder is refused before anything is written into it
+    created = not run_dir.exists()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with run_folder_lock(run_dir):  # one run per folder: a second one is refused, not interleaved
+            return _run_locked(run_dir, preset, overrides, resolved, start_from, only, resume_from, seeds,
+                               kernel_name, progress_bar)
+    finally:
+        if created and not any(run_dir.iterdir()):  # refused before writing anything: leave no trace
+            run_dir.rmdir()
+
+
+def _run_locked(run_dir: Path, preset: str, overrides: dict, resolved: dict[str, dict], start_from: str | None,
+                only: list[str] | None, resume_from, seeds: list[int] | None, kernel_name: str,
+                progress_bar: bool) -> int:
     if resume_from is not None:
         source = find_previous_run(resume_from)
         if source is not None:
@@ -121,14 +139,15 @@ def run_pipeline(preset: str = "demo", overrides: dict | None = None, run_dir: s
     check_inputs_exist(run_dir, chosen)
     check_corpus_splits(resolved, chosen)
     check_overrides_used(overrides, resolved, chosen, run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if chosen:
+        clear_results(run_dir)  # metrics and scores are recomputed by 04 from what this run changes
     (run_dir / "params.yaml").write_text(yaml.safe_dump(
         run_record(preset, overrides, seeds, resolved, chosen, run_dir), sort_keys=False))
+    note_written(run_dir, run_dir / "params.yaml")  # the runner's own bookkeeping, in a folder holding a run
     if not chosen:
         print(f"[xlsr run] every notebook already finished in {run_dir} with these parameters", file=sys.stderr)
         print(summary(run_dir, 0.0))
         return 0
-    clear_results(run_dir)  # metrics and scores are recomputed by 04 from what this run changes
     t0 = time.time()
     if seeds:
         return run_seeds(run_dir, resolved, chosen, seeds, kernel_name, progress_bar, t0)
@@ -138,7 +157,7 @@ def run_pipeline(preset: str = "demo", overrides: dict | None = None, run_dir: s
     if metrics.exists() and chosen == NOTEBOOKS:  # record the whole chain's wall time next to the metrics
         m = json.loads(metrics.read_text())
         m["chain_seconds"] = round(time.time() - t0, 1)
-        metrics.write_text(json.dumps(m, indent=2))
+        claim(run_dir, metrics).write_text(json.dumps(m, indent=2))
     print(summary(run_dir, time.time() - t0))
     return 0
 
@@ -150,9 +169,13 @@ def _run_one(run_dir: Path, nb: str, parameters: dict, kernel_name: str, progres
     forget_finished(run_dir, nb)
     print(f"[xlsr run] {nb}{label} ...", file=sys.stderr, flush=True)
     t = time.time()
-    execute_notebook(NOTEBOOK_DIR / f"{nb}.ipynb", run_dir / "notebooks" / f"{nb}.ipynb", parameters, kernel_name,
-                     progress_bar)
+    executed = run_dir / "notebooks" / f"{nb}.ipynb"
+    try:
+        execute_notebook(NOTEBOOK_DIR / f"{nb}.ipynb", executed, parameters, kernel_name, progress_bar)
+    finally:  # the partial copy of a failed notebook is the runner's too
+        note_written(run_dir, *[p for p in (executed.parent, executed) if p.exists()])
     mark_finished(run_dir, nb, parameters)
+    note_written(run_dir, run_dir / RUN_STATE)
     print(f"[xlsr run] {nb}{label} done in {time.time() - t:.0f} s", file=sys.stderr, flush=True)
 
 
@@ -170,10 +193,10 @@ def run_seeds(run_dir: Path, resolved: dict[str, dict], chosen: list[str], seeds
         if lacking:
             raise PipelineError(f"--seeds {','.join(map(str, seeds))} --from 04: no stage-2 detector for seed(s) "
                                 f"{lacking} in {run_dir / SEEDS_DIR}; start from 03 for them")
+    clear_summary(run_dir)  # before any work: a file in its way is refused now, not after training
     for nb in chosen:
         if nb not in PER_SEED:
             _run_one(run_dir, nb, resolved[nb], kernel_name, progress_bar)
-    clear_summary(run_dir)
     declared = {nb: notebook_parameters(nb) for nb in per_seed}
     for seed in seeds:
         folder = prepare_seed_dir(run_dir, seed)
@@ -189,7 +212,7 @@ def run_seeds(run_dir: Path, resolved: dict[str, dict], chosen: list[str], seeds
     table = summarize(run_dir, seeds, lambda split: asv_reference(ev["dataset"], root, split, ev["asv_scores"]),
                       ev["phase"])
     split = "eval" if "eval" in set(table.split) else table.split.iloc[-1]
-    plots.save_figure(plots.seed_summary(table, split), run_dir / SEEDS_DIR / "seeds.png")
+    plots.save_figure(plots.seed_summary(table, split), claim(run_dir, run_dir / SEEDS_DIR / "seeds.png"))
     print(f"\nfinished in {time.time() - t0:.0f} s; {len(seeds)} seeds in {run_dir / SEEDS_DIR}\n"
           f"{table.to_string(index=False, float_format=lambda v: f'{v:.4f}')}")
     return 0

@@ -13,7 +13,7 @@ from torch.utils.data import Dataset
 
 from xlsr_helpers.core.errors import ConfigError
 from xlsr_helpers.data.datasets import AudioCollator, SegmentConfig, SegmentDataset
-from xlsr_helpers.data.labels import LABEL2ID
+from xlsr_helpers.data.labels import LabelOrder
 from xlsr_helpers.model.cache import (
     CachedFeatures,
     CacheRun,
@@ -90,10 +90,11 @@ def _segments(cfg: TrainConfig) -> tuple[SegmentConfig, SegmentConfig]:
 
 
 def stage_data(cfg: TrainConfig, plan: CachePlan, detector: nn.Module, feature_extractor, train_df: pd.DataFrame,
-               dev_df: pd.DataFrame, device, autocast) -> StageData:
-    """Cached features when the plan says so (built or reused now), else waveforms."""
+               dev_df: pd.DataFrame, device, autocast, order: LabelOrder) -> StageData:
+    """Cached features when the plan says so (built or reused now), else waveforms; targets are class
+    ids in the detector's own label ``order``."""
     segment, dev_segment = _segments(cfg)
-    train_labels, dev_labels = (df["label"].map(LABEL2ID).to_numpy() for df in (train_df, dev_df))
+    train_labels, dev_labels = (df["label"].map(order.label2id).to_numpy() for df in (train_df, dev_df))
     if plan.cached:
         run = CacheRun(plan.cache_dir, cfg.eval_batch_size, device, cfg.num_workers, autocast)
         train_ds, dev_ds = (
@@ -101,6 +102,7 @@ def stage_data(cfg: TrainConfig, plan: CachePlan, detector: nn.Module, feature_e
             for split, df, labels in (("train", train_df, train_labels), ("dev", dev_df, dev_labels)))
         return StageData(train_ds, dev_ds, collate_features, plan.kind, cached=True)
     train_ds = SegmentDataset(train_df, segment, seed=cfg.seed, augment=cfg.augment, noise_dir=cfg.noise_dir,
-                              rir_dir=cfg.rir_dir)
-    return StageData(train_ds, SegmentDataset(dev_df, dev_segment, seed=cfg.seed), AudioCollator(feature_extractor),
+                              rir_dir=cfg.rir_dir, label2id=order.label2id)
+    dev_ds = SegmentDataset(dev_df, dev_segment, seed=cfg.seed, label2id=order.label2id)
+    return StageData(train_ds, dev_ds, AudioCollator(feature_extractor),
                      "waveform", cached=False)

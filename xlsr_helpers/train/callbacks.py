@@ -15,6 +15,7 @@ from accelerate import PartialState
 from safetensors.torch import load_file, save_file
 from transformers import Trainer, TrainerCallback
 
+from xlsr_helpers.data.labels import LabelOrder
 from xlsr_helpers.runtime.kaggle_env import session_seconds_left
 from xlsr_helpers.train.dev_eer import dev_scores, eer_of
 from xlsr_helpers.train.state import (
@@ -74,16 +75,18 @@ def average_state_dicts(dicts: list[dict[str, torch.Tensor]]) -> dict[str, torch
     return out
 
 
-def average_top_k(trainer: Trainer, keeper: TopK, dev_ds, dev_labels: np.ndarray, best_eer: float) -> dict:
+def average_top_k(trainer: Trainer, keeper: TopK, dev_ds, dev_targets: np.ndarray, order: LabelOrder,
+                  best_eer: float) -> dict:
     """Load the mean of the kept epochs' weights when its dev EER is no worse than the best epoch's;
-    otherwise keep the best epoch (said in a warning). Returns what was chosen and both EERs."""
+    otherwise keep the best epoch (said in a warning). ``dev_targets`` are class ids in the detector's
+    ``order``. Returns what was chosen and both EERs."""
     PartialState().wait_for_everyone()
     index = keeper.index()
     names = sorted(index, key=lambda n: (index[n], n))
     dicts = [load_file(keeper.folder / n) for n in names]
     module = trainer.model
     module.load_state_dict(average_state_dicts(dicts), strict=False)
-    avg_eer = eer_of(dev_scores(trainer, dev_ds), dev_labels)[0]
+    avg_eer = eer_of(dev_scores(trainer, dev_ds, order), dev_targets, order)[0]
     used = "averaged" if avg_eer <= best_eer else "best epoch"
     if used == "best epoch":
         log.warning("the average of the %d best epochs has dev EER %.4f, worse than the best epoch's %.4f: "

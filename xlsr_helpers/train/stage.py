@@ -8,6 +8,7 @@ Running the same call again after a kill resumes from the last *complete* checkp
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import shutil
@@ -24,14 +25,14 @@ from transformers import EarlyStoppingCallback, TrainingArguments, set_seed
 from xlsr_helpers.core.errors import ConfigError, check_free_space, disk_full_named
 from xlsr_helpers.core.fingerprint import manifest_fingerprint
 from xlsr_helpers.core.outputs import check_output_folder
-from xlsr_helpers.data.labels import LABEL2ID
+from xlsr_helpers.data.labels import LABEL2ID, LabelOrder
 from xlsr_helpers.data.manifest import read_manifest
 from xlsr_helpers.evaluate.calibration import fit_calibration
 from xlsr_helpers.evaluate.metrics import cllr, compute_eer, min_dcf
 from xlsr_helpers.model.card import base_model_of, read_settings, write_model_card, write_settings
-from xlsr_helpers.model.forward import head_of
+from xlsr_helpers.model.forward import detector_label_order, head_of
 from xlsr_helpers.model.freezing import freeze_for_stage, frozen_prefix_layers
-from xlsr_helpers.model.loading import check_model_ref, load_detector, load_feature_extractor
+from xlsr_helpers.model.loading import check_model_labels, check_model_ref, load_detector, load_feature_extractor
 from xlsr_helpers.runtime.device import preflight
 from xlsr_helpers.train.cache_plan import StageData, plan_cache, stage_data
 from xlsr_helpers.train.callbacks import CompleteMarker, EpochSeed, TimeEstimate, TopK, average_top_k
@@ -63,12 +64,13 @@ class StageResult:
     seconds: float
 
 
-def detector_settings(cfg: TrainConfig, head: str, dev_scores: np.ndarray, dev_labels: np.ndarray,
+def detector_settings(cfg: TrainConfig, head: str, dev_scores: np.ndarray, dev_targets: np.ndarray, order: LabelOrder,
                       train_df: pd.DataFrame, dev_df: pd.DataFrame, inputs: dict | None = None) -> dict:
     """What the saved detector carries: its segment and scoring settings, the dev EER threshold and
     metrics of the saved (best) weights, a calibration fitted on those dev scores, its training data
-    (``inputs``: the stage identity's fingerprints of manifests and audio, else the manifests')."""
-    bona, spoof = dev_scores[dev_labels == LABEL2ID["bonafide"]], dev_scores[dev_labels == LABEL2ID["spoof"]]
+    (``inputs``: the stage identity's fingerprints of manifests and audio, else the manifests').
+    ``dev_targets`` are class ids in the detector's ``order``."""
+    bona, spoof = dev_scores[dev_targets == order.bonafide], dev_scores[dev_targets == order.spoof]
     eer, thr = compute_eer(bona, spoof)
     cal = fit_calibration(bona, spoof, fitted_on="dev")
     return {"stage": cfg.stage, "head": head, "base_model": base_model_of(cfg.model),
@@ -157,6 +159,7 @@ def _start_stage(cfg: TrainConfig, train_manifest, dev_manifest, out: Path):
     train_df, dev_df = _as_frame(train_manifest), _as_frame(dev_manifest)
     check_manifests(train_df, dev_df, _name(train_manifest, "train manifest"), _name(dev_manifest, "dev manifest"))
     check_model_ref(cfg.model)
+    check_model_labels(cfg.model)  # classes other than bonafide/spoof: refused before the stage folder is written
     report = preflight(None if cfg.device == "auto" else cfg.device, cfg.precision)
     identity = stage_identity(cfg, train_df, dev_df)
     check_output_folder(out, "stage folder")
@@ -165,9 +168,11 @@ def _start_stage(cfg: TrainConfig, train_manifest, dev_manifest, out: Path):
     return train_df, dev_df, report, identity["inputs"]
 
 
-def _make_trainer(cfg: TrainConfig, module: StageModule, args: TrainingArguments, data: StageData, out: Path):
+def _make_trainer(cfg: TrainConfig, module: StageModule, args: TrainingArguments, data: StageData, out: Path,
+                  order: LabelOrder):
     """The Trainer with its callbacks: completion markers, per-epoch seeds, the top-k keeper (when
-    averaging), early stopping. Returns it and the keeper (or None)."""
+    averaging), early stopping; dev EER read in the detector's label ``order``. Returns it and the
+    keeper (or None)."""
     callbacks = [CompleteMarker(), EpochSeed(data.train), TimeEstimate(cfg.stage)]
     keeper = None
     if cfg.average_top_k > 1:
@@ -177,7 +182,8 @@ def _make_trainer(cfg: TrainConfig, module: StageModule, args: TrainingArguments
     if cfg.early_stopping_patience > 0:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
     trainer = DetectorTrainer(model=module, args=args, train_dataset=data.train, eval_dataset=data.dev,
-                              data_collator=data.collator, compute_metrics=eer_metrics, callbacks=callbacks,
+                              data_collator=data.collator, compute_metrics=functools.partial(eer_metrics, order=order),
+                              callbacks=callbacks,
                               encoder_learning_rate=cfg.encoder_learning_rate, layer_decay=cfg.layer_decay)
     return trainer, keeper
 
@@ -191,17 +197,18 @@ def train_stage(config: TrainConfig | dict, train_manifest, dev_manifest, out_di
     detector, feature_extractor, counts, n_prefix = _prepare_detector(cfg)
     needed = space_needed(detector, cfg.save_total_limit)
     check_free_space(out, needed, f"stage {cfg.stage} (its checkpoints and detector/)")  # before caches and epochs
+    order = detector_label_order(detector)  # targets and scores in the detector's own order, whichever it is
     autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(report.precision)
     plan = plan_cache(cfg, detector, train_df, dev_df, n_prefix, out, (inputs["train_audio"], inputs["dev_audio"]))
     args = training_arguments(cfg, out, report.precision, report.device, plan.cached)
     # args.device sets up torch.distributed now, so rank 0 alone builds the caches
-    data = stage_data(cfg, plan, detector, feature_extractor, train_df, dev_df, args.device, autocast)
+    data = stage_data(cfg, plan, detector, feature_extractor, train_df, dev_df, args.device, autocast, order)
     if note := limit_to_one_gpu(args, torch.cuda.device_count() if report.device == "cuda" else 0):
         log.warning(note)
 
-    train_labels = train_df["label"].map(LABEL2ID).to_numpy()
-    module = StageModule(detector, data.kind, n_prefix, class_weight_tensor(train_labels, cfg.class_weights))
-    trainer, keeper = _make_trainer(cfg, module, args, data, out)
+    train_targets = train_df["label"].map(order.label2id).to_numpy()
+    module = StageModule(detector, data.kind, n_prefix, class_weight_tensor(train_targets, cfg.class_weights, order))
+    trainer, keeper = _make_trainer(cfg, module, args, data, out, order)
     resume = last_complete_checkpoint(Path(args.output_dir))
     if resume:
         log.warning("resuming from %s (the last complete checkpoint)", resume)
@@ -209,13 +216,13 @@ def train_stage(config: TrainConfig | dict, train_manifest, dev_manifest, out_di
         trainer.train(resume_from_checkpoint=resume)
         history = history_table(trainer.state.log_history)
         best = float(trainer.state.best_metric) if trainer.state.best_metric is not None else float("nan")
-        dev_labels = dev_df["label"].map(LABEL2ID).to_numpy()
-        averaging = average_top_k(trainer, keeper, data.dev, dev_labels, best) if keeper else None
+        dev_targets = dev_df["label"].map(order.label2id).to_numpy()
+        averaging = average_top_k(trainer, keeper, data.dev, dev_targets, order, best) if keeper else None
         if averaging and averaging["used"] == "averaged":
             best = averaging["dev_eer_averaged"]
-        scores = dev_scores(trainer, data.dev)
+        scores = dev_scores(trainer, data.dev, order)
         if trainer.is_world_process_zero():
-            settings = detector_settings(cfg, head_of(detector).name, scores, dev_labels, train_df, dev_df, inputs)
+            settings = detector_settings(cfg, head_of(detector).name, scores, dev_targets, order, train_df, dev_df, inputs)
             _save_detector_atomically(detector, feature_extractor, out / "detector", settings)
             history.to_csv(out / "history.csv", index=False)
             summary = {"stage": cfg.stage, "head": head_of(detector).name, "best_dev_eer": best, "cached": data.cached,

@@ -14,7 +14,7 @@ from transformers import Trainer, TrainingArguments
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from xlsr_helpers.core.errors import ConfigError
-from xlsr_helpers.data.labels import LABEL2ID
+from xlsr_helpers.data.labels import PACKAGE_ORDER, LabelOrder
 from xlsr_helpers.model.cache import (
     FEATURE_KINDS,
 )
@@ -113,14 +113,15 @@ def parameter_groups(module: nn.Module, head_lr: float, encoder_lr: float | None
     return [{"params": ps, "lr": lr, "weight_decay": 0.0 if nd else weight_decay} for (lr, nd), ps in groups.items()]
 
 
-def class_weight_tensor(labels: np.ndarray, how: str) -> torch.Tensor | None:
+def class_weight_tensor(labels: np.ndarray, how: str, order: LabelOrder = PACKAGE_ORDER) -> torch.Tensor | None:
+    """Cross-entropy class weights indexed by class id, as ``labels`` (targets in the detector's ``order``) are."""
     if how == "none":
         return None
     if how != "balanced":
         raise ConfigError(f"class_weights must be 'balanced' or 'none', got {how!r}")
     counts = np.bincount(labels, minlength=2).astype(np.float64)
     if (counts == 0).any():
-        raise ValueError(f"training data lacks a class: {dict(zip(LABEL2ID, counts.astype(int), strict=True))}")
+        raise ValueError(f"training data lacks a class: { {order.id2label[i]: int(c) for i, c in enumerate(counts)} }")
     return torch.tensor(counts.sum() / (2 * counts), dtype=torch.float32)
 
 

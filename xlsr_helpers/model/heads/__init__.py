@@ -1,6 +1,7 @@
 """Back-ends ("heads") on the XLS-R encoder: one file per head, found and registered on import.
 
-A head turns encoder states into the two logits, ordered as ``features.LABEL2ID``. What
+A head turns encoder states into the two logits, ordered as its detector's ``config.id2label`` says
+(``data.labels.LABEL2ID`` for a fresh head; ``model.forward.detector_label_order`` reads it). What
 it reads is declared by its ``needs`` (the cache and the split forward follow it):
 
 - ``"pooled"``: ``(batch, hidden)``, the masked mean of the final-normed last layer;
