@@ -7,6 +7,7 @@ each new input type.
 import errno
 import shutil
 
+import bad_model_inputs as bm
 import pytest
 
 from xlsr_helpers.cli.main import main
@@ -47,6 +48,20 @@ def escaping_id(tmp, fx):
 
 def all_missing(tmp, fx):
     return manifest_args(lay_2019(tmp / "LA", audio=False), tmp, "--allow-missing")
+
+
+LINE_BREAKS_OF_SPLITLINES = "\u2028\u2029\x85\x0b\x0c\x1c\x1d\x1e"  # str.splitlines breaks on these, editors do not
+
+
+def protocol_with(sep):
+    def setup(tmp, fx):
+        proto = f"LA_0079 LA_T_1138215 - - bonafide{sep}\nLA_0079 LA_T_1004644 - A01 spoof\nLA_0079 LA_T_9 - spoof\n"
+        return manifest_args(lay_2019(tmp / "LA", proto), tmp)
+    return setup
+
+
+def good_manifest(tmp, fx):
+    return manifest_args(lay_2019(tmp / "LA"), tmp)
 
 
 def itw_absolute_path(tmp, fx):
@@ -298,22 +313,125 @@ CASES = [
     ("train: empty train split", train_args(lambda d: d.label == "none"), 2, "train.csv: 0 trial(s)"),
     ("train: one-class train split", train_args(lambda d: d.label == "spoof"), 2, "training needs bonafide and spoof"),
     ("train: one-class dev split", train_args(None, lambda d: d.label == "bonafide"), 2, "dev.csv"),
+    # model folders: what a copy cut short, an edited config or a foreign tool leaves behind
+    ("score: zero-byte safetensors", bm.scored(bm.write(bm.SAFETENSORS, b"")), 2, "model.safetensors is empty (0 bytes)"),
+    ("score: safetensors cut in its header", bm.scored(bm.cut_weights(lambda n: 100)), 2,
+     "model.safetensors is truncated (100 bytes, shorter than its own header)"),
+    ("score: safetensors cut in its tensors", bm.scored(bm.cut_weights(lambda n: n - 1000)), 2,
+     "model.safetensors is truncated: it holds"),
+    ("score: not a safetensors file", bm.scored(bm.write(bm.SAFETENSORS, (10).to_bytes(8, "little") + b"not json!!")), 2,
+     "model.safetensors is not a safetensors file"),
+    ("score: config with other sizes", bm.scored(bm.edit_json("config.json", lambda c: c.update(hidden_size=32))), 2,
+     "config.json does not match the weights: projector.weight is [16, 64] in the weights but [16, 32] by config.json"),
+    ("score: config with more layers", bm.scored(bm.edit_json("config.json", lambda c: c.update(num_hidden_layers=6))),
+     2, "config.json does not match the weights: wav2vec2.encoder.layers.4."),
+    ("score: config with fewer layers", bm.scored(bm.edit_json("config.json", lambda c: c.update(num_hidden_layers=2))),
+     2, "the weights hold it, config.json has no place for it"),
+    ("score: config field of the wrong type", bm.scored(bm.edit_json("config.json", lambda c: c.update(hidden_size="64"))),
+     2, "cannot load the detector"),
+    ("score: config.json not JSON", bm.scored(bm.write("config.json", '{\n"model_type": "wav2vec2",\noops\n')), 2,
+     "config.json:3: not valid JSON"),
+    ("score: config.json a list", bm.scored(bm.write("config.json", "[1, 2]")), 2,
+     "config.json: expected a JSON object of settings, found list"),
+    ("score: xlsr_detector.json not JSON", bm.scored(bm.write("xlsr_detector.json", '{\n "dev": {},\n "x": tru\n}')), 2,
+     "xlsr_detector.json:3: not valid JSON"),
+    ("score: xlsr_detector.json a list", bm.scored(bm.write("xlsr_detector.json", "[]")), 2,
+     "xlsr_detector.json: expected a JSON object {...}, found list"),
+    ("score: xlsr_detector.json a text", bm.scored(bm.write("xlsr_detector.json", '"mean"')), 2, "found str"),
+    ("score: settings section not an object", bm.scored(bm.edit_json("xlsr_detector.json", lambda s: s.update(dev=[0.1]))),
+     2, "xlsr_detector.json: dev is [0.1]; expected an object {...}"),
+    ("score: settings threshold not a number",
+     bm.scored(bm.edit_json("xlsr_detector.json", lambda s: s.update(dev={"threshold": "high"}))), 2,
+     "xlsr_detector.json: dev.threshold is 'high'; expected a number"),
+    ("score: settings calibration incomplete",
+     bm.scored(bm.edit_json("xlsr_detector.json", lambda s: s.update(calibration={"scale": 1.0}))), 2,
+     "calibration.offset is missing"),
+    ("score: settings aggregation unknown",
+     bm.scored(bm.edit_json("xlsr_detector.json", lambda s: s["scoring"].update(aggregation="mode"))), 2,
+     "xlsr_detector.json: invalid scoring parameter(s): aggregation='mode'"),
+    ("score: settings at 8 kHz", bm.scored(bm.edit_json("xlsr_detector.json", lambda s: s.update(sample_rate=8000))), 2,
+     "sample_rate is 8000; XLS-R detectors take 16000 Hz audio"),
+    ("score: feature extractor at 8 kHz",
+     bm.scored(bm.edit_json("preprocessor_config.json", lambda f: f.update(sampling_rate=8000))), 2,
+     "preprocessor_config.json: sampling_rate 8000; XLS-R models take 16000 Hz audio"),
+    ("score: feature extractor not JSON", bm.scored(bm.write("preprocessor_config.json", "{x")), 2,
+     "preprocessor_config.json:1: not valid JSON"),
+    ("score: only pickle weights", bm.scored(bm.pickle_only), 2, "holds only pickle weights (pytorch_model.bin)"),
+    ("score: no weights", bm.scored(bm.no_weights), 2, "holds config.json but no weights (model.safetensors)"),
+    ("train: base model cut short", bm.trained_from(bm.cut_weights(lambda n: n // 2)), 2,
+     "model.safetensors is truncated: it holds"),
+    ("train: base model at 8 kHz",
+     bm.trained_from(bm.edit_json("preprocessor_config.json", lambda f: f.update(sampling_rate=8000))), 2,
+     "sampling_rate 8000"),
+    ("train: base config with other sizes", bm.trained_from(bm.edit_json("config.json", lambda c: c.update(hidden_size=32))),
+     2, "config.json does not match the weights"),
+    # YAML presets and training configs: plain values in a mapping, errors on the right line
+    ("run: preset with a python tag", bm.yaml_file('s1_epochs: 1\nx: !!python/object/apply:os.system ["id"]\n', "run"), 2,
+     "given.yaml:2: the tag !!python/object/apply:os.system is not allowed"),
+    ("run: preset holding a list", bm.yaml_file("- s1_epochs: 1\n", "run"), 2,
+     "given.yaml: a preset is a flat mapping of notebook parameters; it holds a list"),
+    ("run: preset with a key twice", bm.yaml_file("s1_epochs: 1\ns1_epochs: 2\n", "run"), 2,
+     "given.yaml:2: key 's1_epochs' is given twice"),
+    ("run: preset not YAML, after U+2028s", bm.yaml_file('a: "x\u2028y\u2028z"\nb: 1\nc: d: e\n', "run"), 2,
+     "given.yaml:3: not valid YAML: mapping values are not allowed here"),
+    ("train: config with a python tag", bm.yaml_file("epochs: !!python/name:os.system\n", "train"), 2,
+     "given.yaml:1: the tag !!python/name:os.system is not allowed"),
+    ("train: config holding a list", bm.yaml_file("- 1\n- 2\n", "train"), 2,
+     "--config is a mapping of training parameters; it holds a list"),
+    ("train: config holding a text", bm.yaml_file("epochs\n", "train"), 2, "it holds a single text value"),
+    ("train: config with a number key", bm.yaml_file("1: 2\n", "train"), 2, "key 1 is not a name"),
+    # output folders: a file, below a file, read-only, a full disk
+    ("train: --out is a file", bm.out_at("train", "file"), 2, "--out ", "is a file; give a folder"),
+    ("train: --out below a file", bm.out_at("train", "below a file"), 2, "is a file, not a folder"),
+    ("manifest: --out is a file", bm.out_at("manifest", "file"), 2, "is a file; give a folder"),
+    ("kaggle-kernel: --out is a file", bm.out_at("kaggle-kernel", "file"), 2, "is a file; give a folder"),
+    ("train: --out read-only", bm.out_at("train", "read-only"), 2, "is not writable (a read-only folder or file system)"),
+    ("run: run folder read-only", bm.out_at("run", "read-only"), 2, "is not writable"),
+    ("manifest: --out read-only", bm.out_at("manifest", "read-only"), 2, "is not writable"),
+    ("score: --out a read-only file", bm.out_at("score", "read-only file"), 2, "s.csv is a read-only file"),
+    ("train: disk too full for the stage", bm.patched(bm.full_disk(), train_args()), 2,
+     "stage 1 (its checkpoints and detector/) needs about"),
+    ("score: disk full writing the scores", bm.patched(bm.failing_write("scores.csv", bm.ENOSPC), score_args("detector")), 2,
+     "disk full while writing"),
+    ("manifest: disk full while writing", bm.patched(bm.manifest_write_fails(bm.ENOSPC), good_manifest), 2,
+     "disk full while writing"),
+    ("manifest: read-only at write time", bm.patched(bm.manifest_write_fails(bm.EROFS), good_manifest), 2,
+     "train.csv: read-only file system"),
+    # lines are counted on '\n' only: a U+2028, NEL or form feed inside a line does not shift them
+    *[(f"score file: U+{ord(sep):04X} inside line 1", bad_score_file(f"LA_T_1138215 1.0{sep}\nLA_T_1004644 nan\n".encode()),
+       2, "scores.txt:2: score is nan") for sep in LINE_BREAKS_OF_SPLITLINES],
+    *[(f"protocol: U+{ord(sep):04X} inside line 1", protocol_with(sep), 2, "train.trn.txt:3: expected 5 columns, found 4")
+      for sep in LINE_BREAKS_OF_SPLITLINES],
+    # xlsr push: everything checked before the network
+    ("push: bad repo id", bm.pushed(None, "bad id!!"), 2, "repo id 'bad id!!' is not a Hub repo id"),
+    ("push: a 20 MB repo id", bm.pushed(None, "a" * 20_000_000), 2, "... (20000002 characters) is not a Hub repo id"),
+    ("push: weights cut short", bm.pushed(bm.cut_weights(lambda n: n - 10)), 2, "model.safetensors is truncated"),
+    ("push: config not matching", bm.pushed(bm.edit_json("config.json", lambda c: c.update(hidden_size=32))), 2,
+     "config.json does not match the weights"),
+    ("push: settings not JSON", bm.pushed(bm.write("xlsr_detector.json", "{")), 2, "xlsr_detector.json:1: not valid JSON"),
+    ("push: no credentials", bm.patched(bm.no_credentials, bm.pushed()), 2, "no Hugging Face token"),
+    ("push: offline", bm.pushed(None, "you/xlsr-detector", "--token", "hf_x"), 2, "HF_HUB_OFFLINE is set"),
 ]
 
 
 @pytest.fixture
-def fx(demo_root, demo_manifests, tiny_backbone, untrained_detector):
+def fx(demo_root, demo_manifests, tiny_backbone, untrained_detector, monkeypatch):
     """What the rows need; a detector with a random head will do: the input is refused before scoring."""
-    return {"demo": demo_root, "manifests": demo_manifests, "bare": tiny_backbone, "detector": untrained_detector}
+    return {"demo": demo_root, "manifests": demo_manifests, "bare": tiny_backbone, "detector": untrained_detector,
+            "monkeypatch": monkeypatch}
 
 
-@pytest.mark.parametrize("setup,code,words", [pytest.param(*c[1:], id=c[0]) for c in CASES])
+@pytest.mark.parametrize("setup,code,words", [pytest.param(c[1], c[2], c[3:], id=c[0]) for c in CASES])
 def test_bad_input(setup, code, words, fx, tmp_path, capsys):
     argv = setup(tmp_path, fx)
     assert main(argv) == code
     err = capsys.readouterr().err
-    assert words in err, err
+    for w in words:
+        assert w in err, err
     assert "Traceback" not in err
+    # one line, of a sane length, whatever the input quoted (tqdm bars may precede it on the same line)
+    lines = [line.rsplit("\r", 1)[-1] for line in err.split("\n") if ": error: " in line]
+    assert len(lines) == 1 and len(lines[0]) < 700, lines
 
 
 def test_refused_outputs_and_folders_are_left_as_they_were(fx, tmp_path, capsys):

@@ -10,12 +10,14 @@ from pathlib import Path
 import pandas as pd
 
 from xlsr_helpers.cli import model_commands as cli_model
-from xlsr_helpers.core.errors import ConfigError, XlsrError
+from xlsr_helpers.core.errors import ConfigError, XlsrError, one_line, os_error_line
+from xlsr_helpers.core.outputs import check_output_folder
 from xlsr_helpers.data.descriptor import available_datasets
 from xlsr_helpers.pipeline.notebooks import copy_notebooks
 
 
 def _cmd_demo_data(a: argparse.Namespace) -> int:
+    check_output_folder(a.out_dir, "OUT_DIR")
     from xlsr_helpers.data.demo import make_demo_corpus
     root = make_demo_corpus(a.out_dir, seed=a.seed, size=a.size)
     print(f"demo corpus ({a.size}, seed {a.seed}) written to {root}")
@@ -23,6 +25,7 @@ def _cmd_demo_data(a: argparse.Namespace) -> int:
 
 
 def _cmd_manifest(a: argparse.Namespace) -> int:
+    check_output_folder(a.out, "--out")  # before the corpus is read
     from xlsr_helpers.data.manifest import build_manifest
     res = build_manifest(a.dataset, a.root, splits=a.split, allow_missing=a.allow_missing,
                          allow_outside_root=a.allow_outside_root)
@@ -91,6 +94,7 @@ def _cmd_eer(a: argparse.Namespace) -> int:
 
 
 def _cmd_notebooks(args) -> int:
+    check_output_folder(args.out_dir, "OUT_DIR")
     for path in copy_notebooks(args.out_dir):
         print(path)
     return 0
@@ -166,8 +170,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (XlsrError, FileNotFoundError) as exc:
-        print(f"xlsr {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return _error(args.command, str(exc))
+    except OSError as exc:  # a full disk, a read-only folder, a path that is a file: about a named file
+        line = os_error_line(exc)
+        if line is None:
+            raise
+        return _error(args.command, line)
+
+
+def _error(command: str, message: str) -> int:
+    """The one line a refused command prints (exit code 2)."""
+    print(f"xlsr {command}: error: {one_line(message)}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

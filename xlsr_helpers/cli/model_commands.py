@@ -10,6 +10,8 @@ from pathlib import Path
 import yaml
 
 from xlsr_helpers.core.errors import ConfigError
+from xlsr_helpers.core.outputs import check_output_file, check_output_folder
+from xlsr_helpers.core.textfile import read_yaml_mapping
 
 
 def parse_assignments(items: list[str] | None) -> dict:
@@ -33,9 +35,11 @@ def _cmd_preflight(a: argparse.Namespace) -> int:
 
 
 def _cmd_train(a: argparse.Namespace) -> int:
+    check_output_folder(a.out, "--out")  # before any work: checkpoints must have somewhere to go
     from xlsr_helpers.train.config import TrainConfig
     from xlsr_helpers.train.stage import train_stage
-    params = yaml.safe_load(Path(a.config).read_text()) if a.config else {}
+    params = read_yaml_mapping(a.config, "--config is a mapping of training parameters", ConfigError) \
+        if a.config else {}
     params.update(parse_assignments(a.set))
     params["stage"] = a.stage
     if a.model:
@@ -55,7 +59,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
 def _cmd_score(a: argparse.Namespace) -> int:
 
     from xlsr_helpers.data.manifest import read_manifest
-    from xlsr_helpers.evaluate.score_output import ScoreJob, check_output_file, check_score_outputs, score_into
+    from xlsr_helpers.evaluate.score_output import ScoreJob, check_score_outputs, score_into
     from xlsr_helpers.evaluate.scoring import (
         AUDIO_EXTENSIONS,
         Scorer,
@@ -123,6 +127,7 @@ def _cmd_run(a: argparse.Namespace) -> int:
 
 
 def _cmd_kaggle(a: argparse.Namespace) -> int:
+    check_output_folder(a.out, "--out")
     from shlex import quote
 
     from xlsr_helpers.pipeline.kaggle_kernel import (

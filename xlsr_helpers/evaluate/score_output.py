@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from xlsr_helpers.core.errors import ConfigError, failure_reason
+from xlsr_helpers.core.errors import FREE_ADVICE, ConfigError, disk_full_named, failure_reason
+from xlsr_helpers.core.outputs import check_output_file  # noqa: F401 - re-exported: `xlsr score` checks --out with it
 from xlsr_helpers.data.manifest import safe_id
 
 log = logging.getLogger(__name__)
@@ -49,20 +50,6 @@ class ScoreJob:
         return df
 
 
-def check_output_file(path: str | Path | None, option: str) -> None:
-    """Refuse an output path that cannot be written, before hours of scoring (it would fail at the end)."""
-    if path is None:
-        return
-    p = Path(path)
-    if p.is_dir():
-        raise ConfigError(f"{option} {p} is a folder; give a file name, e.g. {p / 'scores.csv'}")
-    parent = next((a for a in p.parents if a.exists()), None)
-    if parent is not None and not parent.is_dir():
-        raise ConfigError(f"{option} {p}: {parent} is a file, not a folder")
-    if parent is not None and not os.access(parent, os.W_OK):
-        raise ConfigError(f"{option} {p}: {parent} is not writable")
-
-
 def asvspoof_lines(df: pd.DataFrame, asvspoof_path: str | Path) -> str:
     """``utt_id score`` lines of the rows that scored; ids with whitespace are refused (unreadable back)."""
     ok = df[df.error == ""]
@@ -74,19 +61,28 @@ def asvspoof_lines(df: pd.DataFrame, asvspoof_path: str | Path) -> str:
 
 def write_scores(df: pd.DataFrame, csv_path: str | Path, asvspoof_path: str | Path | None = None) -> None:
     """The full CSV, plus an ASVspoof score file (``utt_id score``) of the files that scored; each
-    file replaced whole (written aside, then renamed), so a reader never sees half of one."""
+    file replaced whole (written aside, then renamed), so a reader never sees half of one. A full disk
+    is one line naming the file and how much it needs."""
     csv_path = Path(csv_path)
     csv_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = csv_path.with_name(csv_path.name + ".partial")
-    df.to_csv(tmp, index=False)
-    os.replace(tmp, csv_path)
+    _replace_whole(csv_path, df.to_csv(index=False))
     if asvspoof_path is not None:
         lines = asvspoof_lines(df, asvspoof_path)
         asv = Path(asvspoof_path)
         asv.parent.mkdir(parents=True, exist_ok=True)
-        tmp = asv.with_name(asv.name + ".partial")
-        tmp.write_text(lines)
-        os.replace(tmp, asv)
+        _replace_whole(asv, lines)
+
+
+def _replace_whole(path: Path, text: str) -> None:
+    """``path`` holds ``text``: written aside, then renamed; on a full disk the part written goes."""
+    tmp = path.with_name(path.name + ".partial")
+    try:
+        with disk_full_named(path.parent, len(text.encode()), FREE_ADVICE):  # says how much the file needs
+            tmp.write_text(text, encoding="utf-8")
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, path)
 
 
 class ScoreWriter:
@@ -96,17 +92,22 @@ class ScoreWriter:
         self.csv_path, self.columns, self.rows = Path(csv_path), columns, 0
         self.asvspoof_path = Path(asvspoof_path) if asvspoof_path is not None else None
         self.csv_path.parent.mkdir(parents=True, exist_ok=True)
-        pd.DataFrame(columns=columns).to_csv(self.csv_path, index=False)  # an older run's rows go at once
+        with disk_full_named(self.csv_path.parent, advice=FREE_ADVICE):  # an older run's rows go at once
+            self.csv_path.write_text(pd.DataFrame(columns=columns).to_csv(index=False), encoding="utf-8")
         if self.asvspoof_path is not None:
             self.asvspoof_path.parent.mkdir(parents=True, exist_ok=True)
-            self.asvspoof_path.write_text("")
+            with disk_full_named(self.asvspoof_path.parent, advice=FREE_ADVICE):
+                self.asvspoof_path.write_text("", encoding="utf-8")
 
     def add(self, df: pd.DataFrame) -> None:
         lines = asvspoof_lines(df, self.asvspoof_path) if self.asvspoof_path is not None else ""
-        df.reindex(columns=self.columns).to_csv(self.csv_path, mode="a", header=False, index=False)
-        if lines:
-            with open(self.asvspoof_path, "a", encoding="utf-8") as f:
-                f.write(lines)
+        text = df.reindex(columns=self.columns).to_csv(header=False, index=False)
+        with disk_full_named(self.csv_path.parent, len(text.encode()), FREE_ADVICE):  # names the file on a full disk
+            with open(self.csv_path, "a", encoding="utf-8") as f:
+                f.write(text)
+            if lines:
+                with open(self.asvspoof_path, "a", encoding="utf-8") as f:
+                    f.write(lines)
         self.rows += len(df)
 
 

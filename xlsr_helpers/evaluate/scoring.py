@@ -42,9 +42,9 @@ from xlsr_helpers.evaluate.score_output import (  # noqa: F401 - the writers re-
     score_into,
     write_scores,
 )
-from xlsr_helpers.model.card import read_settings
+from xlsr_helpers.model.card import SETTINGS_FILE, read_settings
 from xlsr_helpers.model.forward import detector_label_order, detector_logits, scores_from_logits
-from xlsr_helpers.model.loading import load_feature_extractor, load_trained_detector
+from xlsr_helpers.model.loading import check_model_ref, load_feature_extractor, load_trained_detector
 from xlsr_helpers.runtime.device import DEVICES, PRECISIONS, choose_precision
 
 log = logging.getLogger(__name__)
@@ -142,8 +142,12 @@ class Scorer:
     """A loaded detector + feature extractor that turns waveforms into ASVspoof scores."""
 
     def __init__(self, model_dir: str | Path, config: ScoringConfig = ScoringConfig()):
+        check_model_ref(model_dir, detector=True)  # the folder and its files, before its settings are read
         self.settings = read_settings(model_dir)
-        self.cfg = resolve_scoring(config, self.settings)
+        try:
+            self.cfg = resolve_scoring(config, self.settings)
+        except ConfigError as exc:  # the given values were checked already: these came from the folder
+            raise ConfigError(f"{Path(model_dir) / SETTINGS_FILE}: {exc}") from None
         cal = self.settings.get("calibration")
         self.calibration = Calibration.from_dict(cal) if cal else None
         dev = config.device if config.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")

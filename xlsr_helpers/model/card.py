@@ -9,11 +9,15 @@ preprocessor config. ``README.md`` is the model card the Hub shows.
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 
 from xlsr_helpers import __version__
+from xlsr_helpers.core.errors import XlsrError, short, short_text
 from xlsr_helpers.data.audio import SAMPLE_RATE
+from xlsr_helpers.model.checks import ModelLoadError, read_json_object
+from xlsr_helpers.model.loading import load_feature_extractor, load_trained_detector
 
 SETTINGS_FILE = "xlsr_detector.json"
 LICENCES = {"facebook/wav2vec2-xls-r-300m": "Apache-2.0", "asvspoof2019-la": "ODC-By 1.0",
@@ -22,9 +26,60 @@ LICENCES = {"facebook/wav2vec2-xls-r-300m": "Apache-2.0", "asvspoof2019-la": "OD
 
 
 def read_settings(detector_dir: str | Path) -> dict:
-    """The detector's settings, or {} for a folder written before they existed (or by other tools)."""
+    """The detector's settings, or {} for a folder written before they existed (or by other tools); a
+    file that is not JSON, not an object, or holds a field of the wrong kind is refused, named."""
     path = Path(detector_dir) / SETTINGS_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    settings = read_json_object(path)
+    found = settings_problems(settings)
+    if found:
+        raise ModelLoadError(f"{path}: {'; '.join(found[:3])}; fix the file or save the detector again")
+    return settings
+
+
+NUMBER, COUNT, TEXT, OBJECT, TEXTS = "a number", "a positive integer", "text", "an object {...}", "a list of text"
+FIELDS = {"sample_rate": COUNT, "segment_samples": COUNT, "stage": COUNT, "head": TEXT, "base_model": TEXT,
+          "pad": TEXT, "crop": TEXT, "scoring": OBJECT, "dev": OBJECT, "calibration": OBJECT, "trained_on": OBJECT,
+          "training": OBJECT}
+SECTIONS = {"scoring": {"window": COUNT, "hop": COUNT, "aggregation": TEXT},
+            "dev": {k: NUMBER for k in ("eer", "threshold", "min_dcf", "cllr_raw", "cllr_calibrated")},
+            "calibration": {"scale": NUMBER, "offset": NUMBER, "prior_spoof": NUMBER, "fitted_on": TEXT,
+                            "n_bonafide": COUNT, "n_spoof": COUNT, "method": TEXT},
+            "trained_on": {"datasets": TEXTS}}
+CALIBRATION_NEEDS = ("scale", "offset", "prior_spoof", "fitted_on", "n_bonafide", "n_spoof")
+
+
+def settings_problems(settings: dict) -> list[str]:
+    """One line per field of ``xlsr_detector.json`` that scoring or the model card could not use."""
+    found = [f"{k} is {short(settings[k])}; expected {kind}" for k, kind in FIELDS.items()
+             if k in settings and not _is(settings[k], kind, none=k == "calibration")]
+    for section, fields in SECTIONS.items():
+        values = settings.get(section)
+        if not isinstance(values, dict):
+            continue
+        found += [f"{section}.{k} is {short(v)}; expected {fields[k]}" for k, v in values.items()
+                  if k in fields and not _is(v, fields[k], none=section == "scoring" and k != "aggregation")]
+        if section == "calibration":
+            found += [f"calibration: unknown field {short(k)}" for k in values if k not in fields]
+            found += [f"calibration.{k} is missing" for k in CALIBRATION_NEEDS if k not in values]
+    if not found and settings.get("sample_rate", SAMPLE_RATE) != SAMPLE_RATE:
+        found.append(f"sample_rate is {settings['sample_rate']}; XLS-R detectors take {SAMPLE_RATE} Hz audio")
+    return found
+
+
+def _is(value, kind: str, none: bool = False) -> bool:
+    if value is None:
+        return none
+    if kind == TEXT:
+        return isinstance(value, str)
+    if kind == OBJECT:
+        return isinstance(value, dict)
+    if kind == TEXTS:
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return False
+    return kind == NUMBER or (isinstance(value, int) and value > 0)
 
 
 def write_settings(detector_dir: str | Path, settings: dict) -> Path:
@@ -86,7 +141,7 @@ Score = `logit[bonafide] - logit[spoof]`, higher = more bona fide (the ASVspoof 
 
 ## Scoring
 - `xlsr score MODEL_DIR files... --out scores.csv` reads the settings below from `xlsr_detector.json`:
-  windows of {scoring.get('window', 0) / SAMPLE_RATE:g} s every {scoring.get('hop', 0) / SAMPLE_RATE:g} s,
+  windows of {(scoring.get('window') or 0) / SAMPLE_RATE:g} s every {(scoring.get('hop') or 0) / SAMPLE_RATE:g} s,
   window scores combined by `{scoring.get('aggregation', 'mean')}`.
 - `transformers.pipeline("audio-classification", model=MODEL_DIR)` scores a clip in one pass, not in
   windows: it gives the same score as `xlsr score` for clips up to one window; for longer clips use `xlsr score`.
@@ -108,20 +163,61 @@ def write_model_card(detector_dir: str | Path, settings: dict) -> Path:
     return path
 
 
-def push_detector(detector_dir: str | Path, repo_id: str, private: bool = True, token: str | None = None,
-                  message: str = "Upload XLS-R deepfake detector") -> str:
-    """Publish a detector folder (weights, feature extractor, settings, card) to the Hugging Face Hub."""
-    from huggingface_hub import HfApi
+class PushError(XlsrError, RuntimeError):
+    """A detector that cannot be published: the repo id, the credentials, the folder or the Hub said no."""
 
-    from xlsr_helpers.core.errors import ConfigError
-    folder = Path(detector_dir)
+
+def check_repo_id(repo_id: str) -> None:
+    """A Hub repo id (``you/name``: letters, digits, '-', '_', '.'; at most 96 characters), checked here:
+    huggingface_hub's own message quotes the id whole."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError:
+        raise PushError(f"repo id {short(repo_id)} is not a Hub repo id: expected you/name (letters, digits, "
+                        "'-', '_' and '.', not starting or ending with '-' or '.', at most 96 characters)") from None
+
+
+def hub_token(token: str | None) -> str:
+    """The token to push with (given, else HF_TOKEN or the saved login), found before any network call."""
+    from huggingface_hub import constants, get_token
+    token = token or get_token()
+    if not token:
+        raise PushError("no Hugging Face token: run `hf auth login`, set HF_TOKEN, or give --token "
+                        "(a token with write access: https://huggingface.co/settings/tokens)")
+    if constants.HF_HUB_OFFLINE:
+        raise PushError("HF_HUB_OFFLINE is set: pushing needs the network; unset it (on Kaggle: Internet on)")
+    return token
+
+
+def check_pushable(folder: Path) -> None:
+    """The folder holds a whole detector that loads (before anything is uploaded)."""
     missing = [f for f in ("config.json", "model.safetensors", "preprocessor_config.json", SETTINGS_FILE)
                if not (folder / f).is_file()]
     if missing:
-        raise ConfigError(f"{folder} is not a saved detector folder (missing {missing}); push a stage's detector/")
+        raise PushError(f"{folder} is not a saved detector folder (missing {missing}); push a stage's detector/")
+    read_settings(folder)
+    load_trained_detector(folder)
+    load_feature_extractor(folder)
+
+
+def push_detector(detector_dir: str | Path, repo_id: str, private: bool = True, token: str | None = None,
+                  message: str = "Upload XLS-R deepfake detector") -> str:
+    """Publish a detector folder (weights, feature extractor, settings, card) to the Hugging Face Hub.
+    The repo id, the folder (it must load) and the credentials are checked before any network call."""
+    from huggingface_hub import HfApi
+    check_repo_id(repo_id)
+    folder = Path(detector_dir)
+    check_pushable(folder)
+    api = HfApi(token=hub_token(token))
     if not (folder / "README.md").is_file():
         write_model_card(folder, read_settings(folder))
-    api = HfApi(token=token)
-    api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
-    info = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="model", commit_message=message)
+    try:
+        api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+        info = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="model", commit_message=message)
+    except Exception as exc:  # the network or the Hub (a refused token, no write access, a lost connection)
+        reason = " ".join(str(exc).split())
+        raise PushError(f"pushing {folder} to {repo_id} failed: {type(exc).__name__}: {short_text(reason, 300)}") \
+            from None
     return str(getattr(info, "commit_url", None) or f"https://huggingface.co/{repo_id}")

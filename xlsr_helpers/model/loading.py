@@ -28,20 +28,23 @@ from transformers import (
     Wav2Vec2Model,
 )
 
-from xlsr_helpers.core.errors import ConfigError, XlsrError
+from xlsr_helpers.core.errors import ConfigError, short_text
 from xlsr_helpers.core.textfile import read_text
 from xlsr_helpers.data.audio import SEGMENT_SAMPLES
 from xlsr_helpers.data.datasets import default_feature_extractor
 from xlsr_helpers.data.labels import ID2LABEL, LABEL2ID, label_order
+from xlsr_helpers.model.checks import (
+    ModelLoadError,
+    check_feature_extractor,
+    check_loading_info,
+    check_model_files,
+    loading_named,
+)
 from xlsr_helpers.model.detector import MODEL_TYPE, XlsrDetector, XlsrDetectorConfig
 from xlsr_helpers.model.heads import head_class
 
 log = logging.getLogger(__name__)
 XLSR_300M = "facebook/wav2vec2-xls-r-300m"
-
-class ModelLoadError(XlsrError, OSError):
-    """A model that cannot be loaded from the given folder or hub id."""
-
 
 # Regularisers that make the frozen part non-deterministic; off by default so that caching is exact.
 DETECTOR_DEFAULTS = {"mask_time_prob": 0.0, "mask_feature_prob": 0.0, "layerdrop": 0.0}
@@ -61,9 +64,13 @@ def refuse_custom_code(source: str, settings: dict) -> None:
         raise _custom_code_error(source, f" ({asked})")
 
 
+class CustomCodeError(ModelLoadError):
+    """A model whose settings ask for code of its own (never run)."""
+
+
 def _custom_code_error(source: str, asked: str = "") -> ModelLoadError:
-    return ModelLoadError(f"{source} asks to run code shipped with the model{asked}; xlsr never runs a model's "
-                          "own code: use a detector saved by xlsr or a stock wav2vec2 checkpoint")
+    return CustomCodeError(f"{source} asks to run code shipped with the model{asked}; xlsr never runs a model's "
+                           "own code: use a detector saved by xlsr or a stock wav2vec2 checkpoint")
 
 
 def _raise_if_custom_code(exc: ValueError, source: str) -> None:
@@ -81,27 +88,33 @@ def _check_settings_files(folder: Path) -> None:
         try:
             settings = json.loads(read_text(f))
         except json.JSONDecodeError as exc:
-            raise ModelLoadError(f"{f}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+            raise ModelLoadError(f"{f}:{exc.lineno}: not valid JSON ({exc.msg}, column {exc.colno})") from None
         if not isinstance(settings, dict):
             raise ModelLoadError(f"{f}: expected a JSON object of settings, found {type(settings).__name__}")
         refuse_custom_code(str(f), settings)
 
 
-def check_model_ref(name_or_path: str | Path) -> None:
-    """A folder must hold a model (config.json) whose settings ask for no custom code; a stage folder
-    points at its detector/; a path that does not exist is said to be one, not mistaken for a hub id."""
-    p = Path(name_or_path).expanduser()
+def check_model_ref(name_or_path: str | Path, detector: bool = False) -> None:
+    """A folder must hold a model (config.json asking for no custom code, weights that are whole, a
+    16 kHz feature extractor; ``detector``: safetensors weights); a stage folder points at its detector/;
+    a path that does not exist is said to be one, not mistaken for a hub id."""
     s = str(name_or_path)
-    if p.is_dir():
+    p = Path(name_or_path).expanduser()
+    try:
+        is_dir, exists = p.is_dir(), p.exists()
+    except (OSError, ValueError) as exc:  # a name too long for any file system, a NUL byte: nor is it a hub id
+        raise ModelLoadError(f"model {short_text(s)} is neither a folder nor a hub id ({exc})") from None
+    if is_dir:
         if (p / "config.json").is_file():
-            _check_settings_files(p)
+            _check_settings_files(p)  # custom code first: refused whatever else is wrong
+            check_model_files(p, detector)
             return
         hint = f"; it is a stage folder: use {p / 'detector'}" if (p / "detector" / "config.json").is_file() else ""
         raise ModelLoadError(f"model folder {p} holds no config.json{hint}")
-    if p.exists():
+    if exists:
         raise ModelLoadError(f"model {p} is a file; give the folder that holds config.json and the weights")
     if p.is_absolute() or s.startswith((".", "~")) or s.count("/") > 1 or s.endswith("/"):
-        raise ModelLoadError(f"model folder {p} does not exist")
+        raise ModelLoadError(f"model folder {short_text(p, 200)} does not exist")
 
 
 def load_detector(name_or_path: str | Path = XLSR_300M, head: str = "auto", segment_samples: int = SEGMENT_SAMPLES,
@@ -125,30 +138,24 @@ def load_detector(name_or_path: str | Path = XLSR_300M, head: str = "auto", segm
                           "bare encoder (the base model)")
     if head != "linear" and current is None:
         return _new_head_detector(name_or_path, config, head, segment_samples, overrides)
-    try:
-        return AutoModelForAudioClassification.from_pretrained(
-            str(name_or_path), **label_settings(config, name_or_path), **overrides, **NO_REMOTE_CODE)
-    except OSError as exc:  # no such folder, no network, gated/misspelled hub id
-        raise _load_error(name_or_path, exc) from None
+    labels = label_settings(config, name_or_path)
+    with loading_named(name_or_path):  # no network, a misspelled hub id, weights that do not fit config.json
+        model, info = AutoModelForAudioClassification.from_pretrained(
+            str(name_or_path), **labels, output_loading_info=True, ignore_mismatched_sizes=True, **overrides,
+            **NO_REMOTE_CODE)
+    check_loading_info(name_or_path, info, trained=False)
+    return model
 
 
-def _load_error(name_or_path, exc: Exception) -> ModelLoadError:
-    return ModelLoadError(
-        f"cannot load the model {str(name_or_path)!r}: {exc}\n"
-        "Give a local folder with config.json + model.safetensors, or a hub id with network access. On Kaggle: "
-        "Settings > Internet on, or add the model as an input and set base_model to its folder.")
-
-
-def _load_config(name_or_path):
+def _load_config(name_or_path, what: str = "model"):
     """The model's config, without its code: a hub model's settings are checked here (a local
     folder's already by ``check_model_ref``)."""
-    try:
-        config = AutoConfig.from_pretrained(str(name_or_path), **NO_REMOTE_CODE)
-    except OSError as exc:
-        raise _load_error(name_or_path, exc) from None
-    except ValueError as exc:
-        _raise_if_custom_code(exc, f"{name_or_path} (config.json)")
-        raise
+    with loading_named(name_or_path, what):
+        try:
+            config = AutoConfig.from_pretrained(str(name_or_path), **NO_REMOTE_CODE)
+        except ValueError as exc:
+            _raise_if_custom_code(exc, f"{name_or_path} (config.json)")
+            raise
     refuse_custom_code(f"{name_or_path} (config.json)", config.to_dict())
     return config
 
@@ -191,11 +198,11 @@ def _new_head_detector(name_or_path, config, head: str, segment_samples: int, ov
     det_config = XlsrDetectorConfig(**{
         **encoder_settings, **overrides, "id2label": dict(ID2LABEL), "label2id": dict(LABEL2ID), "head": head,
         "head_config": head_class(head).settings(config, frames_for(config, segment_samples))})
-    model = XlsrDetector(det_config)
-    try:
-        encoder = Wav2Vec2Model.from_pretrained(str(name_or_path), **overrides, **NO_REMOTE_CODE)
-    except OSError as exc:
-        raise _load_error(name_or_path, exc) from None
+    with loading_named(name_or_path):
+        model = XlsrDetector(det_config)
+        encoder, info = Wav2Vec2Model.from_pretrained(str(name_or_path), output_loading_info=True,
+                                                      ignore_mismatched_sizes=True, **overrides, **NO_REMOTE_CODE)
+    check_loading_info(name_or_path, info, trained=False)
     model.wav2vec2.load_state_dict(encoder.state_dict())
     return model
 
@@ -203,35 +210,37 @@ def _new_head_detector(name_or_path, config, head: str, segment_samples: int, ov
 def load_trained_detector(name_or_path: str | Path) -> nn.Module:
     """A saved detector for scoring; a bare encoder (no trained head) is refused, since its scores
     would come from a randomly initialised classifier."""
-    check_model_ref(name_or_path)
-    _load_config(name_or_path)  # refuses a model that asks for its own code, before its weights load
-    try:
-        labels = label_settings(AutoConfig.from_pretrained(str(name_or_path), **NO_REMOTE_CODE), name_or_path)
+    check_model_ref(name_or_path, detector=True)
+    config = _load_config(name_or_path, "detector")  # refuses a model that asks for its own code, before its weights
+    labels = label_settings(config, name_or_path)
+    with loading_named(name_or_path, "detector"):
         model, info = AutoModelForAudioClassification.from_pretrained(
-            str(name_or_path), **labels, output_loading_info=True, **DETECTOR_DEFAULTS, **NO_REMOTE_CODE)
-    except OSError as exc:
-        raise ModelLoadError(f"cannot load the detector {str(name_or_path)!r}: {exc}") from None
-    missing = sorted(k for k in info.get("missing_keys", []) if not k.startswith(ENCODER_PREFIX))
-    if missing:
-        raise ModelLoadError(f"{name_or_path} is not a trained detector: these weights are missing: {missing} "
-                             "(train it with notebooks 02/03 or `xlsr train`, and score the stage's detector/ folder)")
+            str(name_or_path), **labels, output_loading_info=True, ignore_mismatched_sizes=True, **DETECTOR_DEFAULTS,
+            **NO_REMOTE_CODE)
+    check_loading_info(name_or_path, info, trained=True)
     return model
-
-
-ENCODER_PREFIX = "wav2vec2."  # every other weight belongs to the head that training adds
 
 
 def load_feature_extractor(name_or_path: str | Path = XLSR_300M) -> Wav2Vec2FeatureExtractor:
     """The checkpoint's feature extractor, or the XLS-R defaults when the folder has none; one that
-    asks for its own code is refused (never run)."""
-    if Path(name_or_path).expanduser().is_dir():
-        _check_settings_files(Path(name_or_path).expanduser())
+    asks for its own code (never run), one at another sampling rate, or a file that is not JSON, is
+    refused (``ModelLoadError``), not replaced."""
+    folder = Path(name_or_path).expanduser()
+    if folder.is_dir():
+        _check_settings_files(folder)
+        check_feature_extractor(folder)
     try:
-        extractor = AutoFeatureExtractor.from_pretrained(str(name_or_path), **NO_REMOTE_CODE)
-    except ValueError as exc:
-        _raise_if_custom_code(exc, f"{name_or_path} (preprocessor_config.json)")
+        with loading_named(name_or_path, "feature extractor"):
+            try:
+                extractor = AutoFeatureExtractor.from_pretrained(str(name_or_path), **NO_REMOTE_CODE)
+            except ValueError as exc:
+                _raise_if_custom_code(exc, f"{name_or_path} (preprocessor_config.json)")
+                raise
+    except CustomCodeError:
         raise
-    except OSError:
+    except ModelLoadError:
+        if (folder / "preprocessor_config.json").is_file():
+            raise
         log.warning("no preprocessor_config.json in %s; using the XLS-R feature-extractor defaults", name_or_path)
         return default_feature_extractor()
     refuse_custom_code(f"{name_or_path} (preprocessor_config.json)", extractor.to_dict())

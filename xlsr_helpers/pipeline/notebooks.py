@@ -6,10 +6,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import yaml
-
 from xlsr_helpers.core.errors import PipelineError
 from xlsr_helpers.core.resources import NOTEBOOK_DIR, PRESET_DIR
+from xlsr_helpers.core.textfile import read_yaml_mapping
 
 NOTEBOOKS = ["01_data_prep", "02_stage1_head", "03_stage2_finetune", "04_eval_eer"]
 
@@ -28,13 +27,12 @@ def preset_names() -> list[str]:
 
 
 def load_preset(name: str) -> dict:
+    """A preset by name (``presets/<name>.yaml``) or path: a mapping; a python tag, a list or a broken
+    file is refused naming the file and line."""
     path = Path(name) if name.endswith((".yaml", ".yml")) else PRESET_DIR / f"{name}.yaml"
     if not path.is_file():
         raise PipelineError(f"unknown preset {name!r}: choose one of {preset_names()} or give a .yaml path")
-    data = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(data, dict):
-        raise PipelineError(f"{path}: a preset is a flat mapping of notebook parameters")
-    return data
+    return read_yaml_mapping(path, "a preset is a flat mapping of notebook parameters", PipelineError)
 
 
 def notebook_parameters(name: str) -> dict:

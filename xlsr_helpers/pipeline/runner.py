@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from xlsr_helpers.core.errors import PipelineError
+from xlsr_helpers.core.outputs import check_output_folder
 from xlsr_helpers.core.resources import CHECKOUT, NOTEBOOK_DIR
 from xlsr_helpers.core.written import claim, note_written
 from xlsr_helpers.pipeline.notebooks import (
@@ -71,8 +72,7 @@ def chain_run_dir(given: str | Path | None, preset: str) -> Path:
     if given is None or str(given) == "auto":
         given = kaggle_working() / "xlsr-run" if on_kaggle() else Path("runs") / Path(preset).stem
     run_dir = Path(given).expanduser().resolve()
-    if run_dir.exists() and not run_dir.is_dir():
-        raise PipelineError(f"run folder {run_dir} is a file; give a folder")
+    check_output_folder(run_dir, "run folder")  # a file, a read-only folder: refused before any notebook runs
     return run_dir
 
 

@@ -22,8 +22,9 @@ import torch
 import yaml
 from transformers import EarlyStoppingCallback, TrainingArguments, set_seed
 
-from xlsr_helpers.core.errors import ConfigError, disk_full_named
+from xlsr_helpers.core.errors import ConfigError, check_free_space, disk_full_named
 from xlsr_helpers.core.fingerprint import manifest_fingerprint
+from xlsr_helpers.core.outputs import check_output_folder
 from xlsr_helpers.data.labels import LABEL2ID, LabelOrder
 from xlsr_helpers.data.manifest import read_manifest
 from xlsr_helpers.evaluate.calibration import fit_calibration
@@ -133,6 +134,14 @@ def _save_detector_atomically(detector, feature_extractor, out: Path, settings: 
     shutil.rmtree(old, ignore_errors=True)
 
 
+def space_needed(detector: torch.nn.Module, save_total_limit: int) -> int:
+    """Bytes a stage writes at most: ``save_total_limit`` checkpoints and the one being written (trained
+    weights and Adam's two moments, fp32), and detector/ next to the one it replaces."""
+    params = list(detector.parameters())
+    trained = sum(p.numel() for p in params if p.requires_grad)
+    return (save_total_limit + 1) * 12 * trained + 2 * sum(p.numel() * p.element_size() for p in params)
+
+
 def _prepare_detector(cfg: TrainConfig):
     """The starting detector with this stage's parameters trainable, its feature extractor, parameter
     counts and the number of frozen layers below the first trained one."""
@@ -153,6 +162,7 @@ def _start_stage(cfg: TrainConfig, train_manifest, dev_manifest, out: Path):
     check_model_labels(cfg.model)  # classes other than bonafide/spoof: refused before the stage folder is written
     report = preflight(None if cfg.device == "auto" else cfg.device, cfg.precision)
     identity = stage_identity(cfg, train_df, dev_df)
+    check_output_folder(out, "stage folder")
     out.mkdir(parents=True, exist_ok=True)
     check_same_run(out, identity, cfg.on_change)  # written only once everything above is valid
     return train_df, dev_df, report, identity["inputs"]
@@ -185,6 +195,8 @@ def train_stage(config: TrainConfig | dict, train_manifest, dev_manifest, out_di
     train_df, dev_df, report, inputs = _start_stage(cfg, train_manifest, dev_manifest, out)
     set_seed(cfg.seed)
     detector, feature_extractor, counts, n_prefix = _prepare_detector(cfg)
+    needed = space_needed(detector, cfg.save_total_limit)
+    check_free_space(out, needed, f"stage {cfg.stage} (its checkpoints and detector/)")  # before caches and epochs
     order = detector_label_order(detector)  # targets and scores in the detector's own order, whichever it is
     autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(report.precision)
     plan = plan_cache(cfg, detector, train_df, dev_df, n_prefix, out, (inputs["train_audio"], inputs["dev_audio"]))
@@ -200,7 +212,7 @@ def train_stage(config: TrainConfig | dict, train_manifest, dev_manifest, out_di
     resume = last_complete_checkpoint(Path(args.output_dir))
     if resume:
         log.warning("resuming from %s (the last complete checkpoint)", resume)
-    with disk_full_named(out):
+    with disk_full_named(out, needed):
         trainer.train(resume_from_checkpoint=resume)
         history = history_table(trainer.state.log_history)
         best = float(trainer.state.best_metric) if trainer.state.best_metric is not None else float("nan")
