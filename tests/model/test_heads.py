@@ -146,8 +146,11 @@ def _weights(folder) -> dict:
 
 
 def _changed(before: dict, after: dict) -> set[str]:
-    assert set(before) <= set(after)
-    return {k for k in before if not torch.equal(before[k], after[k])}
+    """Weights that differ; both files must name all but the positional conv's two weight-norm tensors
+    alike (transformers 5.0 saves them under other names than it loads them from)."""
+    common = set(before) & set(after)
+    assert len(common) >= len(before) - 2
+    return {k for k in common if not torch.equal(before[k], after[k])}
 
 
 @pytest.mark.parametrize("head", sorted(RECIPES))
@@ -175,10 +178,14 @@ def test_each_head_trains_exactly_its_parameters_in_both_stages(small_manifests,
     loss = s1.history.train_loss.to_numpy()
     assert len(loss) == epochs and loss[1:].min() < loss[0], f"{head}: training loss did not fall: {loss}"
 
-    encoder = {f"wav2vec2.{k}": v for k, v in load_file(tiny_backbone / "model.safetensors").items()}
     w1, w2 = _weights(s1.detector_dir), _weights(s2.detector_dir)
-    head_keys = set(w1) - set(encoder)
-    assert head_keys and all(not k.startswith("wav2vec2.") for k in head_keys)
+    # transformers 5.0 saves the positional conv's weight norm under other names than it loads them from
+    # (parametrizations.* vs weight_g/weight_v): compare the encoder weights both files name alike
+    saved = {f"wav2vec2.{k}": v for k, v in load_file(tiny_backbone / "model.safetensors").items()}
+    encoder = {k: v for k, v in saved.items() if k in w1}
+    assert len(encoder) >= len(saved) - 2
+    head_keys = {k for k in w1 if not k.startswith("wav2vec2.")}
+    assert head_keys
     assert _changed(encoder, w1) == set(), "stage 1 must leave the encoder untouched"
     set_seed(42)  # train_stage's default seed, set before it builds the detector: the head's starting weights
     init = {k: v for k, v in load_detector(tiny_backbone, head=head, segment_samples=samples).state_dict().items()
