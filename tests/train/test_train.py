@@ -218,12 +218,13 @@ def test_xlsr_push_uploads_the_detector_folder(trained, tmp_path, monkeypatch, c
             return type("Info", (), {"commit_url": f"https://huggingface.co/{repo_id}/commit/abc"})()
 
     monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
-    assert main(["push", str(trained[1].detector_dir), "me/xlsr-detector"]) == 0
-    assert calls[1] == ("create", "me/xlsr-detector", True, "model")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)  # push checks it before the network
+    assert main(["push", str(trained[1].detector_dir), "me/xlsr-detector", "--token", "hf_test"]) == 0
+    assert calls[0] == ("init", "hf_test") and calls[1] == ("create", "me/xlsr-detector", True, "model")
     assert {"README.md", "config.json", "model.safetensors", "preprocessor_config.json",
             "xlsr_detector.json"} <= set(calls[2][1])
     assert "me/xlsr-detector/commit/abc" in capsys.readouterr().out
-    assert main(["push", str(trained[1].detector_dir.parent), "me/x"]) == 2  # the stage folder, not its detector
+    assert main(["push", str(trained[1].detector_dir.parent), "me/x", "--token", "hf_test"]) == 2  # the stage folder
 
 
 def test_scoring_under_torchrun_shards_and_gathers(trained, small_manifests, tmp_path):
