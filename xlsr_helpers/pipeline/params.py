@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from xlsr_helpers.core.errors import ConfigError, XlsrError
+from xlsr_helpers.core.errors import ConfigError, XlsrError, short
 from xlsr_helpers.core.rules import Rule, choice, integer, number
 from xlsr_helpers.data.audio import MAX_SEGMENT_SECONDS, MIN_SAMPLES, SAMPLE_RATE
 from xlsr_helpers.data.labels import PHASES
@@ -68,35 +68,29 @@ def check_value(name: str, value):
         value = "on" if value else "off"
     ok, out = rule.accepts(value, convert=True)
     if not ok:
-        raise ConfigError(f"parameter {name}={quoted(value)}: expected {rule.describe()}")
+        raise ConfigError(f"parameter {name}={short(value)}: expected {rule.describe()}")
     return out
-
-
-def quoted(value) -> str:
-    """The value as a message quotes it: one line, at most 80 characters (a 20 MB value is not quoted whole)."""
-    text = repr(value)
-    return text if len(text) <= 80 else f"{text[:60]}... ({len(text)} characters)"
 
 
 def _check_dataset(value) -> str:
     from xlsr_helpers.data.descriptor import load_descriptor
     if not isinstance(value, str) or not value:
-        raise ConfigError(f"parameter dataset={quoted(value)}: expected a descriptor's name or .yaml path")
+        raise ConfigError(f"parameter dataset={short(value)}: expected a descriptor's name or .yaml path")
     try:
         load_descriptor(value)
     except XlsrError as exc:
-        raise ConfigError(f"parameter dataset={quoted(value)}: {exc}") from None
+        raise ConfigError(f"parameter dataset={short(value)}: {exc}") from None
     return value
 
 
 def _check_data_root(value):
     """auto, demo:<size> (a size the generator knows) or a folder (checked when 01 reads it)."""
     if not isinstance(value, str) or not value:
-        raise ConfigError(f"parameter data_root={quoted(value)}: expected 'auto', 'demo:tiny', 'demo:small' or a folder")
+        raise ConfigError(f"parameter data_root={short(value)}: expected 'auto', 'demo:tiny', 'demo:small' or a folder")
     if value.startswith("demo:"):
         from xlsr_helpers.data.demo import SIZES  # numpy and scipy: only when a demo corpus is asked for
         if value[5:] not in SIZES:
-            raise ConfigError(f"parameter data_root={quoted(value)}: expected one of {[f'demo:{s}' for s in SIZES]}")
+            raise ConfigError(f"parameter data_root={short(value)}: expected one of {[f'demo:{s}' for s in SIZES]}")
     return value
 
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from xlsr_helpers.core.errors import ConfigError, XlsrError
+from xlsr_helpers.core.errors import ConfigError, XlsrError, short
 from xlsr_helpers.data.augment import make_augmenter
 from xlsr_helpers.data.descriptor import load_descriptor
 from xlsr_helpers.model.loading import check_model_ref, tiny_config
-from xlsr_helpers.pipeline.params import PATH_PARAMETERS, TINY_RANDOM, quoted
+from xlsr_helpers.pipeline.params import PATH_PARAMETERS, TINY_RANDOM
 from xlsr_helpers.pipeline.runfolder import find_attached_model
 from xlsr_helpers.train.config import reporting_problems
 
@@ -35,7 +35,7 @@ def check_before_start(values: dict) -> None:
 
 def _text_problems(values: dict) -> list[str]:
     """A path or name given as a YAML list, mapping or number (``'list' object has no attribute ...`` later)."""
-    return [f"parameter {name}={quoted(values[name])}: expected a path or name (text)"
+    return [f"parameter {name}={short(values[name])}: expected a path or name (text)"
             for name in PATH_PARAMETERS if name in values and not isinstance(values[name], str)]
 
 
@@ -52,7 +52,7 @@ def model_depth(name: str) -> int | None:
     try:
         return int(json.loads((folder / "config.json").read_text())["num_hidden_layers"])
     except (ValueError, KeyError, TypeError, OSError) as exc:
-        raise ConfigError(f"parameter base_model={quoted(name)}: {folder / 'config.json'} is unreadable "
+        raise ConfigError(f"parameter base_model={short(name)}: {folder / 'config.json'} is unreadable "
                           f"({type(exc).__name__}: {exc})") from None
 
 
@@ -64,7 +64,7 @@ def _model_problems(values: dict) -> list[str]:
         try:
             check_model_ref(name)
         except XlsrError as exc:
-            return [f"parameter base_model={quoted(name)}: {exc}"]
+            return [f"parameter base_model={short(name)}: {exc}"]
     try:
         depth = model_depth(name)
     except ConfigError as exc:
@@ -77,14 +77,14 @@ def _model_problems(values: dict) -> list[str]:
 
 def _augment_problems(values: dict) -> list[str]:
     if not isinstance(values.get("s2_augment", "none"), str):
-        return [f"parameter s2_augment={quoted(values['s2_augment'])}: expected names joined with '+'"]
+        return [f"parameter s2_augment={short(values['s2_augment'])}: expected names joined with '+'"]
     noise, rir = values.get("s2_noise_dir", ""), values.get("s2_rir_dir", "")
     if not (isinstance(noise, str) and isinstance(rir, str)):
         return []  # said by _text_problems
     try:
         make_augmenter(values.get("s2_augment", "none"), noise, rir)
     except XlsrError as exc:
-        return [f"parameter s2_augment={quoted(values.get('s2_augment'))}: {exc}"]
+        return [f"parameter s2_augment={short(values.get('s2_augment'))}: {exc}"]
     return []
 
 
@@ -103,7 +103,7 @@ def _corpus_problems(values: dict) -> list[str]:
     splits = values.get("score_splits", "auto")
     dataset = values.get("dataset")
     if not isinstance(splits, str) or not splits.strip():
-        found.append(f"parameter score_splits={quoted(splits)}: expected 'auto' or split names joined with ','")
+        found.append(f"parameter score_splits={short(splits)}: expected 'auto' or split names joined with ','")
     elif splits != "auto" and isinstance(dataset, str):
         try:
             known = set(load_descriptor(dataset)["splits"])
@@ -112,10 +112,10 @@ def _corpus_problems(values: dict) -> list[str]:
         wanted = [s.strip() for s in splits.split(",")]
         unknown = [s for s in wanted if known is not None and s not in known]
         if unknown:
-            found.append(f"parameter score_splits={quoted(splits)}: {unknown} not among {dataset}'s splits {sorted(known)}")
+            found.append(f"parameter score_splits={short(splits)}: {unknown} not among {dataset}'s splits {sorted(known)}")
     asv = values.get("asv_scores", "auto")
     if not isinstance(asv, str):
-        found.append(f"parameter asv_scores={quoted(asv)}: expected 'auto', 'none' or the path of an ASV score file")
+        found.append(f"parameter asv_scores={short(asv)}: expected 'auto', 'none' or the path of an ASV score file")
     elif asv not in ASV_KEYWORDS and not Path(asv).expanduser().is_file():
-        found.append(f"parameter asv_scores={quoted(asv)}: no such file (give 'auto', 'none' or an ASV score file)")
+        found.append(f"parameter asv_scores={short(asv)}: no such file (give 'auto', 'none' or an ASV score file)")
     return found
