@@ -128,3 +128,15 @@ def test_windows_under_torchrun_are_refused_before_scoring(scorer, tmp_path, mon
     monkeypatch.setattr(scoring, "_rank_world", lambda: (0, 2))
     with pytest.raises(ConfigError, match="one process only"):
         scorer.score_files(tones(tmp_path, [16000]), progress=False, on_windows=lambda df: None)
+
+
+def test_windows_of_a_few_files_for_the_report(scorer, tmp_path):
+    from xlsr_helpers.evaluate.score_output import windows_of
+    files = tones(tmp_path, [30000, 12000])
+    win = windows_of(scorer, [str(f) for f in files], ["x", "y"])
+    for utt, path in zip("xy", files, strict=True):
+        bounds, scores = expected_windows(scorer, path)
+        rows = win[win.utt_id == utt]
+        assert list(zip(rows.start, rows.end, strict=True)) == bounds
+        np.testing.assert_allclose(rows.score, scores, rtol=0, atol=1e-5)
+    assert windows_of(scorer, [], []).columns.tolist() == WINDOW_COLUMNS

@@ -73,6 +73,13 @@ class ScoreJob:
         return df
 
 
+def windows_of(scorer, paths: list[str | Path], ids: list[str]) -> pd.DataFrame:
+    """The window table of a few files (e.g. ``report.confident_errors``'), scored again with ``scorer``."""
+    chunks: list[pd.DataFrame] = []
+    scorer.score_files([Path(p) for p in paths], list(ids), progress=False, on_windows=chunks.append)
+    return pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame(columns=WINDOW_COLUMNS)
+
+
 def asvspoof_lines(df: pd.DataFrame, asvspoof_path: str | Path) -> str:
     """``utt_id score`` lines of the rows that scored; ids with whitespace are refused (unreadable back)."""
     ok = df[df.error == ""]
