@@ -162,10 +162,10 @@ def window_scores(windows: pd.DataFrame, errors: pd.DataFrame, threshold: float,
             ax.plot((w.start + w.end) / 2, w.score, "o-", color=color, ms=3, lw=1)
         else:
             ax.text(0.5, 0.5, "no window scores for this file", transform=ax.transAxes, ha="center", va="center")
-        ax.axhline(threshold, ls="--", color="k", lw=1, label=f"{threshold_from} EER threshold {threshold:.2f}")
+        ax.axhline(threshold, ls="--", color="k", lw=1, label=f"{threshold_from} EER threshold {threshold:.3g}")
         attack = getattr(e, "attack", "")
         ax.set_title(f"{e.error}: {e.utt_id} ({e.label}{', ' + str(attack) if attack not in ('', '-') else ''}), "
-                     f"file score {e.score:.2f}", fontsize=9)
+                     f"file score {e.score:.3g}", fontsize=9)
         ax.set_ylabel("score")
     if len(errors):
         axes[0].legend(loc="best", fontsize=8)

@@ -49,7 +49,7 @@ def confident_errors(scores: pd.DataFrame, manifest: pd.DataFrame, threshold: fl
     """``worst_errors`` of a score table (``xlsr score``'s CSV, or 04's) with the labels of its manifest:
     the ``k`` most confident false accepts and false rejects at ``threshold``, the files whose window
     scores are worth a look. Error rows (no score) are left out; an id the manifest lacks is refused."""
-    scored = scores[scores.error.fillna("") == ""] if "error" in scores else scores
+    scored = scores[scores.error.isna() | (scores.error == "")] if "error" in scores else scores  # read_csv: NaN
     meta = manifest[["utt_id", "label"] + [c for c in ("attack",) if c in manifest]]
     joined = scored.drop(columns=[c for c in meta.columns if c != "utt_id" and c in scored]).merge(
         meta, on="utt_id", how="left", validate="many_to_one")
