@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+from conftest import tone_wavs as tones
 
 from xlsr_helpers.core.errors import ConfigError
 from xlsr_helpers.data.audio import load_audio
@@ -13,17 +14,6 @@ from xlsr_helpers.evaluate.score_output import WINDOW_COLUMNS, ScoreJob, score_i
 from xlsr_helpers.evaluate.scoring import Scorer, ScoringConfig
 
 WINDOW, HOP = 16000, 6000
-
-
-def tones(folder, lengths, seed=0):
-    """Noise with a tone from the middle on, so that the windows of a file score differently."""
-    rng, files = np.random.default_rng(seed), []
-    for i, n in enumerate(lengths):
-        wave = rng.normal(0, 0.01, n)
-        wave[n // 2:] += 0.5 * np.sin(2 * np.pi * (200 + 100 * i) * np.arange(n - n // 2) / 16000)
-        files.append(folder / f"f{i}.wav")
-        sf.write(files[-1], wave.astype(np.float32), 16000)
-    return files
 
 
 def expected_windows(scorer, path):
