@@ -37,7 +37,8 @@ def window_table(ids: list[str], paths: list[Path], lengths: list[int], scores: 
     """One row per scoring window: file id and path, window number, start and end in seconds and score.
     The windows are ``audio.window_starts``': every ``hop`` samples, the last flush with the end; a file
     of at most one window is one window, from 0 to its own length."""
-    from xlsr_helpers.data.audio import SAMPLE_RATE, window_starts  # torch: not for the writers' other users
+    # data.audio imports torch; the writers here also serve torch-free callers (seeds' fused scores)
+    from xlsr_helpers.data.audio import SAMPLE_RATE, window_starts
     frames = []
     for utt, path, n, s in zip(ids, paths, lengths, scores, strict=True):
         starts = np.asarray(window_starts(n, window, hop))
@@ -77,6 +78,7 @@ def windows_of(scorer, paths: list[str | Path], ids: list[str]) -> pd.DataFrame:
     """The window table of a few files (e.g. ``report.confident_errors``'), scored again with ``scorer``."""
     chunks: list[pd.DataFrame] = []
     scorer.score_files([Path(p) for p in paths], list(ids), progress=False, on_windows=chunks.append)
+    chunks = [c for c in chunks if len(c)]  # a chunk whose files all failed has no windows
     return pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame(columns=WINDOW_COLUMNS)
 
 
