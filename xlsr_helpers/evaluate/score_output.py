@@ -37,7 +37,7 @@ def window_table(ids: list[str], paths: list[Path], lengths: list[int], scores: 
     """One row per scoring window: file id and path, window number, start and end in seconds and score.
     The windows are ``audio.window_starts``': every ``hop`` samples, the last flush with the end; a file
     of at most one window is one window, from 0 to its own length."""
-    # data.audio imports torch; the writers here also serve torch-free callers (seeds' fused scores)
+    # data.audio imports torch: here, not at the top, so that the score writers import without it
     from xlsr_helpers.data.audio import SAMPLE_RATE, window_starts
     frames = []
     for utt, path, n, s in zip(ids, paths, lengths, scores, strict=True):
