@@ -18,6 +18,7 @@ import pandas as pd
 
 from xlsr_helpers.core.errors import FREE_ADVICE, ConfigError, disk_full_named, failure_reason
 from xlsr_helpers.core.outputs import check_output_file  # noqa: F401 - re-exported: `xlsr score` checks --out with it
+from xlsr_helpers.data.audio import SAMPLE_RATE, window_starts
 from xlsr_helpers.data.manifest import safe_id
 
 log = logging.getLogger(__name__)
@@ -37,8 +38,6 @@ def window_table(ids: list[str], paths: list[Path], lengths: list[int], scores: 
     """One row per scoring window: file id and path, window number, start and end in seconds and score.
     The windows are ``audio.window_starts``': every ``hop`` samples, the last flush with the end; a file
     of at most one window is one window, from 0 to its own length."""
-    # data.audio imports torch: here, not at the top, so that the score writers import without it
-    from xlsr_helpers.data.audio import SAMPLE_RATE, window_starts
     frames = []
     for utt, path, n, s in zip(ids, paths, lengths, scores, strict=True):
         starts = np.asarray(window_starts(n, window, hop))
