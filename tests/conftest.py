@@ -69,6 +69,19 @@ UNTRAINED_SETTINGS = {"segment_samples": 16000, "scoring": {"window": 16000, "ho
                       "dev": {"threshold": 0.25}}
 
 
+def tone_wavs(folder, lengths, seed=0):
+    """16 kHz files whose windows differ: quiet noise, then a loud tone from the middle on."""
+    import numpy as np
+    import soundfile as sf
+    rng, files = np.random.default_rng(seed), []
+    for i, n in enumerate(lengths):
+        wave = rng.normal(0, 0.01, n)
+        wave[n // 2:] += 0.5 * np.sin(2 * np.pi * (200 + 100 * i) * np.arange(n - n // 2) / 16000)
+        files.append(folder / f"f{i}.wav")
+        sf.write(files[-1], wave.astype(np.float32), 16000)
+    return files
+
+
 @pytest.fixture(scope="session")
 def untrained_detector(tiny_backbone, tmp_path_factory):
     """A detector folder with a random head and settings (``UNTRAINED_SETTINGS``), made in a second:

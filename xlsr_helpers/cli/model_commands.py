@@ -59,7 +59,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
 def _cmd_score(a: argparse.Namespace) -> int:
 
     from xlsr_helpers.data.manifest import read_manifest
-    from xlsr_helpers.evaluate.score_output import ScoreJob, check_score_outputs, score_into
+    from xlsr_helpers.evaluate.score_output import ScoreJob, check_score_outputs, score_into, windows_path
     from xlsr_helpers.evaluate.scoring import (
         AUDIO_EXTENSIONS,
         Scorer,
@@ -70,7 +70,11 @@ def _cmd_score(a: argparse.Namespace) -> int:
     )
     check_output_file(a.out, "--out")  # before any work: a bad path must not lose hours of scores
     check_output_file(a.asvspoof_out, "--asvspoof-out")
-    check_score_outputs({"--out": a.out, "--asvspoof-out": a.asvspoof_out}, a.model_dir, a.paths)
+    windows = windows_path(a.out) if a.windows else None
+    check_output_file(windows, "--windows")
+    check_score_outputs({"--out": a.out, "--asvspoof-out": a.asvspoof_out, "--windows": windows}, a.model_dir, a.paths)
+    if windows and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ConfigError("--windows under torchrun: window scores are written by one process; score without torchrun")
     cfg = ScoringConfig(batch_size=a.batch_size, aggregation=a.aggregation, threshold=a.threshold, window=a.window,
                         hop=a.hop, prior_spoof=a.prior_spoof)
     rank = init_distributed()  # under torchrun: every process scores its share, rank 0 writes
@@ -86,12 +90,12 @@ def _cmd_score(a: argparse.Namespace) -> int:
     if inputs.paths:
         jobs.append(ScoreJob(inputs.paths, inputs.ids, inputs.errors))
     # rank 0 writes rows as chunks finish: a run that stops keeps every finished row
-    df = score_into(scorer, jobs, a.out, a.asvspoof_out, write=rank == 0)
+    df = score_into(scorer, jobs, a.out, a.asvspoof_out, write=rank == 0, windows=windows)
     finish_distributed()
     if rank != 0:
         return 0
     failed = df[df.error != ""]
-    print(f"scored {len(df) - len(failed)} of {len(df)} inputs -> {a.out}"
+    print(f"scored {len(df) - len(failed)} of {len(df)} inputs -> {a.out}" + (f", windows -> {windows}" if windows else "")
           + (f"; {len(inputs.skipped)} non-audio file(s) in the given folders skipped" if inputs.skipped else ""))
     for _, r in failed.iterrows():
         print(f"  not scored: {r.path}: {r.error}")
@@ -178,6 +182,8 @@ def add_commands(sub) -> None:
     s.add_argument("--out", required=True, type=Path,
                    help="CSV: utt_id, path, score, llr, p_spoof, label_pred, n_windows, error")
     s.add_argument("--asvspoof-out", type=Path, help="also write an ASVspoof score file 'utt_id score'")
+    s.add_argument("--windows", action="store_true", help="also write one row per scoring window (utt_id, path, window, "
+                                                          "start, end in seconds, score) to OUT.windows.csv beside --out")
     s.add_argument("--threshold", type=float, default=None,
                    help="score > T is predicted bonafide (default: the detector's dev EER threshold)")
     s.add_argument("--batch-size", type=int, default=16)

@@ -145,3 +145,32 @@ def seed_summary(table: pd.DataFrame, split: str = "eval") -> Figure:
     ax.set_title(f"{split}: seeds and their score-averaged fusion")
     ax.legend(loc="upper right", fontsize=8)
     return fig
+
+
+def window_scores(windows: pd.DataFrame, errors: pd.DataFrame, threshold: float, threshold_from: str = "dev") -> Figure:
+    """Window scores over time for each file of ``errors`` (``report.confident_errors``), from a window
+    table (``xlsr score --windows``, ``score_output.window_table``): each window a segment from its start
+    to its end at its score, a line through their middles, the threshold dashed: the seconds of a long
+    file that look spoofed (below it) or bona fide (above it)."""
+    fig, axes = _figure(max(len(errors), 1), 1, figsize=(7, 1.9 * max(len(errors), 1) + 0.4))
+    axes = np.atleast_1d(axes)
+    for ax, e in zip(axes, errors.itertuples(), strict=False):
+        w = windows[windows.utt_id == e.utt_id].sort_values("start")
+        color = PALETTE.get(e.label, "k")
+        if len(w):
+            ax.hlines(w.score, w.start, w.end, color=color, alpha=0.35, lw=3)
+            ax.plot((w.start + w.end) / 2, w.score, "o-", color=color, ms=3, lw=1)
+        else:
+            ax.text(0.5, 0.5, "no window scores for this file", transform=ax.transAxes, ha="center", va="center")
+        ax.axhline(threshold, ls="--", color="k", lw=1, label=f"{threshold_from} EER threshold {threshold:.3g}")
+        attack = getattr(e, "attack", "")
+        ax.set_title(f"{e.error}: {e.utt_id} ({e.label}{', ' + str(attack) if attack not in ('', '-') else ''}), "
+                     f"file score {e.score:.3g}", fontsize=9)
+        ax.set_ylabel("score")
+    if len(errors):
+        axes[0].legend(loc="best", fontsize=8)
+        axes[len(errors) - 1].set_xlabel("time (s)")
+    else:
+        axes[0].text(0.5, 0.5, "no errors at this threshold", transform=axes[0].transAxes, ha="center", va="center")
+    fig.suptitle("Window scores of the most confident errors (higher = more bonafide)", fontsize=10)
+    return fig
