@@ -52,7 +52,8 @@ def _run_startup(cwd: Path, kaggle: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-S", "-c", probe], cwd=cwd, env=env, capture_output=True, text=True)
 
 
-@pytest.mark.parametrize("layout", ["xlsr-code", "xlsr-code/xlsr", "datasets/me/xlsr-code", "datasets/me/xlsr-code/xlsr", "clone-in-working"])
+@pytest.mark.parametrize("layout", ["xlsr-code", "xlsr-code/xlsr", "datasets/me/xlsr-code", "datasets/me/xlsr-code/xlsr",
+                                    "clone-in-working"])
 def test_startup_cell_finds_the_code_attached_on_kaggle(layout, tmp_path):
     kaggle = tmp_path / "kaggle"
     # a corpus attached beside the code, deeper than the code: never mistaken for it
