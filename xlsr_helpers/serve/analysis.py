@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import soundfile as sf
 
@@ -124,9 +123,3 @@ def detector_facts(scorer: Scorer, detector: str | Path) -> dict[str, str]:
         "licence": "; ".join(f"{name}: {licence}" for name, licence in licences_of(s)),
     }
 
-
-def window_table(a: Analysis) -> pd.DataFrame:
-    """The window scores as a table (start, end, score, verdict), as the page's plot shows them."""
-    scores = np.asarray(a.window_scores)
-    return pd.DataFrame({"start_s": a.window_starts_s, "end_s": a.window_ends_s, "score": scores,
-                         "verdict": np.where(scores > a.threshold, "bonafide", "spoof")})
