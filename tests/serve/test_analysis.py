@@ -3,7 +3,6 @@
 
 import json
 import math
-import shutil
 
 import numpy as np
 import pytest
@@ -13,21 +12,6 @@ from xlsr_helpers.evaluate.scoring import Scorer
 from xlsr_helpers.serve import analysis
 from xlsr_helpers.serve.analysis import UploadError, analyse, check_upload, detector_facts
 
-CAL = {"scale": 2.0, "offset": -0.5, "prior_spoof": 0.5, "fitted_on": "dev", "n_bonafide": 10, "n_spoof": 90,
-       "method": "prior-weighted logistic regression (scikit-learn)"}
-
-
-@pytest.fixture(scope="module")
-def calibrated(untrained_detector, tmp_path_factory):
-    """The untrained detector with a calibration, training data and dev EER in its settings."""
-    folder = shutil.copytree(untrained_detector, tmp_path_factory.mktemp("cal") / "detector")
-    path = folder / "xlsr_detector.json"
-    settings = json.loads(path.read_text())
-    settings.update(calibration=CAL, base_model="facebook/wav2vec2-xls-r-300m", head="linear", stage=2,
-                    trained_on={"datasets": ["asvspoof2019-la"]}, dev={"threshold": 0.25, "eer": 0.0425})
-    path.write_text(json.dumps(settings))
-    return folder
-
 
 def stereo_clip(path, seconds=2.5, rate=44_100, seed=0):
     """Noise with a different signal per channel, at a rate the detector does not take."""
@@ -36,9 +20,9 @@ def stereo_clip(path, seconds=2.5, rate=44_100, seed=0):
     return path
 
 
-def test_the_analysis_is_the_score_row_of_the_same_file(calibrated, tmp_path):
+def test_the_analysis_is_the_score_row_of_the_same_file(calibrated_detector, tmp_path):
     clip = stereo_clip(tmp_path / "clip.wav")
-    scorer = Scorer(calibrated)
+    scorer = Scorer(calibrated_detector)
     a = analyse(scorer, clip, prior_spoof=0.2)
     row = scorer.score_files([clip], progress=False).iloc[0]
     assert a.score == pytest.approx(row.score, abs=1e-9) and a.verdict == row.label_pred
@@ -60,8 +44,8 @@ def test_an_uncalibrated_detector_gives_no_p_spoof(untrained_detector, tmp_path)
     assert json.loads(json.dumps(a.as_dict()))["p_spoof"] is None  # what the page's API returns
 
 
-def test_facts_come_from_the_folder(calibrated):
-    facts = detector_facts(Scorer(calibrated), calibrated)
+def test_facts_come_from_the_folder(calibrated_detector):
+    facts = detector_facts(Scorer(calibrated_detector), calibrated_detector)
     assert facts["base model"] == "facebook/wav2vec2-xls-r-300m" and facts["training data"] == "asvspoof2019-la"
     assert facts["dev EER"] == "4.250 %" and facts["threshold (dev EER)"] == "0.25"
     assert facts["windows"] == "1 s every 0.5 s, combined by mean" and facts["head, stage"] == "linear, stage 2"
