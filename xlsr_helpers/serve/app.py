@@ -21,7 +21,9 @@ from pathlib import Path
 
 from xlsr_helpers.core.errors import ConfigError, XlsrError, failure_reason, one_line
 from xlsr_helpers.core.rules import problems
+from xlsr_helpers.evaluate.plots import window_scores_over_time
 from xlsr_helpers.evaluate.scoring import Scorer, ScoringConfig
+from xlsr_helpers.model.loading import check_model_ref
 from xlsr_helpers.serve.analysis import APP_RULES, MAX_BYTES, MAX_SECONDS, Analysis, analyse, detector_facts
 
 log = logging.getLogger(__name__)
@@ -89,13 +91,12 @@ def facts_markdown(facts: dict[str, str]) -> str:
     return f"| fact | value |\n|---|---|\n{rows}"
 
 
-def build_app(detector: str | Path, max_seconds: float = MAX_SECONDS, prior_spoof: float = 0.5,
-              scorer: Scorer | None = None):
+def build_app(detector: str | Path, max_seconds: float = MAX_SECONDS, prior_spoof: float = 0.5):
     """The page (a ``gradio.Blocks``) for one detector folder; the detector is loaded once, here."""
     check_app_settings(max_seconds=max_seconds, prior_spoof=prior_spoof)
+    check_model_ref(detector, detector=True)  # a wrong folder is said before gradio is looked for
     gr = _gradio()
-    from xlsr_helpers.evaluate.plots import window_scores_over_time
-    scorer = scorer or Scorer(detector, ScoringConfig(prior_spoof=prior_spoof))
+    scorer = Scorer(detector, ScoringConfig(prior_spoof=prior_spoof))
     facts = detector_facts(scorer, detector)
     calibrated = scorer.calibration is not None
 
@@ -119,7 +120,8 @@ def build_app(detector: str | Path, max_seconds: float = MAX_SECONDS, prior_spoo
                     "look spoofed. A research tool, not a forensic one: it is only as good as its training data.")
         with gr.Row():
             with gr.Column():
-                audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="audio", elem_id="audio")
+                audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="audio", elem_id="audio",
+                                 buttons=["download"])  # no 'share': it posts to the Hub
                 prior = gr.Slider(0.01, 0.99, value=prior_spoof, step=0.01, label="prior probability of spoof",
                                   info="behind p_spoof" if calibrated else "not used: the detector is not calibrated",
                                   interactive=calibrated, elem_id="prior")
