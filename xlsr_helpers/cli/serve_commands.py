@@ -4,6 +4,7 @@ torch and gradio are imported when a command runs, so ``xlsr --help`` needs neit
 from __future__ import annotations
 
 import argparse
+import signal
 from pathlib import Path
 
 
@@ -14,8 +15,13 @@ def _limit(a: argparse.Namespace) -> dict:
 
 def _cmd_app(a: argparse.Namespace) -> int:
     from xlsr_helpers.serve.app import serve  # function level: torch (and gradio) only when the page is served
+    # a stop by `kill` ends as Ctrl-C does: the server closes and the uploads' temporary folder is removed
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     print(f"serving {a.detector} on http://127.0.0.1:{a.port or '7860 (or the next free port)'}; Ctrl-C stops it")
-    serve(a.detector, port=a.port, prior_spoof=a.prior_spoof, **_limit(a))
+    try:
+        serve(a.detector, port=a.port, prior_spoof=a.prior_spoof, **_limit(a))
+    except KeyboardInterrupt:  # stopped while the page was still starting (gradio handles it once serving)
+        print("stopped")
     return 0
 
 
