@@ -3,6 +3,8 @@ unusable files get a message in the page, nothing lands outside the temporary fo
 
 import os
 import re
+import socket
+import sys
 import urllib.request
 from pathlib import Path
 
@@ -70,3 +72,21 @@ def test_an_uncalibrated_detector_says_so():
     text = p_spoof_markdown(Analysis(score=1.0, verdict="bonafide", threshold=0.0, p_spoof=None, prior_spoof=0.5,
                                      duration_s=1.0))
     assert "not available" in text and "not calibrated" in text
+
+
+def test_inline_in_a_jupyter_notebook_shows_the_page_in_the_cell(untrained_detector, tmp_path):
+    """``serve(..., inline=True)`` in a real Jupyter kernel returns at once and puts the page in the cell's output."""
+    import nbformat
+    from nbclient import NotebookClient
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell(f"import sys; sys.path[:0] = {sys.path!r}\nfrom xlsr_helpers.serve.app import serve\n"
+                                  f"demo = serve({str(untrained_detector)!r}, port={port}, inline=True)"),
+        nbformat.v4.new_code_cell("import urllib.request\nprint(urllib.request.urlopen(demo.local_url).status)\n"
+                                  "demo.close()")])
+    NotebookClient(nb, kernel_name="python3", timeout=300, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    html = [o["data"]["text/html"] for o in nb.cells[0].outputs if "text/html" in o.get("data", {})]
+    assert html and "<iframe" in html[0] and f"{port}" in html[0], nb.cells[0].outputs
+    assert "".join(o["text"] for o in nb.cells[1].outputs if o.get("name") == "stdout").startswith("200\n")
