@@ -32,7 +32,7 @@ API_NAME = "analyse"  # gradio_client: Client(url).predict(handle_file(path), pr
 
 
 class AppError(XlsrError, RuntimeError):
-    """The demo cannot start: gradio missing, or a setting out of range."""
+    """The demo cannot start: gradio is missing, or the port is taken."""
 
 
 def _gradio():
