@@ -12,7 +12,7 @@ KVENV  := .venv-kaggle
 KBIN   := $(KVENV)/bin
 KSTAMP := $(KVENV)/.installed
 
-.PHONY: demo test test-kaggle test-wheel kaggle-env lint bench mutate clean
+.PHONY: demo test test-kaggle test-wheel kaggle-env lint bench mutate clean test-browser
 
 $(STAMP): requirements.txt requirements-kaggle.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -69,6 +69,14 @@ $(KSTAMP): kaggle/image-versions.txt requirements-kaggle.txt kaggle/compare_free
 	$(KBIN)/pip check
 	$(KBIN)/python -m ipykernel install --sys-prefix --name python3 > /dev/null
 	touch $(KSTAMP)
+
+# --- test-browser: the demo page (`xlsr app`) in headless Chromium -------------------------------------------------
+# tests/serve/test_browser.py with Debian's chromium and chromedriver (`apt-get install chromium chromium-driver`;
+# .ci/run installs them). Here a missing browser fails the test instead of skipping it; the screenshot is
+# copied to build/xlsr-app.png.
+test-browser: $(STAMP)
+	XLSR_REQUIRE_BROWSER=1 XLSR_SCREENSHOT_DIR=$(CURDIR)/build $(BIN)/python -m pytest -q -p no:cacheprovider tests/serve/test_browser.py
+# --- end test-browser ----------------------------------------------------------------------------------------------
 
 lint: $(STAMP)
 	$(BIN)/ruff check xlsr_helpers tests benchmarks kaggle notebooks

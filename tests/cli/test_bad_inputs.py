@@ -452,6 +452,21 @@ CASES = [
     ("push: settings not JSON", bm.pushed(bm.write("xlsr_detector.json", "{")), 2, "xlsr_detector.json:1: not valid JSON"),
     ("push: no credentials", bm.patched(bm.no_credentials, bm.pushed()), 2, "no Hugging Face token"),
     ("push: offline", bm.pushed(None, "you/xlsr-detector", "--token", "hf_x"), 2, "HF_HUB_OFFLINE is set"),
+    # xlsr app / space / push --space: refused before anything is served, written or uploaded
+    ("app: prior out of range", bm.app_args("--prior-spoof", "1.5"), 2, "prior_spoof=1.5 (expected a number in (0, 1))"),
+    ("app: limit out of range", bm.app_args("--max-seconds", "0"), 2, "max_seconds=0.0 (expected a number in (0, 3600])"),
+    ("app: port out of range", bm.app_args("--port", "70000"), 2, "port=70000 (expected an integer in [1, 65535]"),
+    ("app: port taken", bm.app_on_taken_port, 2, "is not free", "give another --port"),
+    ("app: no gradio", bm.patched(bm.no_gradio, bm.app_args()), 2, "the demo needs gradio: pip install 'xlsr-helpers[app]'"),
+    ("app: detector missing", bm.app_args(detector="missing"), 2, "no-model does not exist"),
+    ("space: --out not empty", bm.space_args(out="not empty"), 2, "is not empty; give a new or empty folder"),
+    ("space: --out is a file", bm.space_args(out="file"), 2, "is a file; give a folder"),
+    ("space: bad --model-id", bm.space_args("--model-id", "not an id"), 2, "repo id 'not an id' is not a Hub repo id"),
+    ("push --space: a detector folder", bm.space_pushed("detector", "--space", "you/demo", "--token", "hf_x"), 2,
+     "is not a Space folder (missing ['README.md', 'app.py', 'requirements.txt'])"),
+    ("push --space: bad space id", bm.space_pushed("detector", "--space", "bad id!!"), 2, "repo id 'bad id!!' is not"),
+    ("push: a repo id and --space", bm.space_pushed("detector", "you/det", "--space", "you/demo"), 2, "not both"),
+    ("push: no repo id, no --space", bm.space_pushed("detector"), 2, "not neither"),
 ]
 
 

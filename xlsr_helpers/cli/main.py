@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from xlsr_helpers.cli import model_commands as cli_model
+from xlsr_helpers.cli import serve_commands as cli_serve
 from xlsr_helpers.core.errors import ConfigError, XlsrError, one_line, os_error_line
 from xlsr_helpers.core.outputs import check_output_folder
 from xlsr_helpers.data.descriptor import available_datasets
@@ -186,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     n.set_defaults(func=_cmd_notebooks)
 
     cli_model.add_commands(sub)  # preflight, train, score, run (they import torch lazily)
+    cli_serve.add_commands(sub)  # app, space (torch and gradio imported lazily)
     return p
 
 

@@ -107,6 +107,13 @@ def _cmd_score(a: argparse.Namespace) -> int:
 
 
 def _cmd_push(a: argparse.Namespace) -> int:
+    if (a.repo_id is None) == (a.space is None):
+        raise ConfigError("xlsr push takes a model repo id (a detector folder) or --space you/name (a folder "
+                          "written by `xlsr space`), not " + ("both" if a.space else "neither"))
+    if a.space:
+        from xlsr_helpers.serve.space import push_space  # function level: torch only when pushing
+        print(f"pushed {a.model_dir} -> {push_space(a.model_dir, a.space, private=not a.public, token=a.token)}")
+        return 0
     from xlsr_helpers.model.card import push_detector
     print(f"pushed {a.model_dir} -> {push_detector(a.model_dir, a.repo_id, private=not a.public, token=a.token)}")
     return 0
@@ -194,9 +201,11 @@ def add_commands(sub) -> None:
     s.add_argument("--prior-spoof", type=float, default=0.5, help="prior probability of spoof behind p_spoof")
     s.set_defaults(func=_cmd_score)
 
-    h = sub.add_parser("push", help="publish a detector folder (weights, settings, model card) to the Hugging Face Hub")
-    h.add_argument("model_dir", help="a stage's detector/ folder")
-    h.add_argument("repo_id", help="you/xlsr-deepfake-detector")
+    h = sub.add_parser("push", help="publish a detector folder (weights, settings, model card), or a Space folder "
+                                    "(--space), to the Hugging Face Hub")
+    h.add_argument("model_dir", help="a stage's detector/ folder, or with --space a folder written by `xlsr space`")
+    h.add_argument("repo_id", nargs="?", help="you/xlsr-deepfake-detector (a model repository)")
+    h.add_argument("--space", metavar="YOU/NAME", help="publish a Space folder as this gradio Space")
     h.add_argument("--public", action="store_true", help="a public repository (default private)")
     h.add_argument("--token", default=None, help="Hub token (default: HF_TOKEN or the saved login)")
     h.set_defaults(func=_cmd_push)

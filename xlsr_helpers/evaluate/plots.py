@@ -174,3 +174,18 @@ def window_scores(windows: pd.DataFrame, errors: pd.DataFrame, threshold: float,
         axes[0].text(0.5, 0.5, "no errors at this threshold", transform=axes[0].transAxes, ha="center", va="center")
     fig.suptitle("Window scores of the most confident errors (higher = more bonafide)", fontsize=10)
     return fig
+
+
+def window_scores_over_time(starts_s, ends_s, scores, threshold: float) -> Figure:
+    """One file's window scores against time: each window a horizontal segment at its score, coloured by
+    the side of the threshold it falls on (which seconds look spoofed), the threshold a dashed line."""
+    fig, ax = _figure(figsize=(7, 2.8))
+    scores = np.asarray(scores, dtype=float)
+    for s, e, v in zip(starts_s, ends_s, scores, strict=True):
+        ax.hlines(v, s, e, colors=PALETTE["bonafide" if v > threshold else "spoof"], linewidth=3)
+    mids = (np.asarray(starts_s, dtype=float) + np.asarray(ends_s, dtype=float)) / 2
+    ax.plot(mids, scores, color="0.6", linewidth=0.8, zorder=0)
+    ax.axhline(threshold, color="0.3", linestyle="--", linewidth=1, label=f"threshold {threshold:.3g}")
+    ax.set(xlabel="time (s)", ylabel="score (higher = bona fide)", title="Window scores over time")
+    ax.legend(loc="best", fontsize=8)
+    return fig
