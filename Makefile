@@ -73,8 +73,11 @@ $(1)/bin/python -m ipykernel install --sys-prefix --name python3 > /dev/null
 touch $(1)/.installed
 endef
 
-# $(call kaggle_suite,VENV): the versions that matter, then the whole suite in that venv.
+# $(call kaggle_suite,VENV): `pip install .` accepts that Python and the image's versions as they are (a dry run
+# that would install the package alone: requires-python and the bounds in pyproject.toml), then the whole suite.
 define kaggle_suite
+$(1)/bin/pip install -q --disable-pip-version-check --dry-run --no-build-isolation --report $(1)/install-package.json .
+$(1)/bin/python -c "import json, sys; names = sorted(i['metadata']['name'] for i in json.load(open('$(1)/install-package.json'))['install']); sys.exit(None if names == ['xlsr-helpers'] else 'pip install . would install %s' % names)"
 cd $(1) && bin/python -c "import sys, torch, transformers, pandas, numpy; print('kaggle-like env:', sys.version.split()[0], 'torch', torch.__version__, 'transformers', transformers.__version__, 'pandas', pandas.__version__, 'numpy', numpy.__version__)"
 $(1)/bin/python -m pytest -q -p no:cacheprovider
 endef
