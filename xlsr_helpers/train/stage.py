@@ -38,6 +38,7 @@ from xlsr_helpers.train.callbacks import CompleteMarker, EpochSeed, TimeEstimate
 from xlsr_helpers.train.config import TrainConfig
 from xlsr_helpers.train.dev_eer import dev_scores, eer_metrics
 from xlsr_helpers.train.state import (
+    UNFINISHED_ONLY,
     check_same_run,
     finish_stage_folder,
     finished_stage,
@@ -196,6 +197,8 @@ def train_stage(config: TrainConfig | dict, train_manifest, dev_manifest, out_di
     train_df, dev_df, report, inputs = _start_stage(cfg, train_manifest, dev_manifest, out)
     if (done := finished_stage(out)) is not None:  # same identity, checkpoints gone: nothing left to train
         log.warning("%s finished earlier with these parameters and inputs: its detector is reused", out)
+        if int(os.environ.get("LOCAL_RANK", "0")) == 0 and any((out / n).exists() for n in UNFINISHED_ONLY):
+            finish_stage_folder(out, done)  # killed while removing them: the rest goes now
         return StageResult(out / "detector", pd.read_csv(out / "history.csv"), float(done["best_dev_eer"]),
                            done["parameters"], bool(done["cached"]), time.time() - t0)
     set_seed(cfg.seed)

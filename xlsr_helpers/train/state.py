@@ -109,13 +109,16 @@ def last_complete_checkpoint(ckpt_dir: Path) -> str | None:
 def finish_stage_folder(out: Path, summary: dict) -> tuple[dict, str, bool]:
     """Write the finished stage's summary; in Kaggle's kept output drop ``UNFINISHED_ONLY`` first. The
     summary records what was dropped and the bytes the folder keeps, itself included. Returns the
-    summary, a line on what is kept (``kaggle_env.kept_note``) and whether it is near the quota."""
-    removed = [n for n in UNFINISHED_ONLY if (out / n).exists()] if in_kaggle_output(out) else []
+    summary, a line on what is kept (``kaggle_env.kept_note``) and whether it is near the quota. Again
+    on a finished stage's summary: what it dropped before stays recorded (``finished_stage`` reads it)."""
+    before = (summary.get("kept") or {}).get("removed", [])
+    inside = in_kaggle_output(out)
+    removed = [n for n in UNFINISHED_ONLY if n in before or (inside and (out / n).exists())]
     summary = {**summary, "kept": {"removed": removed, "bytes": 0}}
     path = out / SUMMARY
     path.write_text(yaml.safe_dump(summary, sort_keys=False))  # first: a kill after the removal still finds it finished
     for name in removed:
-        shutil.rmtree(out / name)
+        shutil.rmtree(out / name, ignore_errors=True)
     for _ in range(5):  # the record counts itself: write until the bytes it states are the folder's
         kept = folder_bytes(out)
         if kept == summary["kept"]["bytes"]:
