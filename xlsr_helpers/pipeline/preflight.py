@@ -14,6 +14,7 @@ from pathlib import Path
 
 from xlsr_helpers.core.errors import ConfigError, XlsrError, short
 from xlsr_helpers.data.augment import make_augmenter
+from xlsr_helpers.data.corpora import parse_corpora
 from xlsr_helpers.data.descriptor import load_descriptor
 from xlsr_helpers.model.loading import check_model_ref, tiny_config
 from xlsr_helpers.pipeline.params import PATH_PARAMETERS, TINY_RANDOM
@@ -106,13 +107,18 @@ def _corpus_problems(values: dict) -> list[str]:
         found.append(f"parameter score_splits={short(splits)}: expected 'auto' or split names joined with ','")
     elif splits != "auto" and isinstance(dataset, str):
         try:
-            known = set(load_descriptor(dataset)["splits"])
+            known = {s for spec in parse_corpora(dataset) for s in load_descriptor(spec.descriptor)["splits"]}
         except XlsrError:
             known = None  # the dataset parameter's own check names the descriptor's problem
         wanted = [s.strip() for s in splits.split(",")]
         unknown = [s for s in wanted if known is not None and s not in known]
         if unknown:
             found.append(f"parameter score_splits={short(splits)}: {unknown} not among {dataset}'s splits {sorted(known)}")
+    if isinstance(dataset, str) and isinstance(values.get("data_root"), str):
+        try:
+            parse_corpora(dataset, values["data_root"])  # one root per corpus
+        except XlsrError as exc:
+            found.append(f"parameter {exc}")
     asv = values.get("asv_scores", "auto")
     if not isinstance(asv, str):
         found.append(f"parameter asv_scores={short(asv)}: expected 'auto', 'none' or the path of an ASV score file")
