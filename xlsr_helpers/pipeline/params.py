@@ -75,7 +75,8 @@ def check_value(name: str, value):
 def _check_dataset(value) -> str:
     from xlsr_helpers.data.corpora import parse_corpora
     if not isinstance(value, str) or not value:
-        raise ConfigError(f"parameter dataset={short(value)}: expected a descriptor's name or .yaml path (several joined with '+')")
+        raise ConfigError(f"parameter dataset={short(value)}: expected a descriptor's name or .yaml path "
+                          "(several joined with '+')")
     try:
         parse_corpora(value)  # every descriptor loaded and checked
     except XlsrError as exc:
