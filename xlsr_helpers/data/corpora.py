@@ -72,6 +72,12 @@ def parse_corpora(dataset: str, data_root: str | None = AUTO) -> list[CorpusSpec
     return specs
 
 
+def corpus_of(df: pd.DataFrame) -> list[str]:
+    """Each row's corpus (a manifest table made by hand may hold only ``dataset``)."""
+    column = "corpus" if "corpus" in df.columns else "dataset" if "dataset" in df.columns else None
+    return df[column].astype(str).tolist() if column else ["-"] * len(df)
+
+
 def unique_ids(df: pd.DataFrame, corpus: str) -> pd.DataFrame:
     """A corpus's rows in a run on several corpora: ``corpus`` set, ids ``<corpus>/<id>``."""
     out = df.copy()
@@ -133,12 +139,17 @@ class CorpusSet:
         return self._each("summary")
 
     def pivot(self) -> pd.DataFrame:
-        """Kept trials, corpus x label by split (splits in run order, 0 where a corpus lacks one)."""
-        table = self.counts().pivot_table(index=["corpus", "label"], columns="split", values="kept",
-                                          aggfunc="sum", fill_value=0)
-        table = table.reindex(pd.MultiIndex.from_product([self.corpora, sorted(set(table.index.get_level_values(1)))],
-                                                         names=["corpus", "label"]), fill_value=0)
+        """Kept trials, corpus x label x attack by split (splits in run order, 0 where a corpus lacks one)."""
+        table = self.counts().pivot_table(index=["corpus", "label", "attack"], columns="split", values="kept",
+                                          aggfunc="sum", fill_value=0, sort=False)
         return table[[s for s in self.split_names if s in table.columns]]
+
+    def by_label(self) -> pd.DataFrame:
+        """Kept trials per corpus x split, one column per label (a split a corpus lacks has no row)."""
+        table = self.counts().pivot_table(index=["corpus", "split"], columns="label", values="kept", aggfunc="sum",
+                                          fill_value=0, sort=False)
+        table.columns.name = None
+        return table.reset_index()
 
     def write(self, out_dir: str | Path) -> list[Path]:
         """``<split>.csv`` (every corpus's rows), ``counts.csv``, ``validation.yaml`` and the lists of

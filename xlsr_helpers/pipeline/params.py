@@ -35,7 +35,7 @@ STAGE_FIELDS = {
         "s2_layer_decay": "layer_decay"},
 }
 SHARED_FIELDS = ("head", "cache", "cache_dir", "precision", "device", "num_workers", "eval_batch_size", "seed",
-                 "on_change", "report_to")  # same name in the notebooks and in TrainConfig
+                 "on_change", "report_to", "corpus_weights", "select_on")  # same name in the notebooks and in TrainConfig
 # Notebook 04's parameter -> the ScoringConfig field whose rule it follows (seconds become samples there).
 SCORING_FIELDS = {"score_batch_size": "batch_size", "aggregation": "aggregation", "prior_spoof": "prior_spoof"}
 SECONDS = number(MIN_SAMPLES / SAMPLE_RATE, MAX_SEGMENT_SECONDS, low_open=False)
@@ -61,6 +61,12 @@ def check_value(name: str, value):
         return _check_dataset(value)
     if name == "data_root":
         return _check_data_root(value)
+    if name == "corpus_weights":
+        from xlsr_helpers.data.datasets import parse_corpus_weights  # torch: only when the parameter is given
+        try:
+            parse_corpus_weights(value)
+        except ConfigError as exc:
+            raise ConfigError(f"parameter {exc}") from None
     rule = RULES.get(name)
     if rule is None:
         return value  # free-form strings (paths, ids): checked where they are used

@@ -99,6 +99,20 @@ def _device_problems(values: dict) -> list[str]:
             "(device=auto uses the GPU when there is one, the CPU otherwise)"]
 
 
+def _corpus_name_problems(values: dict, corpora: list[str]) -> list[str]:
+    """corpus_weights and select_on name corpora of dataset (before 01 reads any of them)."""
+    found = []
+    weights = values.get("corpus_weights", "none")
+    if isinstance(weights, str) and weights not in ("none", "balanced"):
+        named = [part.rpartition(":")[0].strip() for part in weights.split(",")]
+        if unknown := [n for n in named if n not in corpora] + [f"no share for {c}" for c in corpora if c not in named]:
+            found.append(f"parameter corpus_weights={short(weights)}: {unknown} (the corpora are {corpora})")
+    select_on = values.get("select_on", "pooled")
+    if select_on not in ("pooled", "mean", *corpora):
+        found.append(f"parameter select_on={short(select_on)}: expected 'pooled', 'mean' or one of {corpora}")
+    return found
+
+
 def _corpus_problems(values: dict) -> list[str]:
     found = []
     splits = values.get("score_splits", "auto")
@@ -116,9 +130,11 @@ def _corpus_problems(values: dict) -> list[str]:
             found.append(f"parameter score_splits={short(splits)}: {unknown} not among {dataset}'s splits {sorted(known)}")
     if isinstance(dataset, str) and isinstance(values.get("data_root"), str):
         try:
-            parse_corpora(dataset, values["data_root"])  # one root per corpus
+            corpora = [s.corpus for s in parse_corpora(dataset, values["data_root"])]  # one root per corpus
         except XlsrError as exc:
             found.append(f"parameter {exc}")
+        else:
+            found += _corpus_name_problems(values, corpora)
     asv = values.get("asv_scores", "auto")
     if not isinstance(asv, str):
         found.append(f"parameter asv_scores={short(asv)}: expected 'auto', 'none' or the path of an ASV score file")
