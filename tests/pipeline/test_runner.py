@@ -239,3 +239,30 @@ def test_a_second_run_on_a_folder_in_use_is_refused_before_any_work(partial_run,
     with pytest.raises(RunFolderError, match=rf"in use by another xlsr run \(pid {holder.pid} on host"):
         run_pipeline("cpu-smoke", run_dir=run, start_from="03", progress_bar=False)
     assert {p: p.stat().st_mtime_ns for p in run.rglob("*") if p.name != LOCK_FILE} == before
+
+
+def test_a_chain_trains_on_two_corpora_at_once(two_corpora, tmp_path):
+    """01-03 on the demo corpus (generated in the run folder) and an own corpus in another layout, given
+    by descriptor path: every manifest names each row's corpus, both stages train on both (shares
+    balanced) and report each corpus's dev EER; the same command again has nothing left to do."""
+    _, mine, descriptor = two_corpora
+    run = tmp_path / "run"
+    sets = {"dataset": f"asvspoof2019-la+{descriptor}", "data_root": f"demo:tiny+{mine}", "corpus_weights": "balanced",
+            "check_audio": False}
+    assert run_pipeline("cpu-smoke", sets, run_dir=run, only=["01", "02", "03"], progress_bar=False) == 0
+    for split, corpora in (("train", {"asvspoof2019-la", "mine"}), ("dev", {"asvspoof2019-la", "mine"}),
+                           ("eval", {"asvspoof2019-la"})):
+        df = pd.read_csv(run / "manifests" / f"{split}.csv", dtype=str, keep_default_na=False)
+        assert set(df.corpus) == corpora and df.utt_id.is_unique
+        assert (df.utt_id == df.corpus + "/" + df.source_id).all()
+    for stage in ("stage1", "stage2"):
+        history = pd.read_csv(run / stage / "history.csv")
+        assert {"dev_eer_asvspoof2019-la", "dev_eer_mine"} <= set(history.columns)
+        assert yaml.safe_load((run / stage / "train_config.yaml").read_text())["corpus_weights"] == "balanced"
+    executed = run / "notebooks" / "01_data_prep.ipynb"  # 01 says which corpus lacks which split
+    assert "mine has no eval split, so adds nothing to it" in executed.read_text()
+    histories = {s: (run / s / "history.csv").read_text() for s in ("stage1", "stage2")}
+    # again: the manifests come out the same, so both stages are the same runs (resumed, finished; on_change
+    # is 'refuse', so other inputs would fail the run) and their histories stay
+    assert run_pipeline("cpu-smoke", sets, run_dir=run, only=["01", "02", "03"], progress_bar=False) == 0
+    assert {s: (run / s / "history.csv").read_text() for s in histories} == histories
