@@ -333,4 +333,4 @@ def test_the_saved_detector_says_which_audio_it_was_trained_on(tiny_backbone):
     trained_on = detector_settings(cfg, "linear", scores, labels, PACKAGE_ORDER, TRAIN, DEV, inputs)["trained_on"]
     assert trained_on == {"train_manifest": manifest_fingerprint(TRAIN), "dev_manifest": manifest_fingerprint(DEV),
                           "train_audio": audio_fingerprint(TRAIN.path), "dev_audio": audio_fingerprint(DEV.path),
-                          "datasets": []}
+                          "datasets": [], "corpora": []}

@@ -86,7 +86,7 @@ def detector_settings(cfg: TrainConfig, head: str, dev_scores: np.ndarray, dev_t
             "trained_on": {**{k: v for k, v in (inputs or {}).items() if k != "model"},
                            "train_manifest": manifest_fingerprint(train_df), "dev_manifest": manifest_fingerprint(dev_df),
                            "datasets": sorted(set(train_df.get("dataset", pd.Series(dtype=str)).astype(str))),
-                           "corpora": sorted(set(corpus_of(train_df)))},
+                           "corpora": sorted(set(train_df.get("corpus", pd.Series(dtype=str)).astype(str)))},
             "training": {k: getattr(cfg, k) for k in ("top_layers", "epochs", "batch_size", "grad_accum", "learning_rate",
                                                        "lr_scheduler", "class_weights", "augment", "seed",
                                                        "average_top_k", "corpus_weights", "select_on")}}
@@ -194,6 +194,7 @@ def _make_trainer(cfg: TrainConfig, module: StageModule, args: TrainingArguments
     averaging), early stopping; dev EER read in the detector's label ``order``, pooled and per corpus;
     with ``corpus_weights``, a sampler that draws each corpus's share. Returns it and the keeper (or None)."""
     weights = trial_weights(corpus_of(train_df), cfg.corpus_weights)
+    dev_corpora = corpus_of(dev_df) if len(set(corpus_of(dev_df))) > 1 else None  # one corpus: the pooled EER alone
     sampler = None if weights is None else CorpusSampler(weights, cfg.seed)
     callbacks = [CompleteMarker(), EpochSeed(data.train, sampler), TimeEstimate(cfg.stage)]
     keeper = None
@@ -205,7 +206,7 @@ def _make_trainer(cfg: TrainConfig, module: StageModule, args: TrainingArguments
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
     trainer = DetectorTrainer(model=module, args=args, train_dataset=data.train, eval_dataset=data.dev,
                               data_collator=data.collator, callbacks=callbacks, train_sampler=sampler,
-                              compute_metrics=functools.partial(eer_metrics, order=order, corpora=corpus_of(dev_df),
+                              compute_metrics=functools.partial(eer_metrics, order=order, corpora=dev_corpora,
                                                                 select_on=cfg.select_on),
                               encoder_learning_rate=cfg.encoder_learning_rate, layer_decay=cfg.layer_decay)
     return trainer, keeper
