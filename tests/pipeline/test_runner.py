@@ -259,6 +259,8 @@ def test_a_chain_trains_on_two_corpora_at_once(two_corpora, tmp_path):
         history = pd.read_csv(run / stage / "history.csv")
         assert {"dev_eer_asvspoof2019-la", "dev_eer_mine"} <= set(history.columns)
         assert yaml.safe_load((run / stage / "train_config.yaml").read_text())["corpus_weights"] == "balanced"
+        summary = yaml.safe_load((run / stage / "summary.yaml").read_text())
+        assert summary["best_dev_eer"] == pytest.approx(history.dev_eer.min())  # selection on the pooled dev EER
     executed = run / "notebooks" / "01_data_prep.ipynb"  # 01 says which corpus lacks which split
     assert "mine has no eval split, so adds nothing to it" in executed.read_text()
     histories = {s: (run / s / "history.csv").read_text() for s in ("stage1", "stage2")}

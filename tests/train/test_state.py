@@ -38,7 +38,7 @@ OTHER = {"stage": 2, "top_layers": 2, "epochs": 4, "batch_size": 8, "learning_ra
          "class_weights": "none", "early_stopping_patience": 1, "seed": 7, "segment_samples": 16000, "pad": "zero",
          "crop": "center", "augment": "ssi", "cache": "off", "cache_dtype": "float32", "precision": "fp32",
          "noise_dir": "/data/musan", "rir_dir": "/data/rirs", "encoder_learning_rate": 1e-05, "layer_decay": 0.8,
-         "head": "aasist", "average_top_k": 3}
+         "head": "aasist", "average_top_k": 3, "corpus_weights": "balanced", "select_on": "mean"}
 
 
 def identity(model, train=TRAIN, dev=DEV, **kw):

@@ -299,7 +299,8 @@ def test_session_time_left_is_none_off_kaggle_and_counts_down_on_it(tmp_path, mo
 
 
 def test_two_corpora_train_together_with_each_ones_dev_eer(two_corpora, tiny_backbone, tmp_path, monkeypatch):
-    """Two generated corpora in two layouts train one stage together (shares balanced): the history holds
+    """Two generated corpora in two layouts train one stage together (shares balanced, the best epoch
+    chosen on one corpus's dev EER): the history holds
     each corpus's dev EER beside the pooled one, each the official EER of that corpus's dev scores as the
     Trainer computed them; the detector records its corpora; one corpus's changed audio makes it stale."""
     import soundfile as sf
@@ -327,11 +328,14 @@ def test_two_corpora_train_together_with_each_ones_dev_eer(two_corpora, tiny_bac
     out = tmp_path / "stage1"
     result = stage_module.train_stage(
         dict(stage=1, model=str(tiny_backbone), epochs=2, learning_rate=0.01, segment_samples=16000, batch_size=16,
-             eval_batch_size=32, num_workers=0, early_stopping_patience=0, device="cpu", corpus_weights="balanced"),
+             eval_batch_size=32, num_workers=0, early_stopping_patience=0, device="cpu", corpus_weights="balanced",
+             select_on="mine"),
         man / "train.csv", man / "dev.csv", out)
     h = result.history
     assert list(h.columns) == ["epoch", "train_loss", "dev_loss", "dev_eer", "dev_eer_asvspoof2019-la", "dev_eer_mine",
-                               "lr", "seconds"]
+                               "dev_selected_eer", "lr", "seconds"]
+    assert h.dev_selected_eer.tolist() == h.dev_eer_mine.tolist()  # select_on='mine': the best epoch is mine's
+    assert result.best_dev_eer == h.dev_eer_mine.min()
     dev = read_manifest(man / "dev.csv")
     assert len(seen) >= len(h) == 2
     for i, (logits, labels, order) in enumerate(seen[:len(h)]):
