@@ -208,3 +208,41 @@ def lock_holder():
     for proc in held:
         proc.kill()
         proc.wait()
+
+
+OWN_CSV_DESCRIPTOR = """name: mine
+format: csv
+columns: {id: utt_id, file: utt_file, label: key}
+label_column: key
+label_map: {real: bonafide, fake: spoof}
+splits:
+  train: {protocol: train.csv, audio: "{utt_file}"}
+  dev: {protocol: dev.csv, audio: "{utt_file}"}
+"""
+
+
+@pytest.fixture
+def two_corpora(demo_root, tmp_path):
+    """Two generated corpora in two layouts: the tiny demo corpus (ASVspoof 2019 LA: whitespace
+    protocols, flac; train, dev, eval) and an own corpus given by descriptor path (CSV lists, wav in
+    folders; train and dev only), whose trials reuse the demo corpus's ids row for row (their audio
+    is another demo corpus's, seed 1). Returns (demo root, own root, own descriptor path)."""
+    import soundfile as sf
+
+    from xlsr_helpers.data.demo import make_demo_corpus
+    from xlsr_helpers.data.manifest import build_manifest
+    a = build_manifest("asvspoof2019-la", demo_root)
+    b = build_manifest("asvspoof2019-la", make_demo_corpus(tmp_path / "other", seed=1, size="tiny"))
+    root = tmp_path / "mine"
+    for split in ("train", "dev"):
+        lines = ["id,file,label"]
+        for uid, (_, row) in zip(a.splits[split].utt_id, b.splits[split].iterrows(), strict=False):
+            rel = f"wav/{split}/{row.label}/{uid}.wav"
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            wave, sr = sf.read(row.path)
+            sf.write(root / rel, wave, sr)
+            lines.append(f"{uid},{rel},{'real' if row.label == 'bonafide' else 'fake'}")
+        (root / f"{split}.csv").write_text("\n".join(lines) + "\n")
+    descriptor = tmp_path / "mine.yaml"
+    descriptor.write_text(OWN_CSV_DESCRIPTOR)
+    return demo_root, root, descriptor

@@ -171,3 +171,25 @@ def test_offline_kernel_uses_the_attached_model_instead_of_the_hub(kaggle, tiny_
     assert resolve_base_model(str(tiny_backbone), run) == str(tiny_backbone)  # a folder given stays
     assert resolve_base_model("someone/another-model", run) == "someone/another-model"  # no copy attached
     assert load_detector(resolve_base_model("facebook/wav2vec2-xls-r-300m", run)).config.num_labels == 2
+
+
+def test_several_corpora_are_each_found_on_kaggle(kaggle, tmp_path):
+    """dataset='asvspoof2019-la+in-the-wild', data_root='auto': each corpus found at its own mount;
+    In-the-Wild has no train or dev split, so adds to eval only."""
+    from xlsr_helpers.data.corpora import build_corpora
+    from xlsr_helpers.pipeline.runfolder import resolve_corpora
+    la = lay_2019(kaggle / "input" / "asvpoof-2019-dataset" / "LA" / "LA")
+    itw = kaggle / "input" / "in-the-wild-audio-deepfake"
+    itw.mkdir(parents=True)
+    (itw / "meta.csv").write_text("file,speaker,label\n0.wav,A,spoof\n1.wav,B,bona-fide\n")
+    touch(itw / "0.wav")
+    touch(itw / "1.wav")
+    specs, roots = resolve_corpora("asvspoof2019-la+in-the-wild", "auto", tmp_path / "run")
+    assert roots == [la, itw]
+    res = build_corpora(specs, roots)
+    assert {s: df.corpus.value_counts().to_dict() for s, df in res.splits.items()} == {
+        "train": {"asvspoof2019-la": 3}, "dev": {"asvspoof2019-la": 2},
+        "eval": {"asvspoof2019-la": 2, "in-the-wild": 2}}
+    assert res.lacking_text() == "in-the-wild has no train or dev split, so adds nothing to it"
+    assert sorted(res.splits["eval"].utt_id) == ["asvspoof2019-la/LA_E_2834763", "asvspoof2019-la/LA_E_5849185",
+                                                 "in-the-wild/0", "in-the-wild/1"]

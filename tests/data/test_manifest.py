@@ -35,7 +35,7 @@ def make_2019(root, train=TRAIN_LINES, dev=DEV_LINES, ev=EVAL_LINES, skip_audio=
 def test_2019_protocol_excerpts(tmp_path):
     res = build_manifest("asvspoof2019-la", make_2019(tmp_path))
     train = res.splits["train"]
-    assert list(train.columns[:7]) == BASE_COLUMNS
+    assert list(train.columns[:8]) == BASE_COLUMNS and set(train.corpus) == {"asvspoof2019-la"}
     assert train.label.tolist() == ["bonafide", "bonafide", "spoof", "spoof"]
     assert train.attack.tolist() == ["-", "-", "A01", "A02"]
     assert train.speaker.unique().tolist() == ["LA_0079"]

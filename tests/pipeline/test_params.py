@@ -138,10 +138,19 @@ def test_a_stage_config_takes_every_training_parameter_of_its_notebook(notebook,
              "s2_average_top_k": 3, "grad_checkpointing": True, "s2_augment": "gain", "s2_noise_dir": "n", "s2_rir_dir": "r",
              "s2_encoder_learning_rate": 0.004, "s2_layer_decay": 0.5, "head": "aasist", "cache": "off", "cache_dir": "/c",
              "precision": "fp32", "device": "cpu", "num_workers": 3, "eval_batch_size": 5, "seed": 11, "on_change": "restart",
-             "report_to": "none", "segment_seconds": 1.5}
+             "report_to": "none", "segment_seconds": 1.5, "corpus_weights": "balanced", "select_on": "mean"}
     trains = set(STAGE_FIELDS[stage]) | (set(SHARED_FIELDS) & set(declared)) | {"segment_seconds"}
     assert trains <= set(declared) and trains <= set(other)
     cfg = stage_config(stage, {**declared, **{k: other[k] for k in trains}}, model="m")
     assert cfg.stage == stage and cfg.model == "m" and cfg.segment_samples == 24000
     for param in trains - {"segment_seconds"}:
         assert getattr(cfg, STAGE_FIELDS[stage].get(param, param)) == other[param], param
+
+
+def test_each_corpus_path_follows_the_user(tmp_path):
+    """dataset and data_root of several corpora: each relative part resolved against the user's folder;
+    descriptor names and keywords stay."""
+    got = absolute_paths({"dataset": "asvspoof2019-la+own/mine.yaml", "data_root": "demo:tiny+corpora/mine+auto"},
+                         tmp_path)
+    assert got == {"dataset": f"asvspoof2019-la+{tmp_path / 'own' / 'mine.yaml'}",
+                   "data_root": f"demo:tiny+{tmp_path / 'corpora' / 'mine'}+auto"}

@@ -246,3 +246,43 @@ def test_a_second_run_on_a_folder_in_use_is_refused_before_any_work(partial_run,
     with pytest.raises(RunFolderError, match=rf"in use by another xlsr run \(pid {holder.pid} on host"):
         run_pipeline("cpu-smoke", run_dir=run, start_from="03", progress_bar=False)
     assert {p: p.stat().st_mtime_ns for p in run.rglob("*") if p.name != LOCK_FILE} == before
+
+
+def test_a_chain_trains_on_two_corpora_at_once(two_corpora, tmp_path):
+    """01-03 on the demo corpus (generated in the run folder) and an own corpus in another layout, given
+    by descriptor path: every manifest names each row's corpus, both stages train on both (shares
+    balanced) and report each corpus's dev EER; the same command again has nothing left to do."""
+    _, mine, descriptor = two_corpora
+    run = tmp_path / "run"
+    sets = {"dataset": f"asvspoof2019-la+{descriptor}", "data_root": f"demo:tiny+{mine}", "corpus_weights": "balanced",
+            "check_audio": False}
+    assert run_pipeline("cpu-smoke", sets, run_dir=run, only=["01", "02", "03"], progress_bar=False) == 0
+    for split, corpora in (("train", {"asvspoof2019-la", "mine"}), ("dev", {"asvspoof2019-la", "mine"}),
+                           ("eval", {"asvspoof2019-la"})):
+        df = pd.read_csv(run / "manifests" / f"{split}.csv", dtype=str, keep_default_na=False)
+        assert set(df.corpus) == corpora and df.utt_id.is_unique
+        assert (df.utt_id == df.corpus + "/" + df.source_id).all()
+    for stage in ("stage1", "stage2"):
+        history = pd.read_csv(run / stage / "history.csv")
+        assert {"dev_eer_asvspoof2019-la", "dev_eer_mine"} <= set(history.columns)
+        assert yaml.safe_load((run / stage / "train_config.yaml").read_text())["corpus_weights"] == "balanced"
+        summary = yaml.safe_load((run / stage / "summary.yaml").read_text())
+        assert summary["best_dev_eer"] == pytest.approx(history.dev_eer.min())  # selection on the pooled dev EER
+    executed = run / "notebooks" / "01_data_prep.ipynb"  # 01 says which corpus lacks which split
+    assert "mine has no eval split, so adds nothing to it" in executed.read_text()
+    history = (run / "stage1" / "history.csv").read_text()
+    # again: the manifests come out the same, so stage 1 is the same run (resumed, finished; on_change is
+    # 'refuse', so other inputs would fail the run) and its history stays
+    assert run_pipeline("cpu-smoke", sets, run_dir=run, only=["01", "02"], progress_bar=False) == 0
+    assert (run / "stage1" / "history.csv").read_text() == history
+
+
+def test_an_estimate_counts_the_trials_of_every_corpus(two_corpora, tmp_path):
+    """Before 01: the demo corpus's known sizes plus the own corpus's lines, per split (the own corpus
+    holds one trial per trial of the tiny demo corpus: twice the tiny sizes)."""
+    from xlsr_helpers.data.demo import SIZES, SPLIT_ATTACKS
+    from xlsr_helpers.pipeline.estimate import trial_counts
+    _, mine, descriptor = two_corpora
+    tiny = SIZES["tiny"]
+    got = trial_counts({"dataset": f"asvspoof2019-la+{descriptor}", "data_root": f"demo:tiny+{mine}"}, tmp_path)
+    assert got == {s: 2 * (tiny.bonafide[s] + tiny.per_attack[s] * len(SPLIT_ATTACKS[s])) for s in ("train", "dev")}

@@ -47,7 +47,7 @@ OTHER = {"stage": 2, "top_layers": 2, "epochs": 4, "batch_size": 8, "learning_ra
          "class_weights": "none", "early_stopping_patience": 1, "seed": 7, "segment_samples": 16000, "pad": "zero",
          "crop": "center", "augment": "ssi", "cache": "off", "cache_dtype": "float32", "precision": "fp32",
          "noise_dir": "/data/musan", "rir_dir": "/data/rirs", "encoder_learning_rate": 1e-05, "layer_decay": 0.8,
-         "head": "aasist", "average_top_k": 3}
+         "head": "aasist", "average_top_k": 3, "corpus_weights": "balanced", "select_on": "mean"}
 
 
 def identity(model, train=TRAIN, dev=DEV, **kw):
@@ -342,7 +342,7 @@ def test_the_saved_detector_says_which_audio_it_was_trained_on(tiny_backbone):
     trained_on = detector_settings(cfg, "linear", scores, labels, PACKAGE_ORDER, TRAIN, DEV, inputs)["trained_on"]
     assert trained_on == {"train_manifest": manifest_fingerprint(TRAIN), "dev_manifest": manifest_fingerprint(DEV),
                           "train_audio": audio_fingerprint(TRAIN.path), "dev_audio": audio_fingerprint(DEV.path),
-                          "datasets": []}
+                          "datasets": [], "corpora": []}
 
 
 def test_a_finished_stage_in_kaggle_output_keeps_its_results_and_says_how_much(tmp_path, monkeypatch):

@@ -328,3 +328,61 @@ def test_in_kaggle_output_a_finished_stage_keeps_its_results_only(demo_manifests
     again = train_stage(cfg, train, dev, out)
     assert again.best_dev_eer == result.best_dev_eer and again.history.epoch.tolist() == [1, 2]
     assert (out / "detector" / "model.safetensors").read_bytes() == weights and not (out / "checkpoints").exists()
+
+
+def test_two_corpora_train_together_with_each_ones_dev_eer(two_corpora, tiny_backbone, tmp_path, monkeypatch):
+    """Two generated corpora in two layouts train one stage together (shares balanced, the best epoch
+    chosen on one corpus's dev EER): the history holds
+    each corpus's dev EER beside the pooled one, each the official EER of that corpus's dev scores as the
+    Trainer computed them; the detector records its corpora; one corpus's changed audio makes it stale."""
+    import soundfile as sf
+    import torch
+    from reference_metrics import official_eer
+
+    from xlsr_helpers.data.corpora import build_corpora, parse_corpora
+    from xlsr_helpers.data.prep import write_manifests
+    from xlsr_helpers.model.card import read_settings
+    from xlsr_helpers.model.forward import scores_from_logits
+    from xlsr_helpers.train import stage as stage_module
+    from xlsr_helpers.train.dev_eer import prediction_logits
+    from xlsr_helpers.train.state import stale_stage
+    la, mine, descriptor = two_corpora
+    man = tmp_path / "manifests"
+    man.mkdir()
+    write_manifests(build_corpora(parse_corpora(f"asvspoof2019-la+{descriptor}", f"{la}+{mine}"), [la, mine]), man)
+    seen, real = [], stage_module.eer_metrics
+
+    def recording(eval_pred, **kw):
+        seen.append((prediction_logits(eval_pred.predictions), eval_pred.label_ids, kw["order"]))
+        return real(eval_pred, **kw)
+
+    monkeypatch.setattr(stage_module, "eer_metrics", recording)
+    out = tmp_path / "stage1"
+    result = stage_module.train_stage(
+        dict(stage=1, model=str(tiny_backbone), epochs=2, learning_rate=0.01, segment_samples=16000, batch_size=16,
+             eval_batch_size=32, num_workers=0, early_stopping_patience=0, device="cpu", corpus_weights="balanced",
+             select_on="mine"),
+        man / "train.csv", man / "dev.csv", out)
+    h = result.history
+    assert list(h.columns) == ["epoch", "train_loss", "dev_loss", "dev_eer", "dev_eer_asvspoof2019-la", "dev_eer_mine",
+                               "dev_selected_eer", "lr", "seconds"]
+    assert h.dev_selected_eer.tolist() == h.dev_eer_mine.tolist()  # select_on='mine': the best epoch is mine's
+    assert result.best_dev_eer == h.dev_eer_mine.min()
+    dev = read_manifest(man / "dev.csv")
+    assert len(seen) >= len(h) == 2
+    for i, (logits, labels, order) in enumerate(seen[:len(h)]):
+        assert labels.tolist() == dev.label.map(order.label2id).tolist()  # the predictions follow the dev rows
+        scores = scores_from_logits(torch.as_tensor(logits), order).numpy()
+        bona = labels == order.bonafide
+        assert h.dev_eer[i] == pytest.approx(official_eer(scores[bona], scores[~bona])[0])
+        for corpus in ("asvspoof2019-la", "mine"):
+            m = (dev.corpus == corpus).to_numpy()
+            assert h[f"dev_eer_{corpus}"][i] == pytest.approx(official_eer(scores[m & bona], scores[m & ~bona])[0])
+    assert read_settings(result.detector_dir)["trained_on"]["corpora"] == ["asvspoof2019-la", "mine"]
+    train_df = read_manifest(man / "train.csv")
+    assert stale_stage(out, train_df, dev, None) == []
+    changed = dev[dev.corpus == "mine"].path.iloc[0]
+    wave, sr = sf.read(changed)
+    sf.write(changed, wave[::-1].copy(), sr)  # other audio under the same id and path
+    reasons = stale_stage(out, train_df, dev, None)
+    assert len(reasons) == 1 and reasons[0].startswith("inputs.dev_audio:")

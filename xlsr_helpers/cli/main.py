@@ -28,19 +28,23 @@ def _cmd_demo_data(a: argparse.Namespace) -> int:
 
 def _cmd_manifest(a: argparse.Namespace) -> int:
     check_output_folder(a.out, "--out")  # before the corpus is read
-    from xlsr_helpers.data.manifest import build_manifest
-    res = build_manifest(a.dataset, a.root, splits=a.split, allow_missing=a.allow_missing,
-                         allow_outside_root=a.allow_outside_root)
+    from xlsr_helpers.data.corpora import AUTO, build_corpora, parse_corpora
+    specs = parse_corpora(a.dataset, a.root)
+    res = build_corpora(specs, [None if s.root == AUTO else s.root for s in specs], splits=a.split,
+                        allow_missing=a.allow_missing, allow_outside_root=a.allow_outside_root)
     written = res.write(a.out)
     with pd.option_context("display.width", 200, "display.max_rows", 500):
         print(res.summary().drop(columns="protocol").to_string(index=False))
         print()
         print(res.counts().to_string(index=False))
     print(f"\nwrote {len(written)} files to {a.out}")
-    for split, rep in res.reports.items():
-        if rep.missing:
-            print(f"WARNING: {split}: {rep.missing_skipped} trial(s) skipped, audio missing "
-                  f"(listed in skipped_missing_{split}.csv)")
+    if len(specs) > 1:
+        print(res.lacking_text())
+    for corpus, part in zip(res.corpora, res.parts, strict=True):
+        for split, rep in part.reports.items():
+            if rep.missing:
+                print(f"WARNING: {'' if len(specs) == 1 else corpus + ' '}{split}: {rep.missing_skipped} trial(s) "
+                      f"skipped, audio missing (listed in skipped_missing_{split}.csv)")
     if a.check_audio:
         return _check_audio(res, a.out)
     return 0
@@ -151,8 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("manifest", help="build validated manifests from a corpus' official files")
     m.add_argument("--dataset", required=True, help=f"one of {', '.join(available_datasets())}, "
-                   "or the path of your own descriptor (.yaml, see data_manifest/README.md)")
-    m.add_argument("--root", type=Path, default=None, help="corpus root (default: auto-detect Kaggle mounts)")
+                   "or the path of your own descriptor (.yaml, see data_manifest/README.md); several joined with +")
+    m.add_argument("--root", default=None, help="corpus root (default: auto-detect Kaggle mounts); for several "
+                   "corpora one root per corpus joined with + in the same order (auto for any of them)")
     m.add_argument("--out", type=Path, required=True, help="folder for <split>.csv, counts.csv, validation.yaml")
     m.add_argument("--split", action="append", help="only this split (repeatable)")
     m.add_argument("--allow-missing", action="store_true",

@@ -24,7 +24,7 @@ from xlsr_helpers.data.labels import LABELS
 from xlsr_helpers.data.protocol import parse_csv, parse_whitespace, raise_problems, safe_id
 from xlsr_helpers.runtime.kaggle_env import glob_input, kaggle_input, mount_patterns
 
-BASE_COLUMNS = ["utt_id", "path", "label", "attack", "speaker", "split", "dataset"]
+BASE_COLUMNS = ["utt_id", "path", "label", "attack", "speaker", "split", "dataset", "corpus"]
 log = logging.getLogger(__name__)
 
 
@@ -234,7 +234,7 @@ def _finish_split(rows: list[dict], line_numbers: list[int], protocol: Path, des
         df["attack"] = df["label"].map({"bonafide": desc.get("attack_bonafide", "-"), "spoof": "spoof"})
     if "speaker" not in df:
         df["speaker"] = "-"
-    df["split"], df["dataset"] = split, desc["name"]
+    df["split"], df["dataset"], df["corpus"] = split, desc["name"], desc["name"]  # data.corpora renames on repeats
     extra = [c for c in df.columns if c not in BASE_COLUMNS and not c.startswith("_")
              and c not in (label_col, "utt_file")]
     return df[BASE_COLUMNS + extra]
@@ -312,6 +312,8 @@ def check_audio(splits: dict[str, pd.DataFrame], out_dir: str | Path, min_second
 def read_manifest(path: str | Path) -> pd.DataFrame:
     """Load a manifest CSV written by ``ManifestResult.write`` and check its schema."""
     df = pd.read_csv(open_text(path), dtype=str, keep_default_na=False)
+    if "corpus" not in df.columns and "dataset" in df.columns:  # written before runs held several corpora
+        df.insert(df.columns.get_loc("dataset") + 1, "corpus", df["dataset"])
     absent = [c for c in BASE_COLUMNS if c not in df.columns]
     if absent:
         raise ManifestError(f"{path}: not a manifest, missing column(s) {absent}")

@@ -8,23 +8,26 @@ from pathlib import Path
 import pandas as pd
 import soundfile as sf
 
+from xlsr_helpers.data.corpora import CorpusSet
 from xlsr_helpers.data.manifest import ManifestError, ManifestResult, check_audio
 
 
 def subsample(df: pd.DataFrame, max_trials: int | None, seed: int = 0) -> pd.DataFrame:
-    """About ``max_trials`` rows (rounding per group), stratified by label x attack; every group keeps >= 1 row."""
+    """About ``max_trials`` rows (rounding per group), stratified by corpus x label x attack (each
+    corpus keeps its share of the split); every group keeps >= 1 row."""
     if max_trials is None or len(df) <= max_trials:
         return df
     frac = max_trials / len(df)
+    strata = [c for c in ("corpus", "label", "attack") if c in df.columns]
     parts = [g.sample(max(1, round(len(g) * frac)), random_state=seed)
-             for _, g in df.groupby(["label", "attack"], sort=True)]
+             for _, g in df.groupby(strata, sort=True)]
     return pd.concat(parts).sort_index().reset_index(drop=True)
 
 
 OUTPUTS = ("*.csv", "validation.yaml", "subsample.json")  # what 01 writes into the run folder's manifests/
 
 
-def write_manifests(result: ManifestResult, out_dir: Path, max_trials_per_split: int | None = None,
+def write_manifests(result: ManifestResult | CorpusSet, out_dir: Path, max_trials_per_split: int | None = None,
                     seed: int = 0) -> dict[str, pd.DataFrame]:
     """Write the validated manifests (optionally subsampled) and the validation files, in place of
     an earlier run's: a split this corpus lacks (``train.csv`` after a folder corpus) must not stay."""

@@ -30,11 +30,14 @@ def save_figure(fig: Figure, path: str | Path, dpi: int = 110) -> Path:
 
 
 def class_balance(counts: pd.DataFrame) -> Figure:
-    """Trials per split and label (from ``ManifestResult.counts()``)."""
+    """Trials per split and label (from ``ManifestResult.counts()``); per corpus and split when the
+    counts hold several corpora (``CorpusSet.counts()``)."""
+    several = "corpus" in counts and counts["corpus"].nunique() > 1
+    counts = counts.assign(split=counts["corpus"] + "\n" + counts["split"]) if several else counts
     per = counts.groupby(["split", "label"], sort=False)["kept"].sum().reset_index()
-    fig, ax = _figure(figsize=(6, 3.2))
+    fig, ax = _figure(figsize=(max(6.0, 1.2 * per["split"].nunique()), 3.2))
     sns.barplot(data=per, x="split", y="kept", hue="label", palette=PALETTE, ax=ax)
-    ax.set(ylabel="trials", xlabel="", title="Class balance per split")
+    ax.set(ylabel="trials", xlabel="", title="Class balance per corpus and split" if several else "Class balance per split")
     for c in ax.containers:
         ax.bar_label(c, fmt="%d", fontsize=8)
     return fig
@@ -49,13 +52,15 @@ def durations(df: pd.DataFrame) -> Figure:
 
 
 def training_curves(history: pd.DataFrame, title: str = "") -> Figure:
-    """Train/dev loss and dev EER per epoch."""
+    """Train/dev loss and dev EER per epoch (and each corpus's, when the history holds several)."""
     fig, (a, b) = _figure(1, 2, figsize=(9, 3.2))
     a.plot(history.epoch, history.train_loss, "o-", label="train")
     a.plot(history.epoch, history.dev_loss, "s-", label="dev")
     a.set(xlabel="epoch", ylabel="cross-entropy", title="Loss")
     a.legend()
-    b.plot(history.epoch, 100 * history.dev_eer, "o-", color="#e34a33")
+    b.plot(history.epoch, 100 * history.dev_eer, "o-", color="#e34a33", label="pooled")
+    for column in [c for c in history.columns if c.startswith("dev_eer_")]:  # several corpora: each one's
+        b.plot(history.epoch, 100 * history[column], ".--", label=column.removeprefix("dev_eer_"))
     best = history.dev_eer.idxmin()
     b.scatter([history.epoch[best]], [100 * history.dev_eer[best]], s=120, facecolors="none", edgecolors="k",
               label=f"best {100 * history.dev_eer[best]:.2f} %")

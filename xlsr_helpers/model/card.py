@@ -47,7 +47,7 @@ SECTIONS = {"scoring": {"window": COUNT, "hop": COUNT, "aggregation": TEXT},
             "dev": {k: NUMBER for k in ("eer", "threshold", "min_dcf", "cllr_raw", "cllr_calibrated")},
             "calibration": {"scale": NUMBER, "offset": NUMBER, "prior_spoof": NUMBER, "fitted_on": TEXT,
                             "n_bonafide": COUNT, "n_spoof": COUNT, "method": TEXT},
-            "trained_on": {"datasets": TEXTS}}
+            "trained_on": {"datasets": TEXTS, "corpora": TEXTS}}
 CALIBRATION_NEEDS = ("scale", "offset", "prior_spoof", "fitted_on", "n_bonafide", "n_spoof")
 
 

@@ -16,6 +16,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from xlsr_helpers.data.corpora import parse_corpora
+from xlsr_helpers.data.descriptor import load_descriptor
 from xlsr_helpers.data.manifest import build_manifest, read_manifest
 from xlsr_helpers.model.cache import CacheSpec, feature_kind
 from xlsr_helpers.model.forward import detector_logits, head_of
@@ -31,20 +33,31 @@ SPLITS = ("train", "dev")
 
 
 def trial_counts(values: dict, run_dir: Path) -> dict[str, int]:
-    """Trials per split: the run folder's manifests when 01 has written them, else the corpus's protocols."""
+    """Trials per split: the run folder's manifests when 01 has written them, else the corpora's
+    protocols (several corpora: their sum, as 01 joins them)."""
     folder = run_dir / "manifests"
     if all((folder / f"{s}.csv").is_file() for s in SPLITS):
         return {s: len(read_manifest(folder / f"{s}.csv")) for s in SPLITS}
-    root = resolve_data_root(values["data_root"], values["dataset"], run_dir, make=False) \
-        if not str(values["data_root"]).startswith("demo:") else None
-    if root is None:  # a demo corpus that does not exist yet: its sizes are known without generating it
-        from xlsr_helpers.data.demo import SIZES, SPLIT_ATTACKS
-        size = SIZES[values["data_root"].split(":", 1)[1]]
-        return {s: size.bonafide[s] + size.per_attack[s] * len(SPLIT_ATTACKS[s]) for s in SPLITS}
-    splits = build_manifest(values["dataset"], root, splits=list(SPLITS),
-                            allow_missing=bool(values.get("allow_missing"))).splits
+    counts = dict.fromkeys(SPLITS, 0)
+    for spec in parse_corpora(values["dataset"], values["data_root"]):
+        for split, n in _corpus_counts(spec.descriptor, spec.root, values, run_dir).items():
+            counts[split] += n
     cap = values.get("max_trials_per_split")
-    return {s: min(len(splits[s]), cap) if cap else len(splits[s]) for s in SPLITS}
+    return {s: min(n, cap) if cap else n for s, n in counts.items()}
+
+
+def _corpus_counts(descriptor: str, root_spec: str, values: dict, run_dir: Path) -> dict[str, int]:
+    """One corpus's train and dev trials (a split it lacks: none)."""
+    if root_spec.startswith("demo:"):  # a demo corpus that may not exist yet: its sizes are known without generating it
+        from xlsr_helpers.data.demo import SIZES, SPLIT_ATTACKS
+        size = SIZES[root_spec.split(":", 1)[1]]
+        return {s: size.bonafide[s] + size.per_attack[s] * len(SPLIT_ATTACKS[s]) for s in SPLITS}
+    root = resolve_data_root(root_spec, descriptor, run_dir, make=False)
+    wanted = [s for s in SPLITS if s in load_descriptor(descriptor)["splits"]]
+    if not wanted:
+        return {}
+    splits = build_manifest(descriptor, root, splits=wanted, allow_missing=bool(values.get("allow_missing"))).splits
+    return {s: len(df) for s, df in splits.items()}
 
 
 def _model_for_timing(name: str, scratch: Path) -> str:

@@ -35,7 +35,7 @@ STAGE_FIELDS = {
         "s2_layer_decay": "layer_decay"},
 }
 SHARED_FIELDS = ("head", "cache", "cache_dir", "precision", "device", "num_workers", "eval_batch_size", "seed",
-                 "on_change", "report_to")  # same name in the notebooks and in TrainConfig
+                 "on_change", "report_to", "corpus_weights", "select_on")  # same name in the notebooks and in TrainConfig
 # Notebook 04's parameter -> the ScoringConfig field whose rule it follows (seconds become samples there).
 SCORING_FIELDS = {"score_batch_size": "batch_size", "aggregation": "aggregation", "prior_spoof": "prior_spoof"}
 SECONDS = number(MIN_SAMPLES / SAMPLE_RATE, MAX_SEGMENT_SECONDS, low_open=False)
@@ -61,6 +61,12 @@ def check_value(name: str, value):
         return _check_dataset(value)
     if name == "data_root":
         return _check_data_root(value)
+    if name == "corpus_weights":
+        from xlsr_helpers.data.datasets import parse_corpus_weights  # torch: only when the parameter is given
+        try:
+            parse_corpus_weights(value)
+        except ConfigError as exc:
+            raise ConfigError(f"parameter {exc}") from None
     rule = RULES.get(name)
     if rule is None:
         return value  # free-form strings (paths, ids): checked where they are used
@@ -73,25 +79,46 @@ def check_value(name: str, value):
 
 
 def _check_dataset(value) -> str:
-    from xlsr_helpers.data.descriptor import load_descriptor
+    from xlsr_helpers.data.corpora import parse_corpora
     if not isinstance(value, str) or not value:
-        raise ConfigError(f"parameter dataset={short(value)}: expected a descriptor's name or .yaml path")
+        raise ConfigError(f"parameter dataset={short(value)}: expected a descriptor's name or .yaml path "
+                          "(several joined with '+')")
     try:
-        load_descriptor(value)
+        parse_corpora(value)  # every descriptor loaded and checked
     except XlsrError as exc:
         raise ConfigError(f"parameter dataset={short(value)}: {exc}") from None
     return value
 
 
 def _check_data_root(value):
-    """auto, demo:<size> (a size the generator knows) or a folder (checked when 01 reads it)."""
+    """auto, demo:<size> (a size the generator knows) or a folder (checked when 01 reads it); for
+    several corpora, one of these per corpus joined with '+' (their count is checked against
+    dataset's by ``check_parameters``)."""
+    from xlsr_helpers.data.corpora import split_joined
     if not isinstance(value, str) or not value:
         raise ConfigError(f"parameter data_root={short(value)}: expected 'auto', 'demo:tiny', 'demo:small' or a folder")
-    if value.startswith("demo:"):
-        from xlsr_helpers.data.demo import SIZES  # numpy and scipy: only when a demo corpus is asked for
-        if value[5:] not in SIZES:
-            raise ConfigError(f"parameter data_root={short(value)}: expected one of {[f'demo:{s}' for s in SIZES]}")
+    try:
+        parts = split_joined(value, "data_root")
+    except XlsrError as exc:
+        raise ConfigError(f"parameter {exc}") from None
+    for part in parts:
+        if part.startswith("demo:"):
+            from xlsr_helpers.data.demo import SIZES  # numpy and scipy: only when a demo corpus is asked for
+            if part[5:] not in SIZES:
+                raise ConfigError(f"parameter data_root={short(value)}: expected one of {[f'demo:{s}' for s in SIZES]}")
     return value
+
+
+def _check_corpus_roots(values: dict) -> list[str]:
+    """One root per corpus (or auto) when dataset and data_root are both given."""
+    from xlsr_helpers.data.corpora import parse_corpora
+    if not (isinstance(values.get("dataset"), str) and isinstance(values.get("data_root"), str)):
+        return []
+    try:
+        parse_corpora(values["dataset"], values["data_root"])
+    except XlsrError as exc:
+        return [f"parameter {exc}"]
+    return []
 
 
 def stage_config(stage: int, namespace: dict, model: str) -> TrainConfig:
@@ -110,6 +137,8 @@ def check_parameters(values: dict) -> dict:
             out[name] = check_value(name, value)
         except ConfigError as exc:
             problems.append(str(exc))
+    if not problems:
+        problems = _check_corpus_roots(values)
     if problems:
         raise ConfigError("; ".join(problems))
     return out
@@ -121,17 +150,35 @@ def check_notebook_parameters(notebook: str, namespace: dict) -> None:
     check_parameters({k: namespace[k] for k in notebook_parameters(notebook) if k in namespace})
 
 
+def _joined(value: str) -> list[str]:
+    from xlsr_helpers.data.corpora import split_joined
+    try:
+        return split_joined(value, "value")
+    except XlsrError:
+        return [value]  # said by the parameter's own check
+
+
+def _absolute_part(name: str, part: str, cwd: Path) -> str:
+    """One corpus's descriptor or root: keywords, descriptor names and absolute paths stay."""
+    if part in ("auto", "none") or part.startswith(("demo:", "/", "~")):
+        return part
+    if name == "dataset" and not part.endswith((".yaml", ".yml")):
+        return part  # a descriptor of data_manifest/ by name
+    return str((cwd / part).resolve())
+
+
 def absolute_paths(values: dict, cwd: Path) -> dict:
     """Relative path parameters resolved against the user's working directory (papermill runs the
     notebooks from the repository); keywords (auto, demo:..., tiny-random) and hub ids stay."""
     out = dict(values)
     for name in PATH_PARAMETERS:
         v = out.get(name)
+        if name in ("dataset", "data_root") and isinstance(v, str) and v:  # several corpora: each part on its own
+            out[name] = "+".join(_absolute_part(name, p, cwd) for p in _joined(v))
+            continue
         if not isinstance(v, str) or not v or v in ("auto", "none") or v.startswith(("demo:", "/", "~")) or v == TINY_RANDOM:
             continue
         if name == "base_model" and not (cwd / v).exists():
             continue  # a hub id such as facebook/wav2vec2-xls-r-300m
-        if name == "dataset" and not v.endswith((".yaml", ".yml")):
-            continue  # a descriptor of data_manifest/ by name
         out[name] = str((cwd / v).resolve())
     return out

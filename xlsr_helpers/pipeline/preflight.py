@@ -14,6 +14,7 @@ from pathlib import Path
 
 from xlsr_helpers.core.errors import ConfigError, XlsrError, short
 from xlsr_helpers.data.augment import make_augmenter
+from xlsr_helpers.data.corpora import parse_corpora
 from xlsr_helpers.data.descriptor import load_descriptor
 from xlsr_helpers.model.loading import check_model_ref, tiny_config
 from xlsr_helpers.pipeline.params import PATH_PARAMETERS, TINY_RANDOM
@@ -98,6 +99,20 @@ def _device_problems(values: dict) -> list[str]:
             "(device=auto uses the GPU when there is one, the CPU otherwise)"]
 
 
+def _corpus_name_problems(values: dict, corpora: list[str]) -> list[str]:
+    """corpus_weights and select_on name corpora of dataset (before 01 reads any of them)."""
+    found = []
+    weights = values.get("corpus_weights", "none")
+    if isinstance(weights, str) and weights not in ("none", "balanced"):
+        named = [part.rpartition(":")[0].strip() for part in weights.split(",")]
+        if unknown := [n for n in named if n not in corpora] + [f"no share for {c}" for c in corpora if c not in named]:
+            found.append(f"parameter corpus_weights={short(weights)}: {unknown} (the corpora are {corpora})")
+    select_on = values.get("select_on", "pooled")
+    if select_on not in ("pooled", "mean", *corpora):
+        found.append(f"parameter select_on={short(select_on)}: expected 'pooled', 'mean' or one of {corpora}")
+    return found
+
+
 def _corpus_problems(values: dict) -> list[str]:
     found = []
     splits = values.get("score_splits", "auto")
@@ -106,13 +121,20 @@ def _corpus_problems(values: dict) -> list[str]:
         found.append(f"parameter score_splits={short(splits)}: expected 'auto' or split names joined with ','")
     elif splits != "auto" and isinstance(dataset, str):
         try:
-            known = set(load_descriptor(dataset)["splits"])
+            known = {s for spec in parse_corpora(dataset) for s in load_descriptor(spec.descriptor)["splits"]}
         except XlsrError:
             known = None  # the dataset parameter's own check names the descriptor's problem
         wanted = [s.strip() for s in splits.split(",")]
         unknown = [s for s in wanted if known is not None and s not in known]
         if unknown:
             found.append(f"parameter score_splits={short(splits)}: {unknown} not among {dataset}'s splits {sorted(known)}")
+    if isinstance(dataset, str) and isinstance(values.get("data_root"), str):
+        try:
+            corpora = [s.corpus for s in parse_corpora(dataset, values["data_root"])]  # one root per corpus
+        except XlsrError as exc:
+            found.append(f"parameter {exc}")
+        else:
+            found += _corpus_name_problems(values, corpora)
     asv = values.get("asv_scores", "auto")
     if not isinstance(asv, str):
         found.append(f"parameter asv_scores={short(asv)}: expected 'auto', 'none' or the path of an ASV score file")

@@ -12,6 +12,7 @@ import yaml
 
 from xlsr_helpers.core.errors import ConfigError, RunFolderError
 from xlsr_helpers.core.written import WRITTEN, not_written, remove_written
+from xlsr_helpers.data.corpora import CorpusSpec, parse_corpora
 from xlsr_helpers.data.demo import SIZES, make_demo_corpus
 from xlsr_helpers.data.manifest import find_root, read_manifest
 from xlsr_helpers.model.loading import save_random_backbone
@@ -41,6 +42,19 @@ def resolve_data_root(spec: str, dataset: str, run_dir: Path, seed: int = 0, mak
     if spec.startswith("demo:"):
         return demo_corpus(run_dir, spec.split(":", 1)[1], seed, make)
     return find_root(dataset, spec)
+
+
+def resolve_corpora(dataset: str, data_root: str, run_dir: Path, seed: int = 0,
+                    make: bool = True) -> tuple[list[CorpusSpec], list[Path]]:
+    """The corpora of ``dataset`` (``a+b``: ``data.corpora.parse_corpora``) and each one's root,
+    resolved as ``resolve_data_root`` does (``auto``, ``demo:<size>`` or a folder). One demo corpus
+    per run folder: two ``demo:`` roots are refused (they would be the same folder)."""
+    specs = parse_corpora(dataset, data_root)
+    demos = [s.root for s in specs if s.root.startswith("demo:")]
+    if len(demos) > 1:
+        raise ConfigError(f"data_root={data_root!r}: {len(demos)} demo corpora; a run folder holds one "
+                          "(give the others as folders, e.g. made with xlsr demo-data)")
+    return specs, [resolve_data_root(s.root, s.descriptor, run_dir, seed, make) for s in specs]
 
 
 DEMO_DIR, DEMO_RECORD = "demo_data", "demo.yaml"  # the record (size, seed) is written last: a whole corpus

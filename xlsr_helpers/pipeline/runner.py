@@ -238,10 +238,15 @@ def check_corpus_splits(resolved: dict[str, dict], chosen: list[str]) -> None:
     feed 02-03, nor 04 scoring this run's detector: said before 01 runs, with what it can do."""
     if NOTEBOOKS[0] not in chosen:
         return
+    from xlsr_helpers.data.corpora import parse_corpora
     from xlsr_helpers.data.descriptor import load_descriptor
     dataset = resolved[NOTEBOOKS[0]].get("dataset") or ast.literal_eval(notebook_parameters(NOTEBOOKS[0])["dataset"])
-    splits = list(load_descriptor(dataset)["splits"])
+    specs = parse_corpora(dataset)
+    splits = list(dict.fromkeys(s for spec in specs for s in load_descriptor(spec.descriptor)["splits"]))
     detector = resolved["04_eval_eer"].get("detector", "auto")
+    if len(specs) > 1 and "04_eval_eer" in chosen:
+        raise PipelineError(f"dataset={dataset!r} names {len(specs)} corpora: notebook 04 scores a run on one corpus; "
+                            "train with xlsr run --only 01,02,03, then score each corpus with the trained detector")
     needs = [nb for nb in chosen if nb in ("02_stage1_head", "03_stage2_finetune")
              or (nb == "04_eval_eer" and detector == "auto")]
     if needs and not set(TRAINS_ON) <= set(splits):

@@ -17,7 +17,7 @@ from transformers import Trainer, TrainerCallback
 
 from xlsr_helpers.data.labels import LabelOrder
 from xlsr_helpers.runtime.kaggle_env import session_seconds_left
-from xlsr_helpers.train.dev_eer import dev_scores, eer_of
+from xlsr_helpers.train.dev_eer import POOLED, dev_metrics, dev_scores, selection_key
 from xlsr_helpers.train.state import (
     COMPLETE_MARKER,
 )
@@ -41,22 +41,22 @@ class TopK(TrainerCallback):
     """Keep the trained weights of the ``k`` best epochs on dev EER in ``folder`` (index.json: file ->
     EER), for checkpoint averaging; survives a kill and a resume like the checkpoints do."""
 
-    def __init__(self, folder: Path, k: int, keys: list[str]):
-        self.folder, self.k, self.keys = folder, k, keys
+    def __init__(self, folder: Path, k: int, keys: list[str], metric: str = "eer"):
+        self.folder, self.k, self.keys, self.metric = folder, k, keys, f"eval_{metric}"  # the selection metric
 
     def index(self) -> dict[str, float]:
         path = self.folder / "index.json"
         return json.loads(path.read_text()) if path.exists() else {}
 
     def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
-        if not state.is_world_process_zero or metrics is None or "eval_eer" not in metrics:
+        if not state.is_world_process_zero or metrics is None or self.metric not in metrics:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
         index = self.index()
         name = f"epoch-{round(state.epoch or 0):03d}.safetensors"
         sd = model.state_dict()
         save_file({k: sd[k].detach().cpu().contiguous() for k in self.keys}, self.folder / name)
-        index[name] = float(metrics["eval_eer"])
+        index[name] = float(metrics[self.metric])
         keep = sorted(index, key=lambda n: (index[n], n))[:self.k]
         for n in set(index) - set(keep):
             (self.folder / n).unlink(missing_ok=True)
@@ -76,17 +76,19 @@ def average_state_dicts(dicts: list[dict[str, torch.Tensor]]) -> dict[str, torch
 
 
 def average_top_k(trainer: Trainer, keeper: TopK, dev_ds, dev_targets: np.ndarray, order: LabelOrder,
-                  best_eer: float) -> dict:
-    """Load the mean of the kept epochs' weights when its dev EER is no worse than the best epoch's;
-    otherwise keep the best epoch (said in a warning). ``dev_targets`` are class ids in the detector's
-    ``order``. Returns what was chosen and both EERs."""
+                  best_eer: float, corpora=None, select_on: str = POOLED) -> dict:
+    """Load the mean of the kept epochs' weights when its dev EER (the one ``select_on`` reads) is no
+    worse than the best epoch's; otherwise keep the best epoch (said in a warning). ``dev_targets``
+    are class ids in the detector's ``order``, ``corpora`` the dev trials' corpora. Returns what was
+    chosen and both EERs."""
     PartialState().wait_for_everyone()
     index = keeper.index()
     names = sorted(index, key=lambda n: (index[n], n))
     dicts = [load_file(keeper.folder / n) for n in names]
     module = trainer.model
     module.load_state_dict(average_state_dicts(dicts), strict=False)
-    avg_eer = eer_of(dev_scores(trainer, dev_ds, order), dev_targets, order)[0]
+    avg_eer = dev_metrics(dev_scores(trainer, dev_ds, order), dev_targets, order, corpora,
+                          select_on)[selection_key(select_on)]
     used = "averaged" if avg_eer <= best_eer else "best epoch"
     if used == "best epoch":
         log.warning("the average of the %d best epochs has dev EER %.4f, worse than the best epoch's %.4f: "
@@ -99,12 +101,13 @@ def average_top_k(trainer: Trainer, keeper: TopK, dev_ds, dev_targets: np.ndarra
 class EpochSeed(TrainerCallback):
     """Tell the dataset the epoch so that random crops differ per epoch yet replay on resume."""
 
-    def __init__(self, dataset):
-        self.dataset = dataset
+    def __init__(self, dataset, sampler=None):
+        self.dataset, self.sampler = dataset, sampler  # the sampler too: the Trainer's own call depends on its version
 
     def on_epoch_begin(self, args, state, control, **kwargs):
-        if hasattr(self.dataset, "set_epoch"):
-            self.dataset.set_epoch(int(state.epoch or 0))
+        for follower in (self.dataset, self.sampler):
+            if hasattr(follower, "set_epoch"):
+                follower.set_epoch(int(state.epoch or 0))
 
 
 def hours_text(seconds: float) -> str:

@@ -19,6 +19,7 @@ from xlsr_helpers.data.audio import (
     SEGMENT_SAMPLES,
 )
 from xlsr_helpers.data.augment import make_augmenter
+from xlsr_helpers.data.datasets import parse_corpus_weights
 from xlsr_helpers.model.heads import HEADS
 from xlsr_helpers.model.loading import XLSR_300M
 from xlsr_helpers.runtime.device import DEVICES, PRECISIONS
@@ -61,6 +62,8 @@ class TrainConfig:
     encoder_learning_rate: float | None = None  # stage 2: learning rate of the unfrozen layers; None: learning_rate
     layer_decay: float = 1.0  # stage 2: each lower unfrozen layer trains at this factor of the one above it
     report_to: str = "none"  # training curves: none, tensorboard, wandb, trackio, mlflow (comma-separated)
+    corpus_weights: str = "none"  # several corpora: none (each trial once an epoch), balanced, or shares 'a:1,b:2'
+    select_on: str = "pooled"  # model selection on dev EER: pooled, mean (of the corpora's EERs) or one corpus's name
     on_change: str = "refuse"  # a stage folder started with other parameters or inputs: 'refuse' or 'restart' it
     extra: dict = field(default_factory=dict)  # more TrainingArguments, passed through
 
@@ -102,6 +105,12 @@ def check_fields(cfg: TrainConfig) -> None:
     """Refuse wrong types and out-of-range values, naming the parameter and what is allowed."""
     _, found = problems(FIELD_RULES, {name: getattr(cfg, name) for name in FIELD_RULES})
     found += reporting_problems(cfg.report_to)
+    try:
+        parse_corpus_weights(cfg.corpus_weights)
+    except ConfigError as exc:
+        found.append(str(exc))
+    if not (isinstance(cfg.select_on, str) and cfg.select_on.strip() == cfg.select_on and cfg.select_on):
+        found.append(f"select_on={cfg.select_on!r} (expected 'pooled', 'mean' or a corpus name)")
     if found:
         raise ConfigError("invalid training parameter(s): " + "; ".join(found))
 

@@ -24,6 +24,8 @@ from transformers import EarlyStoppingCallback, TrainingArguments, set_seed
 from xlsr_helpers.core.errors import ConfigError, check_free_space, disk_full_named
 from xlsr_helpers.core.fingerprint import manifest_fingerprint
 from xlsr_helpers.core.outputs import check_output_folder
+from xlsr_helpers.data.corpora import corpus_of
+from xlsr_helpers.data.datasets import CorpusSampler, trial_weights
 from xlsr_helpers.data.labels import LABEL2ID, LabelOrder
 from xlsr_helpers.data.manifest import read_manifest
 from xlsr_helpers.evaluate.calibration import fit_calibration
@@ -36,7 +38,7 @@ from xlsr_helpers.runtime.device import preflight
 from xlsr_helpers.train.cache_plan import StageData, plan_cache, stage_data
 from xlsr_helpers.train.callbacks import CompleteMarker, EpochSeed, TimeEstimate, TopK, average_top_k
 from xlsr_helpers.train.config import TrainConfig
-from xlsr_helpers.train.dev_eer import dev_scores, eer_metrics
+from xlsr_helpers.train.dev_eer import CORPUS_KEY, MEAN, POOLED, dev_scores, eer_metrics, selection_key
 from xlsr_helpers.train.state import (
     UNFINISHED_ONLY,
     check_same_run,
@@ -85,23 +87,31 @@ def detector_settings(cfg: TrainConfig, head: str, dev_scores: np.ndarray, dev_t
             "calibration": cal.as_dict(),
             "trained_on": {**{k: v for k, v in (inputs or {}).items() if k != "model"},
                            "train_manifest": manifest_fingerprint(train_df), "dev_manifest": manifest_fingerprint(dev_df),
-                           "datasets": sorted(set(train_df.get("dataset", pd.Series(dtype=str)).astype(str)))},
+                           "datasets": sorted(set(train_df.get("dataset", pd.Series(dtype=str)).astype(str))),
+                           "corpora": sorted(set(train_df.get("corpus", pd.Series(dtype=str)).astype(str)))},
             "training": {k: getattr(cfg, k) for k in ("top_layers", "epochs", "batch_size", "grad_accum", "learning_rate",
                                                        "lr_scheduler", "class_weights", "augment", "seed",
-                                                       "average_top_k")}}
+                                                       "average_top_k", "corpus_weights", "select_on")}}
 
 
 def history_table(log_history: list[dict]) -> pd.DataFrame:
-    """One row per epoch: epoch, train loss, dev loss, dev EER, lr, seconds."""
+    """One row per epoch: epoch, train loss, dev loss, dev EER (pooled), lr, seconds; with several
+    corpora each one's dev EER (``dev_eer_<corpus>``) and, unless selection is on the pooled EER,
+    ``dev_selected_eer``."""
     train = {round(h["epoch"]): h for h in log_history if "loss" in h and "epoch" in h}
-    rows = []
+    prefix = "eval_" + CORPUS_KEY
+    rows, extra = [], {}
     for h in log_history:
         if "eval_eer" in h:
             e = round(h["epoch"])
             t = train.get(e, {})
+            more = {f"dev_eer_{k[len(prefix):]}": v for k, v in h.items() if k.startswith(prefix)}
+            if "eval_selected_eer" in h:
+                more["dev_selected_eer"] = h["eval_selected_eer"]
+            extra |= dict.fromkeys(more)
             rows.append({"epoch": e, "train_loss": t.get("loss", np.nan), "dev_loss": h.get("eval_loss", np.nan),
-                         "dev_eer": h["eval_eer"], "lr": t.get("learning_rate", np.nan), "seconds": h.get("seconds")})
-    return pd.DataFrame(rows, columns=["epoch", "train_loss", "dev_loss", "dev_eer", "lr", "seconds"])
+                         "dev_eer": h["eval_eer"], **more, "lr": t.get("learning_rate", np.nan), "seconds": h.get("seconds")})
+    return pd.DataFrame(rows, columns=["epoch", "train_loss", "dev_loss", "dev_eer", *extra, "lr", "seconds"])
 
 
 def check_manifests(train_df: pd.DataFrame, dev_df: pd.DataFrame, train_name: str, dev_name: str) -> None:
@@ -111,6 +121,15 @@ def check_manifests(train_df: pd.DataFrame, dev_df: pd.DataFrame, train_name: st
         if len(df) == 0 or (counts == 0).any():
             raise ConfigError(f"{name}: {len(df)} trial(s) ({ {k: int(v) for k, v in counts.items()} }); "
                               f"{role} needs bonafide and spoof trials")
+
+
+def check_corpus_settings(cfg: TrainConfig, train_df: pd.DataFrame, dev_df: pd.DataFrame) -> None:
+    """``corpus_weights`` name the train manifest's corpora, ``select_on`` one of the dev manifest's."""
+    trial_weights(corpus_of(train_df), cfg.corpus_weights)
+    dev_corpora = sorted(set(corpus_of(dev_df)))
+    if cfg.select_on not in (POOLED, MEAN, *dev_corpora):
+        raise ConfigError(f"select_on={cfg.select_on!r}: expected {POOLED!r}, {MEAN!r} or a corpus of the dev "
+                          f"manifest {dev_corpora}")
 
 
 def _as_frame(m) -> pd.DataFrame:
@@ -160,6 +179,7 @@ def _start_stage(cfg: TrainConfig, train_manifest, dev_manifest, out: Path):
     Returns the manifests, the device report and the inputs' fingerprints."""
     train_df, dev_df = _as_frame(train_manifest), _as_frame(dev_manifest)
     check_manifests(train_df, dev_df, _name(train_manifest, "train manifest"), _name(dev_manifest, "dev manifest"))
+    check_corpus_settings(cfg, train_df, dev_df)
     check_model_ref(cfg.model)
     check_model_labels(cfg.model)  # classes other than bonafide/spoof: refused before the stage folder is written
     report = preflight(None if cfg.device == "auto" else cfg.device, cfg.precision)
@@ -171,21 +191,25 @@ def _start_stage(cfg: TrainConfig, train_manifest, dev_manifest, out: Path):
 
 
 def _make_trainer(cfg: TrainConfig, module: StageModule, args: TrainingArguments, data: StageData, out: Path,
-                  order: LabelOrder):
+                  order: LabelOrder, train_df: pd.DataFrame, dev_df: pd.DataFrame):
     """The Trainer with its callbacks: completion markers, per-epoch seeds, the top-k keeper (when
-    averaging), early stopping; dev EER read in the detector's label ``order``. Returns it and the
-    keeper (or None)."""
-    callbacks = [CompleteMarker(), EpochSeed(data.train), TimeEstimate(cfg.stage)]
+    averaging), early stopping; dev EER read in the detector's label ``order``, pooled and per corpus;
+    with ``corpus_weights``, a sampler that draws each corpus's share. Returns it and the keeper (or None)."""
+    weights = trial_weights(corpus_of(train_df), cfg.corpus_weights)
+    dev_corpora = corpus_of(dev_df) if len(set(corpus_of(dev_df))) > 1 else None  # one corpus: the pooled EER alone
+    sampler = None if weights is None else CorpusSampler(weights, cfg.seed)
+    callbacks = [CompleteMarker(), EpochSeed(data.train, sampler), TimeEstimate(cfg.stage)]
     keeper = None
     if cfg.average_top_k > 1:
         trained_keys = [k for k in module.state_dict() if k not in set(module._keys_to_ignore_on_save)]
-        keeper = TopK(out / "top_k", cfg.average_top_k, trained_keys)
+        keeper = TopK(out / "top_k", cfg.average_top_k, trained_keys, selection_key(cfg.select_on))
         callbacks.append(keeper)
     if cfg.early_stopping_patience > 0:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
     trainer = DetectorTrainer(model=module, args=args, train_dataset=data.train, eval_dataset=data.dev,
-                              data_collator=data.collator, compute_metrics=functools.partial(eer_metrics, order=order),
-                              callbacks=callbacks,
+                              data_collator=data.collator, callbacks=callbacks, train_sampler=sampler,
+                              compute_metrics=functools.partial(eer_metrics, order=order, corpora=dev_corpora,
+                                                                select_on=cfg.select_on),
                               encoder_learning_rate=cfg.encoder_learning_rate, layer_decay=cfg.layer_decay)
     return trainer, keeper
 
@@ -216,7 +240,7 @@ def train_stage(config: TrainConfig | dict, train_manifest, dev_manifest, out_di
 
     train_targets = train_df["label"].map(order.label2id).to_numpy()
     module = StageModule(detector, data.kind, n_prefix, class_weight_tensor(train_targets, cfg.class_weights, order))
-    trainer, keeper = _make_trainer(cfg, module, args, data, out, order)
+    trainer, keeper = _make_trainer(cfg, module, args, data, out, order, train_df, dev_df)
     resume = last_complete_checkpoint(Path(args.output_dir))
     if resume:
         log.warning("resuming from %s (the last complete checkpoint)", resume)
@@ -225,7 +249,8 @@ def train_stage(config: TrainConfig | dict, train_manifest, dev_manifest, out_di
         history = history_table(trainer.state.log_history)
         best = float(trainer.state.best_metric) if trainer.state.best_metric is not None else float("nan")
         dev_targets = dev_df["label"].map(order.label2id).to_numpy()
-        averaging = average_top_k(trainer, keeper, data.dev, dev_targets, order, best) if keeper else None
+        averaging = average_top_k(trainer, keeper, data.dev, dev_targets, order, best, corpus_of(dev_df),
+                                  cfg.select_on) if keeper else None
         if averaging and averaging["used"] == "averaged":
             best = averaging["dev_eer_averaged"]
         scores = dev_scores(trainer, data.dev, order)

@@ -20,6 +20,7 @@ from xlsr_helpers.model.cache import (
 )
 from xlsr_helpers.model.forward import detector_logits, forward_top, pooled_head_logits
 from xlsr_helpers.train.config import TrainConfig
+from xlsr_helpers.train.dev_eer import selection_key
 
 
 class StageModule(nn.Module):
@@ -69,9 +70,16 @@ class DetectorTrainer(Trainer):
     """Trainer that saves only trainable weights, logs cumulative wall seconds, and (stage 2) trains
     the head and the unfrozen encoder layers at their own learning rates."""
 
-    def __init__(self, *args, encoder_learning_rate: float | None = None, layer_decay: float = 1.0, **kw):
+    def __init__(self, *args, encoder_learning_rate: float | None = None, layer_decay: float = 1.0,
+                 train_sampler: torch.utils.data.Sampler | None = None, **kw):
+        self.train_sampler = train_sampler  # corpus_weights: what an epoch draws (data.datasets.CorpusSampler)
         super().__init__(*args, **kw)
         self.encoder_learning_rate, self.layer_decay = encoder_learning_rate, layer_decay
+
+    def _get_train_sampler(self, *args, **kwargs):
+        if self.train_sampler is not None:
+            return self.train_sampler
+        return super()._get_train_sampler(*args, **kwargs)
 
     def create_optimizer(self, *args, **kwargs):
         if self.optimizer is None and (self.encoder_learning_rate is not None or self.layer_decay != 1.0):
@@ -136,14 +144,14 @@ def limit_to_one_gpu(args: TrainingArguments, visible: int) -> str | None:
 
 
 def training_arguments(cfg: TrainConfig, out: Path, precision: str, device: str, cached: bool) -> TrainingArguments:
-    """The Trainer's settings: one evaluation and checkpoint per epoch, best dev EER kept."""
+    """The Trainer's settings: one evaluation and checkpoint per epoch, best dev EER (``select_on``) kept."""
     return TrainingArguments(**{**dict(
         output_dir=str(out / "checkpoints"), num_train_epochs=cfg.epochs,
         per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=cfg.eval_batch_size,
         gradient_accumulation_steps=cfg.grad_accum, learning_rate=cfg.learning_rate,
         weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_ratio, lr_scheduler_type=cfg.lr_scheduler,
         eval_strategy="epoch", save_strategy="epoch", logging_strategy="epoch",
-        load_best_model_at_end=True, metric_for_best_model="eer", greater_is_better=False,
+        load_best_model_at_end=True, metric_for_best_model=selection_key(cfg.select_on), greater_is_better=False,
         save_total_limit=cfg.save_total_limit, seed=cfg.seed, data_seed=cfg.seed,
         bf16=precision == "bf16", fp16=precision == "fp16", use_cpu=device == "cpu",
         dataloader_num_workers=0 if cached else cfg.num_workers, remove_unused_columns=False,
