@@ -290,6 +290,10 @@ CASES = [
     ("run: precision=fp8", run_args("precision=fp8"), 2, "precision='fp8'"),
     ("run: --set without =", run_args("oops"), 2, "--set expects key=value"),
     ("run: unknown demo size", run_args("data_root=demo:large"), 2, "data_root='demo:large': expected one of"),
+    ("run: unknown eval dataset", run_args("eval_datasets=in-the-wild, asvspoof2077"), 2,
+     "parameter eval_datasets='in-the-wild, asvspoof2077': unknown dataset 'asvspoof2077'"),
+    ("run: eval dataset twice", run_args("eval_datasets=in-the-wild,in-the-wild=/x"), 2, "in-the-wild is listed twice"),
+    ("run: empty eval dataset entry", run_args("eval_datasets=in-the-wild,,asvspoof5"), 2, "entry '' is empty"),
     ("own folders: spoofed/", own_folders("spoofed/c.wav"), 2, "spoofed/ (1 audio) hold audio but are not label"),
     ("own folders: audio at the root", own_folders("c.flac"), 2, "1 audio file(s) lie outside the label folders: c.flac"),
     ("run: folder corpus to training", chain_on("folder"), 2, "dataset='folder' gives the split(s) ['all'] only, and "

@@ -155,7 +155,8 @@ def evaluate_corpus(run_dir: Path, dataset: str, split: str, trials: pd.DataFram
     llr_path = claim(run_dir, folder / "llr.txt") if calibration is not None else None
     row, record = corpus_row(dataset, split, scored, asv, phase, calibration, llr_path, bootstrap, seed)
     keys = protocol_for(run_dir, dataset, folder, trials, protocol)
-    record |= {"scores": str(score_file), "protocol": str(keys), "llr": str(llr_path) if llr_path else None,
+    record |= {"dataset": str(dataset), "scores": str(score_file), "protocol": str(keys),
+               "llr": str(llr_path) if llr_path else None, "asv": {k: str(v) for k, v in asv.items()} if asv else None,
                "xlsr_eer": eer_command(score_file, keys, asv, "phase" in trials, phase)}
     return row, record
 
@@ -169,7 +170,8 @@ def corpora_table(scorer, run_dir: Path, detector_dir: Path, plans: list, own: d
     from xlsr_helpers.evaluate.corpora import detector_identity, score_or_reuse
     from xlsr_helpers.evaluate.results import asv_reference, refuse_unscored
     row, record = evaluate_corpus(run_dir, calibration=calibration, phase=phase, bootstrap=bootstrap, seed=seed, **own)
-    rows, records = [row], {row["corpus"]: {**record, "reused": False}}
+    manifest = Path(run_dir) / "manifests" / f"{own['split']}.csv"
+    rows, records = [row], {row["corpus"]: {**record, "reused": False, "manifest": str(manifest)}}
     detector_id = detector_identity(detector_dir)
     for plan in plans:
         scored, reused = score_or_reuse(scorer, run_dir, plan, detector_id)
@@ -178,7 +180,7 @@ def corpora_table(scorer, run_dir: Path, detector_dir: Path, plans: list, own: d
         row, record = evaluate_corpus(run_dir, plan.dataset, plan.split, plan.manifest, plan.folder / "scores.txt",
                                       plan.protocol, asv, calibration, phase, bootstrap, seed)
         rows.append(row)
-        records[row["corpus"]] = {**record, "reused": reused}
+        records[row["corpus"]] = {**record, "reused": reused, "manifest": str(plan.folder / "manifest" / f"{plan.split}.csv")}
     table = results_table(rows)
     write_table(run_dir, table, records)
     return table, records
