@@ -202,6 +202,7 @@ def test_every_corpus_is_one_row_equal_to_xlsr_eer_on_its_score_file(corpora_wor
         assert row["cllr"] == pytest.approx(llr["cllr"], abs=6e-6)
     assert table.set_index("corpus").loc["asvspoof2021-la", "phase"] == "eval"
     assert set(records["asvspoof2021-df"]["per_condition_eer"]) == {"codec", "source", "vocoder"}
+    assert all((res / c / "manifest" / "eval.csv").is_file() for c in commands if c != "asvspoof2019-la")
     for name in ("table.csv", "table.md", "table.json"):
         assert (res / name).is_file() and f"results/{name}" in written(run)
     md = (res / "table.md").read_text().splitlines()
@@ -361,4 +362,5 @@ def test_seeds_give_mean_sd_per_corpus_and_the_fused_row(corpora_world, trained,
         assert t.loc["fused", "eer_pct"] == pytest.approx(cli["eer_pct"], abs=6e-4)
         want = {"asvspoof2019-la": cli.get("tdcf_2019"), "in-the-wild": cli["eer_pct"] / 100, "asvspoof5": cli["min_dcf"]}[corpus]
         assert t.loc["fused", "primary_value"] == pytest.approx(want, abs=6e-6)
-    assert (run / "seeds" / "results_table.md").read_text().count("+-") == 2 * 3
+    md = (run / "seeds" / "results_table.md").read_text().splitlines()
+    assert len(md) == 2 + 2 * 3 and sum("mean +- sd of 2 seeds" in line for line in md) == 3

@@ -180,14 +180,18 @@ def remove_other_detectors(run_dir: Path, detector_id: str, scoring: dict) -> li
     against their corpus when it is listed again."""
     stale = []
     for name in sorted(_corpus_folders(run_dir)):
-        record = Path(run_dir) / RESULTS_DIR / name / INPUTS
+        folder = Path(run_dir) / RESULTS_DIR / name
+        if not any((folder / f).exists() for f in CACHED):
+            continue  # only what is derived afresh at each run (a manifest just built): nothing to judge
         try:
-            held = json.loads(record.read_text()).get("inputs", {}) if record.is_file() else {}
+            held = json.loads((folder / INPUTS).read_text()).get("inputs", {}) if (folder / INPUTS).is_file() else {}
         except (ValueError, UnicodeDecodeError):
             held = {}
         if held.get("detector") != detector_id or held.get("scoring") != scoring:
-            stale.append(f"{RESULTS_DIR}/{name}")
-    return remove_written(run_dir, stale)
+            stale.append(name)
+    removed = remove_written(run_dir, [f"{RESULTS_DIR}/{name}/{f}" for name in stale for f in CACHED])
+    empty = [f"{RESULTS_DIR}/{n}" for n in stale if not any((Path(run_dir) / RESULTS_DIR / n).iterdir())]
+    return removed + remove_written(run_dir, empty)  # a folder left empty goes too
 
 
 def derived_results(run_dir: Path) -> list[str]:

@@ -213,9 +213,13 @@ def run_seeds(run_dir: Path, resolved: dict[str, dict], chosen: list[str], seeds
                       ev["phase"])
     split = "eval" if "eval" in set(table.split) else table.split.iloc[-1]
     plots.save_figure(plots.seed_summary(table, split), claim(run_dir, run_dir / SEEDS_DIR / "seeds.png"))
-    corpora = results_summary(run_dir, seeds, ev["phase"], ev["bootstrap"], ev["seed"])  # every corpus: mean +- sd, fused
-    print(f"\nper corpus ({run_dir / SEEDS_DIR / 'results_table.md'}):\n"
-          f"{corpora.to_string(index=False, float_format=lambda v: f'{v:.4f}')}")
+    tables = [(seed_dir(run_dir, s) / "results" / "table.json").is_file() for s in seeds]
+    if any(tables):  # each seed's 04 writes one; a seed without it is named by results_summary
+        corpora = results_summary(run_dir, seeds, ev["phase"], ev["bootstrap"], ev["seed"])  # mean +- sd, fused
+        print(f"\nper corpus ({run_dir / SEEDS_DIR / 'results_table.md'}):\n"
+              f"{corpora.to_string(index=False, float_format=lambda v: f'{v:.4f}')}")
+    else:
+        print("[xlsr run] no seed's 04 wrote a results table (results/table.json): no per-corpus summary", file=sys.stderr)
     print(f"\nfinished in {time.time() - t0:.0f} s; {len(seeds)} seeds in {run_dir / SEEDS_DIR}\n"
           f"{table.to_string(index=False, float_format=lambda v: f'{v:.4f}')}")
     return 0
