@@ -344,6 +344,10 @@ CASES = [
      "names 2 corpora: notebook 04 scores a run on one corpus"),
     ("manifest: one root for two corpora", lambda tmp, fx: ["manifest", "--dataset", "asvspoof2019-la+asvspoof5",
      "--root", str(fx["demo"]), "--out", str(tmp / "m")], 2, "gives 1 root(s) for the 2 corpora"),
+    ("run: unknown eval dataset", run_args("eval_datasets=in-the-wild, asvspoof2077"), 2,
+     "parameter eval_datasets='in-the-wild, asvspoof2077': unknown dataset 'asvspoof2077'"),
+    ("run: eval dataset twice", run_args("eval_datasets=in-the-wild,in-the-wild=/x"), 2, "in-the-wild is listed twice"),
+    ("run: empty eval dataset entry", run_args("eval_datasets=in-the-wild,,asvspoof5"), 2, "entry '' is empty"),
     ("own folders: spoofed/", own_folders("spoofed/c.wav"), 2, "spoofed/ (1 audio) hold audio but are not label"),
     ("own folders: audio at the root", own_folders("c.flac"), 2, "1 audio file(s) lie outside the label folders: c.flac"),
     ("run: folder corpus to training", chain_on("folder"), 2, "dataset='folder' gives the split(s) ['all'] only, and "

@@ -155,6 +155,37 @@ def test_results_never_outlive_their_inputs(partial_run, tmp_path):
     assert not (run / "metrics.json").exists()
 
 
+def test_04_writes_one_table_over_the_runs_corpus_and_another_and_takes_finished_scores_over(partial_run, tmp_path,
+                                                                                              monkeypatch):
+    """An In-the-Wild copy with a relative root (resolved against the user's folder): 04 in the chain scores
+    it into results/, and 04 once more takes its scores over instead of scoring them again."""
+    import numpy as np
+    import soundfile as sf
+
+    from xlsr_helpers.data.demo import bonafide, spoof
+    itw = tmp_path / "itw"
+    itw.mkdir()
+    labels = ["bona-fide", "spoof"] * 3
+    (itw / "meta.csv").write_text("file,speaker,label\n" + "".join(f"{i}.wav,A B,{lab}\n" for i, lab in enumerate(labels)))
+    for i, lab in enumerate(labels):
+        rng = np.random.default_rng(i)
+        sf.write(itw / f"{i}.wav", bonafide(rng, 0.6, 130) if lab == "bona-fide" else spoof(rng, 0.6, 130, "A08"), 16000)
+    run = shutil.copytree(partial_run, tmp_path / "run")
+    monkeypatch.chdir(tmp_path)
+    given = {"eval_datasets": "in-the-wild=itw"}
+    assert run_pipeline("cpu-smoke", given, run_dir=run, start_from="03", progress_bar=False) == 0
+    table = pd.read_csv(run / "results" / "table.csv")
+    assert table.corpus.tolist() == ["asvspoof2019-la", "in-the-wild"] and table.trials.tolist()[1] == 6
+    assert (run / "results" / "eer_per_corpus.png").is_file() and (run / "results" / "table.md").is_file()
+    scores = run / "results" / "in-the-wild" / "scores.csv"
+    written_at = scores.stat().st_mtime_ns
+    assert run_pipeline("cpu-smoke", given, run_dir=run, only=["04"], progress_bar=False) == 0
+    assert scores.stat().st_mtime_ns == written_at
+    rows = json.loads((run / "results" / "table.json").read_text())["rows"]
+    assert rows["in-the-wild"]["reused"] is True and rows["asvspoof2019-la"]["reused"] is False
+    assert pd.read_csv(run / "results" / "table.csv").equals(table)
+
+
 @pytest.fixture
 def stand_in_notebooks(monkeypatch):
     """Every notebook replaced by a stand-in that records its name (the chain's bookkeeping without

@@ -18,7 +18,8 @@ from xlsr_helpers.data.labels import LABELS
 
 FORMATS = ("whitespace", "csv", "folder")
 FIELDS = {"name", "format", "columns", "label_column", "label_map", "attack_bonafide", "splits", "roots",
-          "asv_scores", "asv_2021", "extensions", "csv_name"}
+          "asv_scores", "asv_2021", "extensions", "csv_name", "primary_metric"}
+PRIMARY_METRICS = ("eer", "min_tdcf", "min_dcf")  # a corpus's official headline metric (04's results table)
 REQUIRED = {"whitespace": ("columns",), "csv": ("columns",), "folder": ("csv_name", "extensions")}
 
 
@@ -79,6 +80,8 @@ def descriptor_problems(desc) -> list[str]:
         problems.append(f"roots: expected a list of folder patterns, got {desc['roots']!r}")
     elif fmt == "folder" and desc.get("roots"):
         problems.append("roots: a folder corpus is not searched for (it has no protocol file): leave roots empty")
+    if desc.get("primary_metric", "eer") not in PRIMARY_METRICS:
+        problems.append(f"primary_metric: {desc['primary_metric']!r} is not one of {list(PRIMARY_METRICS)}")
     asv, asv21 = desc.get("asv_scores"), desc.get("asv_2021")
     if "asv_scores" in desc and not (isinstance(asv, dict) and all(isinstance(v, str) for v in asv.values())):
         problems.append(f"asv_scores: expected a mapping of split to ASV score file, got {asv!r}")

@@ -194,3 +194,19 @@ def window_scores_over_time(starts_s, ends_s, scores, threshold: float) -> Figur
     ax.set(xlabel="time (s)", ylabel="score (higher = bona fide)", title="Window scores over time")
     ax.legend(loc="best", fontsize=8)
     return fig
+
+
+def eer_per_corpus(table: pd.DataFrame) -> Figure:
+    """EER per corpus with its bootstrap 95 % interval (``evaluate.table``'s results table)."""
+    fig, ax = _figure(figsize=(1.3 * len(table) + 2, 3.2))
+    eer = table.eer_pct.to_numpy(dtype=float)
+    low, high = table.eer_ci_low_pct.to_numpy(dtype=float), table.eer_ci_high_pct.to_numpy(dtype=float)
+    has_ci = ~np.isnan(low)
+    bars = ax.bar(table.corpus, eer, color="#3182bd")
+    ax.errorbar(np.arange(len(table))[has_ci], eer[has_ci], yerr=[eer[has_ci] - low[has_ci], high[has_ci] - eer[has_ci]],
+                fmt="none", ecolor="k", capsize=4, lw=1)
+    ax.bar_label(bars, labels=[f"{v:.2f}" for v in eer], padding=2, fontsize=8)
+    ax.set_ylabel("EER (%)")
+    ax.set_title("EER per corpus (bootstrap 95 % interval)")
+    ax.tick_params(axis="x", labelrotation=20)
+    return fig

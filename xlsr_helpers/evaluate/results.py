@@ -59,13 +59,18 @@ def asv_rates(reference: dict | None, phase: str = "eval"):
 def evaluate_scores(scored: pd.DataFrame, asv: dict | None, phase: str = "eval") -> dict:
     """EER (+ min t-DCF when ASV data exist) and per-attack EER of a scored manifest; on
     ASVspoof 2021 keys only the ``phase`` subset counts (the official results use 'eval')."""
-    failed = scored[scored.error != ""]
-    if len(failed):
-        raise ScoreFileError(f"{len(failed)} file(s) could not be scored, e.g. {failed.path.iloc[0]}: "
-                             f"{failed.error.iloc[0]}; fix or remove them before computing metrics")
+    refuse_unscored(scored)
     subset, kept = select_phase(scored, phase)
     rates, versions = asv_rates(asv, phase)
     return {**evaluate(subset, rates, versions or TDCF_VERSIONS), "trials": kept}
+
+
+def refuse_unscored(scored: pd.DataFrame) -> None:
+    """Metrics need every trial's score: a file that could not be scored is named, never left out."""
+    failed = scored[scored.error.astype(str) != ""]
+    if len(failed):
+        raise ScoreFileError(f"{len(failed)} file(s) could not be scored, e.g. {failed.path.iloc[0]}: "
+                             f"{failed.error.iloc[0]}; fix or remove them before computing metrics")
 
 
 def splits_to_score(manifest_dir: Path, spec: str = "auto") -> list[str]:

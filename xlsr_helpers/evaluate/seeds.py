@@ -18,10 +18,14 @@ import pandas as pd
 
 from xlsr_helpers.core.errors import ConfigError, RunFolderError
 from xlsr_helpers.core.written import WRITTEN, claim, not_written, note_written, remove_written
+from xlsr_helpers.data.manifest import read_manifest
+from xlsr_helpers.evaluate.score_output import asvspoof_lines
+from xlsr_helpers.evaluate.scorefile import read_score_file
+from xlsr_helpers.evaluate.table import corpus_row, file_scores
 
 SHARED = ("manifests", "stage1", "demo_data", "tiny-random-wav2vec2")  # what every seed reuses from RUN
 SEEDS_DIR = "seeds"
-SUMMARY_FILES = ("summary.csv", "summary.json", "seeds.png", "fused")
+SUMMARY_FILES = ("summary.csv", "summary.json", "seeds.png", "fused", "results_table.csv", "results_table.md")
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -58,6 +62,7 @@ def clear_summary(run_dir: Path) -> list[Path]:
     removed = remove_written(run_dir, [f"{SEEDS_DIR}/{name}" for name in SUMMARY_FILES])
     splits = sorted(p.stem for p in (run_dir / "manifests").glob("*.csv"))
     targets = [run_dir / SEEDS_DIR / n for n in SUMMARY_FILES if n != "fused"]
+    targets += [p for p in (run_dir / SEEDS_DIR / "fused" / "results").glob("*.txt")]
     foreign = not_written(run_dir, targets + [run_dir / SEEDS_DIR / "fused" / f"{s}.{ext}" for s in splits
                                               for ext in ("csv", "txt")])
     if foreign:
@@ -122,3 +127,70 @@ def summarize(run_dir: Path, seeds: list[int], asv_for_split, phase: str = "eval
     claim(run_dir, run_dir / SEEDS_DIR / "summary.json").write_text(json.dumps(
         {"seeds": seeds, "phase": phase, "rows": table.replace({np.nan: None}).to_dict("records")}, indent=2))
     return table
+
+
+def seed_results(run_dir: Path, seeds: list[int]) -> list[dict]:
+    """Each seed's results-table records (``results/table.json`` of notebook 04), by corpus."""
+    out = []
+    for s in seeds:
+        path = seed_dir(run_dir, s) / "results" / "table.json"
+        if not path.is_file():
+            raise ConfigError(f"{path} is missing: notebook 04 did not finish for seed {s}")
+        out.append(json.loads(path.read_text())["rows"])
+    corpora = [set(r) for r in out]
+    if any(c != corpora[0] for c in corpora):
+        raise ConfigError(f"the seeds' results tables cover other corpora ({[sorted(c) for c in corpora]}); "
+                          "run 04 with the same eval_datasets for every seed")
+    return out
+
+
+def _fused_row(run_dir: Path, corpus: str, per_seed: list[dict], phase: str, bootstrap: int,
+               seed: int) -> dict:
+    """The corpus's row for the per-trial mean of the seeds' scores (as written in their score files)."""
+    frames = [read_score_file(r[corpus]["scores"]).assign(error="") for r in per_seed]
+    fused = fuse(frames)
+    path = claim(run_dir, run_dir / SEEDS_DIR / "fused" / "results" / f"{corpus}.txt")
+    path.write_text(asvspoof_lines(fused, path))
+    first = per_seed[0][corpus]
+    asv = {k: Path(v) for k, v in first["asv"].items()} if first.get("asv") else None
+    scored = file_scores(path, read_manifest(first["manifest"]))
+    return corpus_row(first["dataset"], first["split"], scored, asv, phase, None, None, bootstrap, seed)[0]
+
+
+def results_summary(run_dir: Path, seeds: list[int], phase: str = "eval", bootstrap: int = 1000,
+                    seed: int = 0) -> pd.DataFrame:
+    """Per corpus of the seeds' results tables: each seed's EER and primary metric, their mean and sd,
+    and the fused system's row (``seeds/fused/results/<corpus>.txt``); written as
+    ``seeds/results_table.csv|md``."""
+    per_seed = seed_results(run_dir, seeds)
+    keys = ("eer_pct", "primary_value")
+    rows = []
+    for corpus in per_seed[0]:
+        values = [{k: r[corpus][k] for k in keys} for r in per_seed]
+        first = per_seed[0][corpus]
+        base = {"corpus": corpus, "split": first["split"], "phase": first["phase"], "trials": first["trials"],
+                "primary_metric": first["primary_metric"]}
+        stats = pd.DataFrame(values).astype(float)
+        rows += [{**base, "system": f"seed {s}", **v} for s, v in zip(seeds, values, strict=True)]
+        rows += [{**base, "system": "mean", **stats.mean().to_dict()},
+                 {**base, "system": "sd", **stats.std(ddof=1).to_dict()}]  # n - 1, as papers report it
+        fused = _fused_row(run_dir, corpus, per_seed, phase, bootstrap, seed)
+        rows.append({**base, "system": "fused", **{k: fused[k] for k in keys}})
+    table = pd.DataFrame(rows, columns=["corpus", "split", "phase", "trials", "system", "eer_pct", "primary_metric",
+                                        "primary_value"])
+    table.to_csv(claim(run_dir, run_dir / SEEDS_DIR / "results_table.csv"), index=False)
+    claim(run_dir, run_dir / SEEDS_DIR / "results_table.md").write_text(_markdown(table))
+    return table
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    """Per corpus one line: EER and primary metric as mean +- sd over the seeds, then the fused system's."""
+    lines = ["| corpus | split | trials | system | EER (%) | primary metric | value |", "|---|---|---|---|---|---|---|"]
+    for corpus, t in table.groupby("corpus", sort=False):
+        by = t.set_index("system")
+        mean, sd, fused = by.loc["mean"], by.loc["sd"], by.loc["fused"]
+        for system, eer, value in ((f"mean +- sd of {len(t) - 3} seeds", f"{mean.eer_pct:.2f} +- {sd.eer_pct:.2f}",
+                                    f"{mean.primary_value:.4f} +- {sd.primary_value:.4f}"),
+                                   ("fused", f"{fused.eer_pct:.2f}", f"{fused.primary_value:.4f}")):
+            lines.append(f"| {corpus} | {mean.split} | {mean.trials} | {system} | {eer} | {mean.primary_metric} | {value} |")
+    return "\n".join(lines) + "\n"

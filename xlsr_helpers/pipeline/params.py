@@ -67,6 +67,10 @@ def check_value(name: str, value):
             parse_corpus_weights(value)
         except ConfigError as exc:
             raise ConfigError(f"parameter {exc}") from None
+    if name == "eval_datasets":  # 04's further corpora: every descriptor loaded, roots checked where 04 reads them
+        from xlsr_helpers.evaluate.corpora import parse_eval_datasets
+        parse_eval_datasets(value)
+        return value
     rule = RULES.get(name)
     if rule is None:
         return value  # free-form strings (paths, ids): checked where they are used
@@ -181,4 +185,19 @@ def absolute_paths(values: dict, cwd: Path) -> dict:
         if name == "base_model" and not (cwd / v).exists():
             continue  # a hub id such as facebook/wav2vec2-xls-r-300m
         out[name] = str((cwd / v).resolve())
+    if isinstance(out.get("eval_datasets"), str):
+        out["eval_datasets"] = _absolute_roots(out["eval_datasets"], cwd)
     return out
+
+
+def _absolute_roots(text: str, cwd: Path) -> str:
+    """``eval_datasets`` with each relative root (``in-the-wild=data/itw``) resolved against ``cwd``."""
+    parts = []
+    for part in text.split(","):
+        dataset, eq, root = (s.strip() for s in part.partition("="))
+        if dataset.endswith((".yaml", ".yml")) and not dataset.startswith(("/", "~")):
+            dataset = str((cwd / dataset).resolve())
+        if eq and root and root != "auto" and not root.startswith(("/", "~")):
+            root = str((cwd / root).resolve())
+        parts.append(f"{dataset}={root}" if eq else dataset)
+    return ", ".join(parts)

@@ -15,6 +15,8 @@ from xlsr_helpers.core.written import WRITTEN, not_written, remove_written
 from xlsr_helpers.data.corpora import CorpusSpec, parse_corpora
 from xlsr_helpers.data.demo import SIZES, make_demo_corpus
 from xlsr_helpers.data.manifest import find_root, read_manifest
+from xlsr_helpers.evaluate.corpora import RESULTS_DIR, derived_results
+from xlsr_helpers.evaluate.table import TABLE_FILES
 from xlsr_helpers.model.loading import save_random_backbone
 from xlsr_helpers.pipeline.params import TINY_RANDOM
 from xlsr_helpers.pipeline.run_state import RUN_STATE
@@ -140,6 +142,8 @@ def evaluation_detector(run_dir: Path, detector: str) -> Path:
 
 
 RESULTS = ("metrics.json", "scores")  # written by 04; removed whenever an earlier step may change
+# results/<corpus>/ keeps its scores with their inputs record (evaluate.corpora): taken over only while every
+# input matches, removed by 04 once the detector or the scoring settings differ; all else there is derived
 RUN_MARKERS = (WRITTEN, RUN_STATE, "params.yaml", LOCK_FILE)  # a folder holding one of these is a run folder
 
 
@@ -158,14 +162,17 @@ def check_run_folder(run_dir: Path) -> None:
 def result_paths(run_dir: Path) -> list[Path]:
     """Where 04 writes: metrics.json and scores/<split>.csv|txt for each manifest of the run."""
     splits = sorted(p.stem for p in (run_dir / "manifests").glob("*.csv"))
-    return [run_dir / "metrics.json", *(run_dir / "scores" / f"{s}.{ext}" for s in splits for ext in ("csv", "txt"))]
+    return [run_dir / "metrics.json", *(run_dir / "scores" / f"{s}.{ext}" for s in splits for ext in ("csv", "txt")),
+            *(run_dir / RESULTS_DIR / name for name in TABLE_FILES)]
 
 
 def clear_results(run_dir: Path) -> list[Path]:
-    """Remove 04's results (metrics.json, scores/): they describe detectors and manifests that the
-    notebooks about to run may change, and must not outlive them. Only what the run folder's record
-    lists goes; a file the project did not write where 04 will write is refused (before any work)."""
-    removed = remove_written(run_dir, RESULTS)
+    """Remove 04's results (metrics.json, scores/, the results table and all it derives per corpus): they
+    describe detectors and manifests that the notebooks about to run may change, and must not outlive
+    them. A corpus's finished scores stay with their inputs record: 04 takes them over only when every
+    input matches (``evaluate.corpora``). Only what the run folder's record lists goes; a file the
+    project did not write where 04 will write is refused (before any work)."""
+    removed = remove_written(run_dir, [*RESULTS, *derived_results(run_dir)])
     foreign = not_written(run_dir, result_paths(run_dir))
     if foreign:
         raise RunFolderError(f"{', '.join(map(str, foreign))}: not written by xlsr (not listed in {run_dir / WRITTEN}), "

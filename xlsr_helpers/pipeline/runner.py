@@ -185,7 +185,7 @@ def run_seeds(run_dir: Path, resolved: dict[str, dict], chosen: list[str], seeds
     then the summary table, figure and fused scores."""
     from xlsr_helpers.evaluate import plots
     from xlsr_helpers.evaluate.results import asv_reference
-    from xlsr_helpers.evaluate.seeds import SEEDS_DIR, clear_summary, prepare_seed_dir, seed_dir, summarize
+    from xlsr_helpers.evaluate.seeds import SEEDS_DIR, clear_summary, prepare_seed_dir, results_summary, seed_dir, summarize
     from xlsr_helpers.pipeline.runfolder import resolve_data_root
     per_seed = [nb for nb in PER_SEED if nb in chosen]
     if "03_stage2_finetune" not in per_seed:  # --from 04: every seed's stage 2 must exist already
@@ -207,13 +207,20 @@ def run_seeds(run_dir: Path, resolved: dict[str, dict], chosen: list[str], seeds
                 params["cache_dir"] = str(run_dir / SEEDS_DIR / "cache")
             _run_one(folder, nb, params, kernel_name, progress_bar, f" (seed {seed})")
     defaults = {k: ast.literal_eval(v) for k, v in notebook_parameters("04_eval_eer").items()
-                if k in ("dataset", "data_root", "asv_scores", "phase")}
+                if k in ("dataset", "data_root", "asv_scores", "phase", "bootstrap", "seed")}
     ev = {**defaults, **resolved["04_eval_eer"]}
     root = resolve_data_root(ev["data_root"], ev["dataset"], run_dir, make=False)
     table = summarize(run_dir, seeds, lambda split: asv_reference(ev["dataset"], root, split, ev["asv_scores"]),
                       ev["phase"])
     split = "eval" if "eval" in set(table.split) else table.split.iloc[-1]
     plots.save_figure(plots.seed_summary(table, split), claim(run_dir, run_dir / SEEDS_DIR / "seeds.png"))
+    tables = [(seed_dir(run_dir, s) / "results" / "table.json").is_file() for s in seeds]
+    if any(tables):  # each seed's 04 writes one; a seed without it is named by results_summary
+        corpora = results_summary(run_dir, seeds, ev["phase"], ev["bootstrap"], ev["seed"])  # mean +- sd, fused
+        print(f"\nper corpus ({run_dir / SEEDS_DIR / 'results_table.md'}):\n"
+              f"{corpora.to_string(index=False, float_format=lambda v: f'{v:.4f}')}")
+    else:
+        print("[xlsr run] no seed's 04 wrote a results table (results/table.json): no per-corpus summary", file=sys.stderr)
     print(f"\nfinished in {time.time() - t0:.0f} s; {len(seeds)} seeds in {run_dir / SEEDS_DIR}\n"
           f"{table.to_string(index=False, float_format=lambda v: f'{v:.4f}')}")
     return 0
