@@ -112,6 +112,6 @@ def _export_graph(model: nn.Module, path: Path, samples: int) -> None:
     with torch.no_grad(), warnings.catch_warnings():
         # the two inputs share both axes: the exporter says it keeps one name per axis, as intended
         warnings.filterwarnings("ignore", message=".*axis name.*will not be used")
-        torch.onnx.export(_Logits(model), (values, mask), str(path), dynamo=True, opset_version=OPSET,
+        torch.onnx.export(_Logits(model).eval(), (values, mask), str(path), dynamo=True, opset_version=OPSET,
                           input_names=list(INPUTS), output_names=[OUTPUT], verbose=False, optimize=True,
                           dynamic_shapes={"input_values": axes, "attention_mask": axes}, external_data=False)
