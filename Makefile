@@ -5,14 +5,19 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 RUN_DIR ?= runs/demo
 
-# The Kaggle-like environment: Kaggle's Python (3.12) with the image's versions of every package the
-# project touches (kaggle/image-versions.txt), then the README's Kaggle install on top.
-KPYTHON ?= $(firstword $(shell PYENV_VERSION=$$(pyenv versions --bare 2>/dev/null | grep -m1 '^3\.12') pyenv which python3.12 2>/dev/null) $(shell command -v python3.12) $(PYTHON))
+# The Kaggle-like environments: Kaggle's Python with the image's versions of every package the project
+# touches, then the README's Kaggle install on top. Today's image (Python 3.12, kaggle/image-versions.txt)
+# and the next one, on Colab's Python 3.13 base (kaggle/image-next-versions.txt).
+# $(call find_python,X.Y): pyenv's Python X.Y, else the first pythonX.Y on PATH (empty when neither).
+find_python = $(firstword $(shell PYENV_VERSION=$$(pyenv versions --bare 2>/dev/null | grep -m1 '^$(subst .,\.,$(1))') pyenv which python$(1) 2>/dev/null) $(shell command -v python$(1)))
+KPYTHON ?= $(call find_python,3.12)
 KVENV  := .venv-kaggle
-KBIN   := $(KVENV)/bin
 KSTAMP := $(KVENV)/.installed
+NPYTHON ?= $(call find_python,3.13)
+NVENV  := .venv-kaggle-next
+NSTAMP := $(NVENV)/.installed
 
-.PHONY: demo test test-kaggle test-wheel kaggle-env lint bench mutate clean
+.PHONY: demo test test-kaggle test-kaggle-next test-wheel kaggle-env kaggle-next-env lint bench mutate clean test-browser
 
 $(STAMP): requirements.txt requirements-kaggle.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,26 +54,58 @@ test-wheel: $(STAMP)
 	  $$WHEEL_BIN/xlsr run --preset cpu-smoke --run-dir run && test -f run/metrics.json && \
 	  echo "wheel: manifest, notebooks and the cpu-smoke chain ran outside the checkout ($$SMOKE)"
 
-# CI runs this after `make test`: the install must leave the image untouched and the suite must pass there.
+# $(call kaggle_env,VENV,PYTHON,X.Y,VERSIONS): a venv of Python X.Y holding the image's VERSIONS, then the
+# README's Kaggle install on top, which must change none of them (compare_freezes.py) and leave `pip check` clean.
+define kaggle_env
+rm -rf $(1)
+@test -n "$(2)" || { echo "no Python $(3) found (pyenv or PATH): name it, KPYTHON=... (3.12) or NPYTHON=... (3.13)"; exit 1; }
+$(2) -m venv $(1)
+$(1)/bin/python -c "import sys; v = '%d.%d' % sys.version_info[:2]; assert v == '$(3)', '$(2) is Python ' + v + ', not $(3)'"
+@echo "1. the image: every package the project touches, at the Kaggle image's version ($(4))"
+$(1)/bin/pip install -q --disable-pip-version-check -c $(4) $$(grep -oE '^[A-Za-z0-9_.-]+' $(4))
+$(1)/bin/pip freeze > $(1)/freeze-image.txt
+@echo "2. the README's Kaggle install step, exactly as a user runs it"
+$(1)/bin/pip install -q --disable-pip-version-check -r requirements-kaggle.txt
+$(1)/bin/pip freeze > $(1)/freeze-after.txt
+$(1)/bin/python kaggle/compare_freezes.py $(1)/freeze-image.txt $(1)/freeze-after.txt
+$(1)/bin/pip check
+$(1)/bin/python -m ipykernel install --sys-prefix --name python3 > /dev/null
+touch $(1)/.installed
+endef
+
+# $(call kaggle_suite,VENV): `pip install .` accepts that Python and the image's versions as they are (a dry run
+# that would install the package alone: requires-python and the bounds in pyproject.toml), then the whole suite.
+define kaggle_suite
+$(1)/bin/pip install -q --disable-pip-version-check --dry-run --no-build-isolation --report $(1)/install-package.json .
+$(1)/bin/python -c "import json, sys; names = sorted(i['metadata']['name'] for i in json.load(open('$(1)/install-package.json'))['install']); sys.exit(None if names == ['xlsr-helpers'] else 'pip install . would install %s' % names)"
+cd $(1) && bin/python -c "import sys, torch, transformers, pandas, numpy; print('kaggle-like env:', sys.version.split()[0], 'torch', torch.__version__, 'transformers', transformers.__version__, 'pandas', pandas.__version__, 'numpy', numpy.__version__)"
+$(1)/bin/python -m pytest -q -p no:cacheprovider
+endef
+
+# CI runs these after `make test`: the install must leave the image untouched and the suite must pass there.
 test-kaggle: $(KSTAMP)
-	cd $(KVENV) && ../$(KBIN)/python -c "import sys, torch, transformers, pandas; print('kaggle-like env:', sys.version.split()[0], 'torch', torch.__version__, 'transformers', transformers.__version__, 'pandas', pandas.__version__)"
-	$(KBIN)/python -m pytest -q -p no:cacheprovider
+	$(call kaggle_suite,$(KVENV))
+
+test-kaggle-next: $(NSTAMP)
+	$(call kaggle_suite,$(NVENV))
 
 kaggle-env: $(KSTAMP)
 
+kaggle-next-env: $(NSTAMP)
+
 $(KSTAMP): kaggle/image-versions.txt requirements-kaggle.txt kaggle/compare_freezes.py
-	rm -rf $(KVENV)
-	$(KPYTHON) -m venv $(KVENV)
-	@echo "1. the image: every package the project touches, at the Kaggle image's version"
-	$(KBIN)/pip install -q --disable-pip-version-check -c kaggle/image-versions.txt $$(grep -oE '^[A-Za-z0-9_.-]+' kaggle/image-versions.txt)
-	$(KBIN)/pip freeze > $(KVENV)/freeze-image.txt
-	@echo "2. the README's Kaggle install step, exactly as a user runs it"
-	$(KBIN)/pip install -q --disable-pip-version-check -r requirements-kaggle.txt
-	$(KBIN)/pip freeze > $(KVENV)/freeze-after.txt
-	$(KBIN)/python kaggle/compare_freezes.py $(KVENV)/freeze-image.txt $(KVENV)/freeze-after.txt
-	$(KBIN)/pip check
-	$(KBIN)/python -m ipykernel install --sys-prefix --name python3 > /dev/null
-	touch $(KSTAMP)
+	$(call kaggle_env,$(KVENV),$(KPYTHON),3.12,kaggle/image-versions.txt)
+
+$(NSTAMP): kaggle/image-next-versions.txt requirements-kaggle.txt kaggle/compare_freezes.py
+	$(call kaggle_env,$(NVENV),$(NPYTHON),3.13,kaggle/image-next-versions.txt)
+
+# --- test-browser: the demo page (`xlsr app`) in headless Chromium -------------------------------------------------
+# tests/serve/test_browser.py with Debian's chromium and chromedriver (`apt-get install chromium chromium-driver`;
+# .ci/run installs them). Here a missing browser fails the test instead of skipping it; the screenshot is
+# copied to build/xlsr-app.png.
+test-browser: $(STAMP)
+	XLSR_REQUIRE_BROWSER=1 XLSR_SCREENSHOT_DIR=$(CURDIR)/build $(BIN)/python -m pytest -q -p no:cacheprovider tests/serve/test_browser.py
+# --- end test-browser ----------------------------------------------------------------------------------------------
 
 lint: $(STAMP)
 	$(BIN)/ruff check xlsr_helpers tests benchmarks kaggle notebooks
@@ -84,4 +121,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_all.py
 
 clean:
-	rm -rf runs .pytest_cache $(KVENV) $(WVENV) build mutants
+	rm -rf runs .pytest_cache $(KVENV) $(NVENV) $(WVENV) build mutants

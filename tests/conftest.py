@@ -69,6 +69,19 @@ UNTRAINED_SETTINGS = {"segment_samples": 16000, "scoring": {"window": 16000, "ho
                       "dev": {"threshold": 0.25}}
 
 
+def tone_wavs(folder, lengths, seed=0):
+    """16 kHz files whose windows differ: quiet noise, then a loud tone from the middle on."""
+    import numpy as np
+    import soundfile as sf
+    rng, files = np.random.default_rng(seed), []
+    for i, n in enumerate(lengths):
+        wave = rng.normal(0, 0.01, n)
+        wave[n // 2:] += 0.5 * np.sin(2 * np.pi * (200 + 100 * i) * np.arange(n - n // 2) / 16000)
+        files.append(folder / f"f{i}.wav")
+        sf.write(files[-1], wave.astype(np.float32), 16000)
+    return files
+
+
 @pytest.fixture(scope="session")
 def untrained_detector(tiny_backbone, tmp_path_factory):
     """A detector folder with a random head and settings (``UNTRAINED_SETTINGS``), made in a second:
@@ -83,6 +96,42 @@ def untrained_detector(tiny_backbone, tmp_path_factory):
     load_feature_extractor(tiny_backbone).save_pretrained(out)
     write_settings(out, UNTRAINED_SETTINGS)
     return out
+
+
+CALIBRATION = {"scale": 2.0, "offset": -0.5, "prior_spoof": 0.5, "fitted_on": "dev", "n_bonafide": 10, "n_spoof": 90,
+               "method": "prior-weighted logistic regression (scikit-learn)"}
+
+
+@pytest.fixture(scope="session")
+def calibrated_detector(untrained_detector, tmp_path_factory):
+    """``untrained_detector`` with a calibration (``CALIBRATION``: llr = 2 score - 0.5), training data, base
+    model and a dev EER of 4.25 % in its settings: what the demo page shows of a published detector."""
+    import json
+    import shutil
+    folder = shutil.copytree(untrained_detector, tmp_path_factory.mktemp("calibrated") / "detector")
+    path = folder / "xlsr_detector.json"
+    settings = json.loads(path.read_text())
+    settings.update(calibration=CALIBRATION, base_model="facebook/wav2vec2-xls-r-300m", head="linear", stage=2,
+                    trained_on={"datasets": ["asvspoof2019-la"]}, dev={"threshold": 0.25, "eer": 0.0425})
+    path.write_text(json.dumps(settings))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def served_demo(calibrated_detector, tmp_path_factory):
+    """``xlsr app``'s page for ``calibrated_detector`` on a free localhost port, served from an empty working
+    folder (``served_demo.cwd``: it must stay empty); skipped without gradio."""
+    pytest.importorskip("gradio", reason="the demo page needs gradio (pip install 'xlsr-helpers[app]')")
+    from xlsr_helpers.serve.app import serve
+    cwd, before = tmp_path_factory.mktemp("app-cwd"), os.getcwd()
+    os.chdir(cwd)
+    try:
+        demo = serve(calibrated_detector, port=None, inline=True)  # inline: returns at once, as in a notebook
+    finally:
+        os.chdir(before)
+    demo.cwd = cwd
+    yield demo
+    demo.close()
 
 
 @pytest.fixture(scope="session")

@@ -183,3 +183,50 @@ def manifest_write_fails(code):
 
 
 ENOSPC, EROFS = errno.ENOSPC, errno.EROFS
+
+
+def app_args(*extra, detector="detector"):
+    """``xlsr app`` on the fixture's detector (or a missing folder): refused before anything is served."""
+    def setup(tmp, fx):
+        return ["app", str(fx["detector"] if detector == "detector" else tmp / "no-model"), *extra]
+    return setup
+
+
+def no_gradio(fx):
+    """gradio not installed: importing it fails as it does without the package."""
+    import sys
+    fx["monkeypatch"].setitem(sys.modules, "gradio", None)
+
+
+def port_taken(fx):
+    """Another process listens on the port the row asks for (``fx['port']``)."""
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen()
+    fx["port"], fx["held"] = s.getsockname()[1], s  # held (listening) as long as the test's fx
+
+
+def app_on_taken_port(tmp, fx):
+    port_taken(fx)
+    return ["app", str(fx["detector"]), "--port", str(fx["port"])]
+
+
+def space_args(*extra, out="new"):
+    """``xlsr space`` of the fixture's detector into ``tmp/space`` (``out``: new, not empty, a file)."""
+    def setup(tmp, fx):
+        target = tmp / "space"
+        if out == "not empty":
+            target.mkdir()
+            (target / "mine.txt").write_text("keep")
+        elif out == "file":
+            target.write_text("a file")
+        return ["space", str(fx["detector"]), "--out", str(target), *extra]
+    return setup
+
+
+def space_pushed(folder="detector", *extra):
+    """``xlsr push FOLDER --space ...``: a detector folder (not a Space) or the given ``extra``."""
+    def setup(tmp, fx):
+        return ["push", str(_copy(fx, tmp)) if folder == "detector" else str(tmp / folder), *extra]
+    return setup

@@ -119,6 +119,21 @@ def eer_missing_score_file(*extra):
     return setup
 
 
+SASV_HEAD = "spk\tfilename\tcm-score\tasv-score\tsasv-score\n"
+SASV_KEY = ("spk\tfilename\tcm-label\tasv-label\nE_1\tE_01\tbonafide\ttarget\nE_1\tE_02\tbonafide\tnontarget\n"
+            "E_1\tE_03\tspoof\tspoof\n")
+SASV_SCORES = "E_1\tE_01\t1.5\t2.0\t3.5\nE_1\tE_02\t1.0\t-1.0\t0.0\nE_1\tE_03\t-2.0\t1.0\t-1.0\n"
+
+
+def bad_track2(scores, key=SASV_KEY, *extra):
+    """`xlsr eer` on an ASVspoof 5 track-2 score file (header line first) and key."""
+    def setup(tmp, fx):
+        (tmp / "sasv.tsv").write_text(scores)
+        (tmp / "key.tsv").write_text(key)
+        return ["eer", str(tmp / "sasv.tsv"), "--protocol", str(tmp / "key.tsv"), *extra]
+    return setup
+
+
 def score_args(model, *extra, out="scores.csv"):
     def setup(tmp, fx):
         wav = next(fx["demo"].rglob("*.flac"))
@@ -292,6 +307,32 @@ CASES = [
      "--phase progress: these keys have no phase column"),
     ("eer: --phase checked first", eer_missing_score_file("--phase", "evl"), 2, "--phase 'evl': expected one of"),
     ("eer: --asv-keys checked first", eer_missing_score_file("--asv-keys", "k.txt"), 2, "--asv-keys (2021 ASV"),
+    ("eer track 2: misspelt header", bad_track2(SASV_HEAD.replace("sasv-score", "sasv_score") + SASV_SCORES), 2,
+     "sasv.tsv:1: header", "missing ['sasv-score'] unknown ['sasv_score']"),
+    ("eer track 2: '-' on some lines", bad_track2(SASV_HEAD + SASV_SCORES.replace("1.5", "-")), 2,
+     "sasv.tsv:2: cm-score is '-' on 1 of 3 lines"),
+    ("eer track 2: score not a number", bad_track2(SASV_HEAD + SASV_SCORES.replace("3.5", "nan")), 2,
+     "sasv.tsv:2: sasv-score: score is nan"),
+    ("eer track 2: missing column", bad_track2(SASV_HEAD + SASV_SCORES.replace("\t3.5", "")), 2,
+     "sasv.tsv:2: 4 columns; the header names 5"),
+    ("eer track 2: duplicate trial", bad_track2(SASV_HEAD + SASV_SCORES + "E_1\tE_01\t0\t0\t0\n"), 2,
+     "sasv.tsv:5: duplicate trial E_1 E_01 (first on line 2)"),
+    ("eer track 2: trial without score", bad_track2(SASV_HEAD + SASV_SCORES.split("\n", 1)[1]), 2,
+     "1 trial(s) of the", "have no score", "E_1 E_01"),
+    ("eer track 2: unknown label", bad_track2(SASV_HEAD + SASV_SCORES, SASV_KEY.replace("nontarget", "impostor")), 2,
+     "key.tsv:3: unknown asv-label 'impostor' (expected target or nontarget or spoof)"),
+    ("eer track 2: spoof in one label only", bad_track2(SASV_HEAD + SASV_SCORES, SASV_KEY.replace("spoof\tspoof",
+                                                                                                  "bonafide\tspoof")),
+     2, "key.tsv:4: cm-label bonafide with asv-label spoof"),
+    ("eer track 2: key without header", bad_track2(SASV_HEAD + SASV_SCORES, SASV_KEY.split("\n", 1)[1]), 2,
+     "key.tsv:1: header", "missing ['spk', 'filename', 'cm-label', 'asv-label']"),
+    ("eer track 2: no nontarget trial", bad_track2(SASV_HEAD + SASV_SCORES.replace("E_02", "E_01x"),
+                                                   SASV_KEY.replace("E_02\tbonafide\tnontarget", "E_01x\tbonafide\ttarget")),
+     2, "SASV nontarget scores is empty"),
+    ("eer track 2: CM decisions, not scores", bad_track2(SASV_HEAD + SASV_SCORES.replace("1.5", "1.0").replace("-2.0", "0")),
+     2, "min t-DCF needs soft CM scores"),
+    ("eer track 2: --asv-scores", bad_track2(SASV_HEAD + SASV_SCORES, SASV_KEY, "--asv-scores", "asv.txt"), 2,
+     "is an ASVspoof 5 track-2 score file: --asv-scores does not apply"),
     ("score: model folder missing", score_args("missing"), 2, "no-model does not exist"),
     ("score: a stage folder", score_args("stage"), 2, "it is a stage folder: use"),
     ("score: no trained head", score_args("bare"), 2, "is not a trained detector: these weights are missing"),
@@ -442,6 +483,21 @@ CASES = [
     ("push: settings not JSON", bm.pushed(bm.write("xlsr_detector.json", "{")), 2, "xlsr_detector.json:1: not valid JSON"),
     ("push: no credentials", bm.patched(bm.no_credentials, bm.pushed()), 2, "no Hugging Face token"),
     ("push: offline", bm.pushed(None, "you/xlsr-detector", "--token", "hf_x"), 2, "HF_HUB_OFFLINE is set"),
+    # xlsr app / space / push --space: refused before anything is served, written or uploaded
+    ("app: prior out of range", bm.app_args("--prior-spoof", "1.5"), 2, "prior_spoof=1.5 (expected a number in (0, 1))"),
+    ("app: limit out of range", bm.app_args("--max-seconds", "0"), 2, "max_seconds=0.0 (expected a number in (0, 3600])"),
+    ("app: port out of range", bm.app_args("--port", "70000"), 2, "port=70000 (expected an integer in [1, 65535]"),
+    ("app: port taken", bm.app_on_taken_port, 2, "is not free", "give another --port"),
+    ("app: no gradio", bm.patched(bm.no_gradio, bm.app_args()), 2, "the demo needs gradio: pip install 'xlsr-helpers[app]'"),
+    ("app: detector missing", bm.app_args(detector="missing"), 2, "no-model does not exist"),
+    ("space: --out not empty", bm.space_args(out="not empty"), 2, "is not empty; give a new or empty folder"),
+    ("space: --out is a file", bm.space_args(out="file"), 2, "is a file; give a folder"),
+    ("space: bad --model-id", bm.space_args("--model-id", "not an id"), 2, "repo id 'not an id' is not a Hub repo id"),
+    ("push --space: a detector folder", bm.space_pushed("detector", "--space", "you/demo", "--token", "hf_x"), 2,
+     "is not a Space folder (missing ['README.md', 'app.py', 'requirements.txt'])"),
+    ("push --space: bad space id", bm.space_pushed("detector", "--space", "bad id!!"), 2, "repo id 'bad id!!' is not"),
+    ("push: a repo id and --space", bm.space_pushed("detector", "you/det", "--space", "you/demo"), 2, "not both"),
+    ("push: no repo id, no --space", bm.space_pushed("detector"), 2, "not neither"),
 ]
 
 

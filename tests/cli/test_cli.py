@@ -146,3 +146,87 @@ def test_notebooks_are_copied_out_and_never_overwritten(tmp_path, capsys):
     assert "4 notebook(s) already exist and are kept" in err and str(edited) in err and edited.read_text() == "my edits"
     (tmp_path / "file").write_text("x")
     assert main(["notebooks", str(tmp_path / "file")]) == 2
+
+
+def write_track2(tmp_path, seed=0, n=(60, 30, 90), cm_asv=True):
+    """Tie-heavy track-2 trials as the evaluation package's files: a tab-separated score file and key;
+    the score file's trials in another order than the key's, the key's columns in the full keys' names."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(["target", "nontarget", "spoof"], n)
+    rng.shuffle(labels)
+    cm = np.round(np.where(labels == "spoof", rng.normal(-1, 1.5, labels.size), rng.normal(1.5, 1.5, labels.size)), 1)
+    asv = np.round(np.where(labels == "target", rng.normal(2, 1, labels.size), rng.normal(0, 1.5, labels.size)), 1)
+    sasv = np.round(cm + asv, 1)
+    spk = [f"E_{i % 7:04d}" for i in range(labels.size)]
+    utt = [f"E_{i // 2:010d}" for i in range(labels.size)]  # an utterance against two speakers
+    cm_label = np.where(labels == "spoof", "spoof", "bonafide")
+    key = ["tar_spk_anon\ttrial_anon\tcm-label\tasv-label\tcodec"] + [
+        f"{s}\t{u}\t{c}\t{a}\tC01" for s, u, c, a in zip(spk, utt, cm_label, labels, strict=True)]
+    order = rng.permutation(labels.size)
+    col = (lambda x: [f"{v}" for v in x]) if cm_asv else (lambda x: ["-"] * labels.size)
+    cms, asvs = col(cm), col(asv)
+    score = ["spk\tfilename\tcm-score\tasv-score\tsasv-score"] + [
+        f"{spk[i]}\t{utt[i]}\t{cms[i]}\t{asvs[i]}\t{sasv[i]}" for i in order]
+    (tmp_path / "key.tsv").write_text("\n".join(key) + "\n")
+    (tmp_path / "sasv.tsv").write_text("\n".join(score) + "\n")
+    return tmp_path / "sasv.tsv", tmp_path / "key.tsv", (cm, asv, sasv, cm_label, labels)
+
+
+def test_cli_eer_reports_track2_as_the_evaluation_package(tmp_path, capsys):
+    import json
+
+    from reference_sasv import calculate_aDCF_tdcf_tEER
+    score, key, arrays = write_track2(tmp_path)
+    adcf, tdcf, teer = calculate_aDCF_tdcf_tEER(*arrays)
+    assert main(["eer", str(score), "--protocol", str(key)]) == 0
+    out = capsys.readouterr().out
+    # evaluation.py's own formats: "-eval_adcf: {:.5f}", "-eval_tdcf: {:.5f}", "-eval_teer (%): {:.3f}"
+    assert "trials: 60 target, 30 nontarget, 90 spoof" in out
+    assert f"min a-DCF: {adcf:.5f}" in out and f"min t-DCF: {tdcf:.5f}" in out and f"t-EER: {teer:.3f} %" in out
+    assert main(["eer", str(score), "--protocol", str(key), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)  # stdout holds the JSON object alone
+    assert res["min_a_dcf"] == adcf and res["min_tdcf"] == tdcf and 100 * res["t_eer"] == teer
+    assert (res["n_target"], res["n_nontarget"], res["n_spoof"]) == (60, 30, 90)
+
+
+def test_cli_eer_track2_without_cm_and_asv_scores(tmp_path, capsys):
+    from reference_sasv import calculate_aDCF_tdcf_tEER
+    score, key, (cm, asv, sasv, cm_label, labels) = write_track2(tmp_path, seed=1, cm_asv=False)
+    assert main(["eer", str(score), "--protocol", str(key)]) == 0
+    out = capsys.readouterr().out
+    assert f"min a-DCF: {calculate_aDCF_tdcf_tEER(None, None, sasv, None, labels):.5f}" in out
+    assert "min t-DCF:" not in out and "not computed: min t-DCF and t-EER (cm-score and asv-score '-'" in out
+
+
+def test_cli_eer_json_has_the_keys_of_metrics_json(scored, demo_root, tmp_path, capsys):
+    import json
+
+    from reference_metrics import official_eer
+
+    from xlsr_helpers.evaluate.results import evaluate_scores, metrics_record
+    proto, scores = scored
+    asv = demo_root / "ASVspoof2019_LA_asv_scores" / "ASVspoof2019.LA.asv.eval.gi.trl.scores.txt"
+    f = write_scores(tmp_path / "s.txt", scores)
+    assert main(["eer", str(f), "--protocol", str(proto), "--asv-scores", str(asv), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    labels = {r.split()[1]: r.split()[4] for r in proto.read_text().splitlines()}
+    values = np.array([float(f"{s:.5f}") for _, s in scores])
+    is_bona = np.array([labels[u] == "bonafide" for u, _ in scores])
+    assert res["eer"] == official_eer(values[is_bona], values[~is_bona])[0]
+    # the same keys as a split of the metrics.json notebook 04 writes from these scores
+    table = pd.DataFrame({"utt_id": [u for u, _ in scores], "score": values, "error": "",
+                          "label": [labels[u] for u, _ in scores],
+                          "attack": [r.split()[3] for r in proto.read_text().splitlines()]})
+    split = metrics_record({"eval": evaluate_scores(table, {"scores": asv})}, 0.0, "eval", "d", "x", tmp_path, 0)["eval"]
+    assert set(res) == set(split) and set(res["per_attack_eer"]) == set(split["per_attack_eer"])
+    assert res["min_tdcf_2019"] == split["min_tdcf_2019"] and res["trials"] == split["trials"]
+
+
+def test_cli_eer_keeps_torch_out(tmp_path):
+    """`xlsr eer` runs where torch is not installed: nothing on its path imports it, track 2 included."""
+    score, key, _ = write_track2(tmp_path, seed=2)
+    code = ("import sys; from xlsr_helpers.cli.main import main; "
+            f"rc = main(['eer', {str(score)!r}, '--protocol', {str(key)!r}, '--json']); "
+            "print('torch' in sys.modules, rc)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().endswith("False 0")

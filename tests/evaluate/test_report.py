@@ -115,3 +115,20 @@ def test_the_report_decides_at_the_threshold_it_is_given():
     rec = metrics_record(results, 0.25, "dev", "det", "asvspoof2019-la", "/data", t_start=0.0)
     assert (rec["split"], rec["eer"], rec["threshold"], rec["threshold_from"]) == ("eval", 0.2, 0.25, "dev")
     assert rec["dev"]["per_attack_eer"] == {"A01": 0.25} and "per_attack" not in rec["eval"]
+
+
+def test_confident_errors_take_the_labels_from_the_manifest():
+    """A score CSV as `xlsr score` writes it (no labels, an error row, read back with NaN for empty
+    text) and its manifest: the most confident mistakes at the threshold, each with its label."""
+    scores = pd.DataFrame({"utt_id": ["a", "b", "c", "d", "e", "f"], "path": [f"{u}.flac" for u in "abcdef"],
+                           "score": [2.5, -3.0, 1.0, np.nan, -0.5, 0.9], "error": [np.nan] * 3 + ["unreadable"] + [np.nan] * 2})
+    manifest = pd.DataFrame({"utt_id": list("fedcba"), "label": ["spoof", "bonafide", "spoof", "spoof", "bonafide",
+                                                                 "spoof"], "attack": ["A02", "-", "A03", "A01", "-", "A01"]})
+    got = report.confident_errors(scores, manifest, threshold=0.0, k=1)
+    # spoofs above 0: a (2.5), c (1.0), f (0.9); bonafide at or below 0: b (-3.0), e (-0.5); d is an error row
+    assert got[["error", "utt_id", "score", "label", "attack"]].values.tolist() == [
+        ["false accept", "a", 2.5, "spoof", "A01"], ["false reject", "b", -3.0, "bonafide", "-"]]
+    assert report.confident_errors(scores, manifest, threshold=0.0, k=5).utt_id.tolist() == ["a", "c", "f", "b", "e"]
+    from xlsr_helpers.evaluate.scorefile import ScoreFileError
+    with pytest.raises(ScoreFileError, match=r"1 scored id\(s\) are not in the manifest: \['a'\]"):
+        report.confident_errors(scores, manifest[manifest.utt_id != "a"], threshold=0.0)

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 from conftest import UNTRAINED_SETTINGS
+from conftest import tone_wavs as wavs
 
 from xlsr_helpers.core.errors import ConfigError
 from xlsr_helpers.data.audio import SEGMENT_SAMPLES, load_audio
@@ -44,17 +45,6 @@ def test_a_folder_without_settings_scores_with_the_defaults_and_says_so(logged):
     with logged("xlsr_helpers.evaluate.scoring") as records:
         resolve_scoring(ScoringConfig(window=16000, threshold=0.5), {})
     assert records == []  # nothing was guessed
-
-
-def wavs(folder, lengths, seed=0):
-    """Files whose windows differ: quiet noise, then a loud tone from the middle on."""
-    rng, files = np.random.default_rng(seed), []
-    for i, n in enumerate(lengths):
-        wave = rng.normal(0, 0.01, n)
-        wave[n // 2:] += 0.5 * np.sin(2 * np.pi * (200 + 100 * i) * np.arange(n - n // 2) / 16000)
-        files.append(folder / f"f{i}.wav")
-        sf.write(files[-1], wave.astype(np.float32), 16000)
-    return files
 
 
 def window_scores(scorer, path, window, hop):

@@ -1,8 +1,12 @@
 """Notebook hygiene and the papermill chain (the demo preset, end to end on CPU)."""
 
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import nbformat
 import pandas as pd
@@ -14,7 +18,7 @@ from transformers import pipeline
 from xlsr_helpers.core.errors import PipelineError
 from xlsr_helpers.core.resources import NOTEBOOK_DIR, PRESET_DIR
 from xlsr_helpers.data.audio import load_audio
-from xlsr_helpers.pipeline.notebooks import NOTEBOOKS, notebook_parameters
+from xlsr_helpers.pipeline.notebooks import NOTEBOOKS, STARTUP_CELL, notebook_parameters
 from xlsr_helpers.pipeline.runner import resolve_parameters, run_pipeline
 
 
@@ -34,6 +38,40 @@ def test_notebook_hygiene(name):
     assert not any(re.search(r"^\s*(def|class) ", c.source, re.M) for c in code), f"{path}: move defs to the package"
     assert not any("testing" in c.source for c in code)
     assert notebook_parameters(name)  # papermill sees the parameters
+    assert code[1].source == STARTUP_CELL, f"{path}: the start-up cell differs from pipeline.notebooks.STARTUP_CELL"
+
+
+PACKAGE = Path(__file__).resolve().parents[2] / "xlsr_helpers"
+
+
+def _run_startup(cwd: Path, kaggle: Path) -> subprocess.CompletedProcess:
+    """The start-up cell in a Python without site-packages (-S: the package is not installed there), then
+    an import of the package, as a notebook's next cell does."""
+    probe = STARTUP_CELL + "\nimport xlsr_helpers\nprint(xlsr_helpers.__file__)"
+    env = {**os.environ, "XLSR_KAGGLE_ROOT": str(kaggle), "PYTHONPATH": ""}
+    return subprocess.run([sys.executable, "-S", "-c", probe], cwd=cwd, env=env, capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("layout", ["xlsr-code", "xlsr-code/xlsr", "datasets/me/xlsr-code", "datasets/me/xlsr-code/xlsr",
+                                    "clone-in-working"])
+def test_startup_cell_finds_the_code_attached_on_kaggle(layout, tmp_path):
+    kaggle = tmp_path / "kaggle"
+    # a corpus attached beside the code, deeper than the code: never mistaken for it
+    (kaggle / "input" / "asvspoof" / "LA" / "deep" / "xlsr_helpers").mkdir(parents=True)
+    where = kaggle / "working" / "xlsr" if layout == "clone-in-working" else kaggle / "input" / layout
+    where.mkdir(parents=True)
+    (where / "xlsr_helpers").symlink_to(PACKAGE)
+    work = kaggle / "working"
+    work.mkdir(exist_ok=True)
+    result = _run_startup(work, kaggle)
+    assert result.returncode == 0, result.stderr
+    assert Path(result.stdout.strip()).parent == where / "xlsr_helpers"
+
+
+def test_startup_cell_says_where_it_looked_when_the_code_is_missing(tmp_path):
+    result = _run_startup(tmp_path, tmp_path / "kaggle")
+    assert result.returncode != 0
+    assert "FileNotFoundError: xlsr_helpers not found" in result.stderr and "Add input" in result.stderr
 
 
 @pytest.mark.parametrize("preset", sorted(p.stem for p in PRESET_DIR.glob("*.yaml")))

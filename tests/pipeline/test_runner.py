@@ -106,8 +106,9 @@ def test_resume_from_an_earlier_read_only_run(partial_run, tmp_path, capfd):
     assert "every notebook already finished" in capfd.readouterr().err
 
 
-def test_resume_auto_finds_the_earlier_kernel_output_and_continues_a_stage(partial_run, tmp_path, monkeypatch):
-    """A kernel killed during stage 2: its checkpoints are continued, not started over."""
+def test_resume_auto_finds_the_earlier_kernel_output_and_continues_a_stage(partial_run, tmp_path, monkeypatch, capfd):
+    """A kernel killed during stage 2: its checkpoints are continued, not started over. Once it
+    finishes, the kept output holds no cache or checkpoint of it, and the run says how much it keeps."""
     earlier = tmp_path / "earlier"
     shutil.copytree(partial_run, earlier)
     assert run_pipeline("cpu-smoke", run_dir=earlier, only=["03"], progress_bar=False) == 0
@@ -126,6 +127,12 @@ def test_resume_auto_finds_the_earlier_kernel_output_and_continues_a_stage(parti
     before = pd.read_csv(earlier / "stage2" / "history.csv")
     assert pd.read_csv(new / "stage2" / "history.csv").epoch.tolist() == before.epoch.tolist()
     assert (new / "metrics.json").exists()
+    assert not {"checkpoints", "cache", "top_k"} & {p.name for p in (new / "stage2").iterdir()}
+    assert (earlier / "stage1" / "cache").is_dir() and not (new / "stage1" / "cache").exists()  # never read there
+    assert list((kaggle / "temp" / "xlsr-cache" / "stage2").glob("*.npy"))  # the cache was on the scratch disk
+    kept = sum(p.stat().st_size for p in new.rglob("*") if p.is_file())  # after the run: its lock is gone
+    assert f"  {new} keeps {kept:,} bytes ({kept / 1e9:.2f} GB); {kaggle / 'working'} holds {kept:,} bytes, " \
+           f"{100 * kept / 20e9:.1f} % of Kaggle's 20 GB output quota" in capfd.readouterr().out.splitlines()
 
 
 def test_results_never_outlive_their_inputs(partial_run, tmp_path):

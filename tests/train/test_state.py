@@ -10,9 +10,18 @@ from transformers import TrainingArguments
 
 from xlsr_helpers.core.errors import ConfigError, ManifestError
 from xlsr_helpers.data.labels import PACKAGE_ORDER
+from xlsr_helpers.runtime.kaggle_env import KAGGLE_ROOT_ENV
 from xlsr_helpers.train.config import TrainConfig
 from xlsr_helpers.train.stage import check_manifests
-from xlsr_helpers.train.state import RESUME_SAFE, RUN_RECORD, check_same_run, stage_identity, stale_stage
+from xlsr_helpers.train.state import (
+    RESUME_SAFE,
+    RUN_RECORD,
+    check_same_run,
+    finish_stage_folder,
+    finished_stage,
+    stage_identity,
+    stale_stage,
+)
 from xlsr_helpers.train.trainer import limit_to_one_gpu
 
 TRAIN = pd.DataFrame({"utt_id": ["a", "b", "c"], "label": ["bonafide", "spoof", "spoof"], "path": ["x/a", "x/b", "x/c"]})
@@ -334,3 +343,34 @@ def test_the_saved_detector_says_which_audio_it_was_trained_on(tiny_backbone):
     assert trained_on == {"train_manifest": manifest_fingerprint(TRAIN), "dev_manifest": manifest_fingerprint(DEV),
                           "train_audio": audio_fingerprint(TRAIN.path), "dev_audio": audio_fingerprint(DEV.path),
                           "datasets": []}
+
+
+def test_a_finished_stage_in_kaggle_output_keeps_its_results_and_says_how_much(tmp_path, monkeypatch):
+    """What only an unfinished stage needs goes; the summary states the bytes left, itself counted;
+    leftovers found later go too, and the stage still reads as finished. Outside Kaggle nothing goes."""
+    def stage(out):
+        for name, size in {"detector/config.json": 40, "detector/model.safetensors": 1000, "history.csv": 30,
+                           "train_config.yaml": 20, "checkpoints/checkpoint-4/x": 500, "top_k/epoch-001.safetensors": 300,
+                           "cache/train-prefix-abc.npy": 700}.items():
+            (out / name).parent.mkdir(parents=True, exist_ok=True)
+            (out / name).write_bytes(b"x" * size)
+        return out
+    summary = {"stage": 2, "best_dev_eer": 0.25, "parameters": {"trainable": 3}, "cached": True}
+    local = stage(tmp_path / "local" / "stage2")
+    kept, _, near = finish_stage_folder(local, summary)
+    assert kept["kept"]["removed"] == [] and (local / "checkpoints").is_dir() and not near
+    assert finished_stage(local) is None  # its checkpoints are there: resumed as before, not reused
+    monkeypatch.setenv(KAGGLE_ROOT_ENV, str(tmp_path / "kaggle"))
+    out = stage(tmp_path / "kaggle" / "working" / "xlsr-run" / "stage2")
+    kept, note, near = finish_stage_folder(out, summary)
+    assert sorted(p.name for p in out.iterdir()) == ["detector", "history.csv", "summary.yaml", "train_config.yaml"]
+    size = 40 + 1000 + 30 + 20 + (out / "summary.yaml").stat().st_size
+    assert kept["kept"] == {"removed": ["checkpoints", "top_k", "cache"], "bytes": size}
+    assert yaml.safe_load((out / "summary.yaml").read_text())["kept"]["bytes"] == size and not near
+    assert note.startswith(f"{out} keeps {size:,} bytes")
+    assert finished_stage(out)["best_dev_eer"] == 0.25
+    (out / "cache").mkdir()  # a leftover (a kill while removing): it goes, and the stage stays finished
+    (out / "cache" / "dev.npy").write_bytes(b"x" * 99)
+    kept, _, _ = finish_stage_folder(out, finished_stage(out))
+    assert kept["kept"]["removed"] == ["checkpoints", "top_k", "cache"] and not (out / "cache").exists()
+    assert finished_stage(out) is not None

@@ -7,12 +7,15 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from transformers import pipeline
 
 from xlsr_helpers.data.manifest import read_manifest
 from xlsr_helpers.evaluate.scoring import Scorer, ScoringConfig
+from xlsr_helpers.runtime.kaggle_env import KAGGLE_ROOT_ENV
 from xlsr_helpers.train.config import TrainConfig
-from xlsr_helpers.train.state import COMPLETE_MARKER
+from xlsr_helpers.train.stage import train_stage
+from xlsr_helpers.train.state import COMPLETE_MARKER, stale_stage
 
 
 def test_two_stages_train_and_dev_eer_drops_below_chance(trained):
@@ -296,3 +299,32 @@ def test_session_time_left_is_none_off_kaggle_and_counts_down_on_it(tmp_path, mo
     start = Path("/proc/1").stat().st_ctime
     monkeypatch.setenv(kaggle_env.SESSION_HOURS_ENV, "9")
     assert kaggle_env.session_seconds_left(now=start + 3600) == pytest.approx(8 * 3600)
+
+
+def test_in_kaggle_output_a_finished_stage_keeps_its_results_only(demo_manifests, tiny_backbone, tmp_path, monkeypatch,
+                                                                  logged):
+    """Kaggle keeps 20 GB of /kaggle/working: the cache goes to /kaggle/temp, the checkpoints and top-k
+    weights go once the detector is saved, and the summary states the bytes the stage folder keeps."""
+    kaggle = tmp_path / "kaggle"
+    (kaggle / "working").mkdir(parents=True)
+    monkeypatch.setenv(KAGGLE_ROOT_ENV, str(kaggle))
+    out = kaggle / "working" / "xlsr-run" / "stage1"
+    train, dev = demo_manifests / "train.csv", demo_manifests / "dev.csv"
+    cfg = dict(stage=1, model=str(tiny_backbone), epochs=2, segment_samples=16000, batch_size=8, eval_batch_size=16,
+               num_workers=0, device="cpu", average_top_k=2, early_stopping_patience=0)
+    with logged("xlsr_helpers.train.stage") as records:
+        result = train_stage(cfg, train, dev, out)
+    assert result.cached and list((kaggle / "temp" / "xlsr-cache" / "stage1").glob("train-*.npy"))
+    assert sorted(p.name for p in out.iterdir()) == ["detector", "history.csv", "summary.yaml", "train_config.yaml"]
+    on_disk = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())  # the working folder holds only the stage
+    summary = yaml.safe_load((out / "summary.yaml").read_text())
+    assert summary["kept"] == {"removed": ["checkpoints", "top_k"], "bytes": on_disk}
+    notes = [r.getMessage() for r in records if " keeps " in r.getMessage()]
+    assert notes == [f"{out} keeps {on_disk:,} bytes ({on_disk / 1e9:.2f} GB); {kaggle / 'working'} holds {on_disk:,} "
+                     f"bytes, {100 * on_disk / 20e9:.1f} % of Kaggle's 20 GB output quota"]
+    assert stale_stage(out, read_manifest(train), read_manifest(dev), tiny_backbone) == []  # what 04 checks is kept
+    # the same call again (a notebook run twice): the finished stage is reused, not trained from scratch
+    weights = (out / "detector" / "model.safetensors").read_bytes()
+    again = train_stage(cfg, train, dev, out)
+    assert again.best_dev_eer == result.best_dev_eer and again.history.epoch.tolist() == [1, 2]
+    assert (out / "detector" / "model.safetensors").read_bytes() == weights and not (out / "checkpoints").exists()

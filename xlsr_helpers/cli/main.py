@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from xlsr_helpers.cli import model_commands as cli_model
+from xlsr_helpers.cli import serve_commands as cli_serve
 from xlsr_helpers.core.errors import ConfigError, XlsrError, one_line, os_error_line
 from xlsr_helpers.core.outputs import check_output_folder
 from xlsr_helpers.data.descriptor import available_datasets
@@ -58,11 +60,13 @@ def _check_audio(res, out: Path) -> int:
 
 
 def _cmd_eer(a: argparse.Namespace) -> int:
+    from xlsr_helpers.evaluate.sasv_files import is_sasv_score_file
     from xlsr_helpers.evaluate.scorefile import (
         TDCF_VERSIONS,
         check_phase,
         evaluate,
         join_scores,
+        json_record,
         read_asv_2021,
         read_asv_scores,
         read_protocol,
@@ -72,6 +76,8 @@ def _cmd_eer(a: argparse.Namespace) -> int:
     phase = check_phase(a.phase or "eval")  # every option is checked before any file is read
     if a.asv_keys and not a.asv_scores:
         raise ConfigError("--asv-keys (2021 ASV trial_metadata.txt) needs --asv-scores (ASVTorch_Kaldi/score.txt)")
+    if is_sasv_score_file(a.score_file):
+        return _eer_sasv(a)
     df = join_scores(read_score_file(a.score_file), read_protocol(a.protocol),
                      score_name=str(a.score_file), protocol_name=str(a.protocol))
     df, kept = select_phase(df, phase, explicit=a.phase is not None)
@@ -80,6 +86,9 @@ def _cmd_eer(a: argparse.Namespace) -> int:
     else:
         asv, versions = (read_asv_scores(a.asv_scores) if a.asv_scores else None), TDCF_VERSIONS
     res = evaluate(df, asv, versions)
+    if a.json:  # the keys of a split in metrics.json, nothing else on stdout
+        print(json.dumps({**json_record(res), "trials": kept}, default=float))
+        return 0
     print(f"trials: {res['n_bonafide']} bonafide, {res['n_spoof']} spoof ({kept})")
     print(f"EER: {100 * res['eer']:.3f} %  (threshold {res['threshold']:.6g})")
     print(f"min DCF: {res['min_dcf']:.5f}  act DCF: {res['act_dcf']:.5f}  Cllr: {res['cllr']:.5f} bits"
@@ -90,6 +99,36 @@ def _cmd_eer(a: argparse.Namespace) -> int:
             print(f"min t-DCF ({name}): {res[f'min_tdcf_{version}']:.5f}")
     table = res["per_attack"].assign(eer_pct=lambda d: (100 * d.eer).round(3))
     print(table.drop(columns=["eer"]).to_string(index=False))
+    return 0
+
+
+def _eer_sasv(a: argparse.Namespace) -> int:
+    """ASVspoof 5 track 2: what the evaluation package's ``evaluation.py --m t2_tandem`` reports."""
+    from xlsr_helpers.evaluate.sasv import evaluate_sasv
+    from xlsr_helpers.evaluate.sasv_files import join_sasv, read_sasv_keys, read_sasv_scores
+    given = [o for o, v in (("--asv-scores", a.asv_scores), ("--asv-keys", a.asv_keys), ("--phase", a.phase)) if v]
+    if given:
+        verb = "does" if len(given) == 1 else "do"
+        raise ConfigError(f"{a.score_file} is an ASVspoof 5 track-2 score file: {', '.join(given)} {verb} not apply "
+                          "(its min t-DCF uses the evaluation package's fixed ASV error rates, its t-EER the file's "
+                          "asv-score column); leave them out")
+    df = join_sasv(read_sasv_scores(a.score_file), read_sasv_keys(a.protocol), str(a.score_file), str(a.protocol))
+    res = evaluate_sasv(df)
+    if a.json:
+        print(json.dumps(res, default=float))
+        return 0
+    print(f"trials: {res['n_target']} target, {res['n_nontarget']} nontarget, {res['n_spoof']} spoof "
+          "(ASVspoof 5 track 2)")
+    print(f"min a-DCF: {res['min_a_dcf']:.5f}  (threshold {res['a_dcf_threshold']:.6g})")
+    if "min_tdcf" in res:
+        print(f"min t-DCF: {res['min_tdcf']:.5f}  (the evaluation package's fixed ASV error rates)")
+    if "t_eer" in res:
+        print(f"t-EER: {100 * res['t_eer']:.3f} %  (ASV threshold {res['t_eer_asv_threshold']:.6g}, "
+              f"CM threshold {res['t_eer_cm_threshold']:.6g})")
+    missing = [c for c, m in (("cm-score", "min_tdcf"), ("asv-score", "t_eer")) if m not in res]
+    if missing:
+        print(f"not computed: {'min t-DCF and ' if 'min_tdcf' not in res else ''}t-EER ({' and '.join(missing)} "
+              "'-' in the score file)")
     return 0
 
 
@@ -124,9 +163,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="decode every file; report unreadable, silent, short (< 0.5 s) and clipped audio")
     m.set_defaults(func=_cmd_manifest)
 
-    e = sub.add_parser("eer", help="EER, min t-DCF and per-attack EER of a score file")
-    e.add_argument("score_file", type=Path, help="lines 'utt_id score' (higher = more bonafide)")
-    e.add_argument("--protocol", type=Path, required=True, help="ASVspoof CM protocol / trial_metadata.txt")
+    e = sub.add_parser("eer", help="EER, min t-DCF and per-attack EER of a score file; a-DCF, min t-DCF and "
+                                   "t-EER of an ASVspoof 5 track-2 file")
+    e.add_argument("score_file", type=Path, help="lines 'utt_id score' (higher = more bonafide), or an ASVspoof 5 "
+                                                 "track-2 file with the header 'spk filename cm-score asv-score sasv-score'")
+    e.add_argument("--protocol", type=Path, required=True, help="ASVspoof CM protocol / trial_metadata.txt, or the "
+                                                                "track-2 key 'spk filename cm-label asv-label'")
     e.add_argument("--asv-scores", type=Path, default=None,
                    help="organisers' ASV scores for min t-DCF: 2019 '...asv.eval.gi.trl.scores.txt', or with --asv-keys "
                         "the 2021 'ASV/ASVTorch_Kaldi/score.txt'")
@@ -136,6 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ASVspoof 2021 keys: metrics on this phase (eval, progress, hidden_track) or 'all' "
                         "(default eval, as the official results); keys without phases (2019, ASVspoof 5) "
                         "refuse any phase but 'all'")
+    e.add_argument("--json", action="store_true", help="print every metric as one JSON object (the keys of a split "
+                                                       "in metrics.json), nothing else")
     e.set_defaults(func=_cmd_eer)
 
     n = sub.add_parser("notebooks", help="copy the four notebooks (01-04) into a folder, e.g. from an installed package")
@@ -143,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     n.set_defaults(func=_cmd_notebooks)
 
     cli_model.add_commands(sub)  # preflight, train, score, export, run (they import torch lazily)
+    cli_serve.add_commands(sub)  # app, space (torch and gradio imported lazily)
     return p
 
 

@@ -59,7 +59,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
 def _cmd_score(a: argparse.Namespace) -> int:
 
     from xlsr_helpers.data.manifest import read_manifest
-    from xlsr_helpers.evaluate.score_output import ScoreJob, check_score_outputs, score_into
+    from xlsr_helpers.evaluate.score_output import ScoreJob, check_score_outputs, score_into, windows_path
     from xlsr_helpers.evaluate.scoring import (
         AUDIO_EXTENSIONS,
         Scorer,
@@ -70,7 +70,11 @@ def _cmd_score(a: argparse.Namespace) -> int:
     )
     check_output_file(a.out, "--out")  # before any work: a bad path must not lose hours of scores
     check_output_file(a.asvspoof_out, "--asvspoof-out")
-    check_score_outputs({"--out": a.out, "--asvspoof-out": a.asvspoof_out}, a.model_dir, a.paths)
+    windows = windows_path(a.out) if a.windows else None
+    check_output_file(windows, "--windows")
+    check_score_outputs({"--out": a.out, "--asvspoof-out": a.asvspoof_out, "--windows": windows}, a.model_dir, a.paths)
+    if windows and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ConfigError("--windows under torchrun: window scores are written by one process; score without torchrun")
     from xlsr_helpers.serve.onnx_backend import OnnxBackend, is_onnx_export, read_export_info
     if a.backend == "onnx":
         read_export_info(a.model_dir)  # a detector folder is refused here, before any input is read
@@ -92,12 +96,12 @@ def _cmd_score(a: argparse.Namespace) -> int:
     if inputs.paths:
         jobs.append(ScoreJob(inputs.paths, inputs.ids, inputs.errors))
     # rank 0 writes rows as chunks finish: a run that stops keeps every finished row
-    df = score_into(scorer, jobs, a.out, a.asvspoof_out, write=rank == 0)
+    df = score_into(scorer, jobs, a.out, a.asvspoof_out, write=rank == 0, windows=windows)
     finish_distributed()
     if rank != 0:
         return 0
     failed = df[df.error != ""]
-    print(f"scored {len(df) - len(failed)} of {len(df)} inputs -> {a.out}"
+    print(f"scored {len(df) - len(failed)} of {len(df)} inputs -> {a.out}" + (f", windows -> {windows}" if windows else "")
           + (f"; {len(inputs.skipped)} non-audio file(s) in the given folders skipped" if inputs.skipped else ""))
     for _, r in failed.iterrows():
         print(f"  not scored: {r.path}: {r.error}")
@@ -118,6 +122,13 @@ def _cmd_export(a: argparse.Namespace) -> int:
 
 
 def _cmd_push(a: argparse.Namespace) -> int:
+    if (a.repo_id is None) == (a.space is None):
+        raise ConfigError("xlsr push takes a model repo id (a detector folder) or --space you/name (a folder "
+                          "written by `xlsr space`), not " + ("both" if a.space else "neither"))
+    if a.space:
+        from xlsr_helpers.serve.space import push_space  # function level: torch only when pushing
+        print(f"pushed {a.model_dir} -> {push_space(a.model_dir, a.space, private=not a.public, token=a.token)}")
+        return 0
     from xlsr_helpers.model.card import push_detector
     print(f"pushed {a.model_dir} -> {push_detector(a.model_dir, a.repo_id, private=not a.public, token=a.token)}")
     return 0
@@ -193,6 +204,8 @@ def add_commands(sub) -> None:
     s.add_argument("--out", required=True, type=Path,
                    help="CSV: utt_id, path, score, llr, p_spoof, label_pred, n_windows, error")
     s.add_argument("--asvspoof-out", type=Path, help="also write an ASVspoof score file 'utt_id score'")
+    s.add_argument("--windows", action="store_true", help="also write one row per scoring window (utt_id, path, window, "
+                                                          "start, end in seconds, score) to OUT.windows.csv beside --out")
     s.add_argument("--threshold", type=float, default=None,
                    help="score > T is predicted bonafide (default: the detector's dev EER threshold)")
     s.add_argument("--batch-size", type=int, default=16)
@@ -212,9 +225,11 @@ def add_commands(sub) -> None:
     x.add_argument("--quantize", default=None, help="int8: dynamic int8 weights of the matrix products")
     x.set_defaults(func=_cmd_export)
 
-    h = sub.add_parser("push", help="publish a detector folder (weights, settings, model card) to the Hugging Face Hub")
-    h.add_argument("model_dir", help="a stage's detector/ folder")
-    h.add_argument("repo_id", help="you/xlsr-deepfake-detector")
+    h = sub.add_parser("push", help="publish a detector folder (weights, settings, model card), or a Space folder "
+                                    "(--space), to the Hugging Face Hub")
+    h.add_argument("model_dir", help="a stage's detector/ folder, or with --space a folder written by `xlsr space`")
+    h.add_argument("repo_id", nargs="?", help="you/xlsr-deepfake-detector (a model repository)")
+    h.add_argument("--space", metavar="YOU/NAME", help="publish a Space folder as this gradio Space")
     h.add_argument("--public", action="store_true", help="a public repository (default private)")
     h.add_argument("--token", default=None, help="Hub token (default: HF_TOKEN or the saved login)")
     h.set_defaults(func=_cmd_push)

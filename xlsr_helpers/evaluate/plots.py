@@ -145,3 +145,47 @@ def seed_summary(table: pd.DataFrame, split: str = "eval") -> Figure:
     ax.set_title(f"{split}: seeds and their score-averaged fusion")
     ax.legend(loc="upper right", fontsize=8)
     return fig
+
+
+def window_scores(windows: pd.DataFrame, errors: pd.DataFrame, threshold: float, threshold_from: str = "dev") -> Figure:
+    """Window scores over time for each file of ``errors`` (``report.confident_errors``), from a window
+    table (``xlsr score --windows``, ``score_output.window_table``): each window a segment from its start
+    to its end at its score, a line through their middles, the threshold dashed: the seconds of a long
+    file that look spoofed (below it) or bona fide (above it)."""
+    fig, axes = _figure(max(len(errors), 1), 1, figsize=(7, 1.9 * max(len(errors), 1) + 0.4))
+    axes = np.atleast_1d(axes)
+    for ax, e in zip(axes, errors.itertuples(), strict=False):
+        w = windows[windows.utt_id == e.utt_id].sort_values("start")
+        color = PALETTE.get(e.label, "k")
+        if len(w):
+            ax.hlines(w.score, w.start, w.end, color=color, alpha=0.35, lw=3)
+            ax.plot((w.start + w.end) / 2, w.score, "o-", color=color, ms=3, lw=1)
+        else:
+            ax.text(0.5, 0.5, "no window scores for this file", transform=ax.transAxes, ha="center", va="center")
+        ax.axhline(threshold, ls="--", color="k", lw=1, label=f"{threshold_from} EER threshold {threshold:.3g}")
+        attack = getattr(e, "attack", "")
+        ax.set_title(f"{e.error}: {e.utt_id} ({e.label}{', ' + str(attack) if attack not in ('', '-') else ''}), "
+                     f"file score {e.score:.3g}", fontsize=9)
+        ax.set_ylabel("score")
+    if len(errors):
+        axes[0].legend(loc="best", fontsize=8)
+        axes[len(errors) - 1].set_xlabel("time (s)")
+    else:
+        axes[0].text(0.5, 0.5, "no errors at this threshold", transform=axes[0].transAxes, ha="center", va="center")
+    fig.suptitle("Window scores of the most confident errors (higher = more bonafide)", fontsize=10)
+    return fig
+
+
+def window_scores_over_time(starts_s, ends_s, scores, threshold: float) -> Figure:
+    """One file's window scores against time: each window a horizontal segment at its score, coloured by
+    the side of the threshold it falls on (which seconds look spoofed), the threshold a dashed line."""
+    fig, ax = _figure(figsize=(7, 2.8))
+    scores = np.asarray(scores, dtype=float)
+    for s, e, v in zip(starts_s, ends_s, scores, strict=True):
+        ax.hlines(v, s, e, colors=PALETTE["bonafide" if v > threshold else "spoof"], linewidth=3)
+    mids = (np.asarray(starts_s, dtype=float) + np.asarray(ends_s, dtype=float)) / 2
+    ax.plot(mids, scores, color="0.6", linewidth=0.8, zorder=0)
+    ax.axhline(threshold, color="0.3", linestyle="--", linewidth=1, label=f"threshold {threshold:.3g}")
+    ax.set(xlabel="time (s)", ylabel="score (higher = bona fide)", title="Window scores over time")
+    ax.legend(loc="best", fontsize=8)
+    return fig

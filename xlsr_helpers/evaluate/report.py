@@ -9,6 +9,7 @@ from sklearn.metrics import roc_auc_score
 
 from xlsr_helpers.evaluate.calibration import Calibration, reliability_table
 from xlsr_helpers.evaluate.metrics import act_dcf, cllr, compute_eer
+from xlsr_helpers.evaluate.scorefile import ScoreFileError
 
 
 def roc_auc(df: pd.DataFrame) -> float:
@@ -42,6 +43,20 @@ def worst_errors(df: pd.DataFrame, threshold: float, k: int = 5) -> pd.DataFrame
     fr = df[(df.label == "bonafide") & (df.score <= threshold)].nsmallest(k, "score").assign(error="false reject")
     cols = ["error", "utt_id", "path", "score", "label"] + [c for c in ("attack",) if c in df]
     return pd.concat([fa, fr], ignore_index=True)[cols]
+
+
+def confident_errors(scores: pd.DataFrame, manifest: pd.DataFrame, threshold: float, k: int = 3) -> pd.DataFrame:
+    """``worst_errors`` of a score table (``xlsr score``'s CSV, or 04's) with the labels of its manifest:
+    the ``k`` most confident false accepts and false rejects at ``threshold``, the files whose window
+    scores are worth a look. Error rows (no score) are left out; an id the manifest lacks is refused."""
+    scored = scores[scores.error.isna() | (scores.error == "")] if "error" in scores else scores  # read_csv: NaN
+    meta = manifest[["utt_id", "label"] + [c for c in ("attack",) if c in manifest]]
+    joined = scored.drop(columns=[c for c in meta.columns if c != "utt_id" and c in scored]).merge(
+        meta, on="utt_id", how="left", validate="many_to_one")
+    unknown = joined.utt_id[joined.label.isna()].tolist()
+    if unknown:
+        raise ScoreFileError(f"{len(unknown)} scored id(s) are not in the manifest: {unknown[:5]}")
+    return worst_errors(joined, threshold, k)
 
 
 def calibration_report(df: pd.DataFrame, calibration: Calibration | None, prior_spoof: float = 0.5) -> dict:

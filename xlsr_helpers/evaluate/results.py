@@ -17,7 +17,15 @@ from xlsr_helpers.evaluate import report
 from xlsr_helpers.evaluate.calibration import Calibration, fit_calibration
 from xlsr_helpers.evaluate.metrics import per_condition_eer
 from xlsr_helpers.evaluate.score_output import ScoreJob, score_into, write_scores
-from xlsr_helpers.evaluate.scorefile import TDCF_VERSIONS, ScoreFileError, evaluate, read_asv_2021, read_asv_scores, select_phase
+from xlsr_helpers.evaluate.scorefile import (
+    TDCF_VERSIONS,
+    ScoreFileError,
+    evaluate,
+    json_record,
+    read_asv_2021,
+    read_asv_scores,
+    select_phase,
+)
 
 
 def asv_reference(dataset: str, root: Path, split: str, spec: str = "auto") -> dict | None:
@@ -204,8 +212,7 @@ def metrics_record(results: dict[str, dict], threshold: float, threshold_from: s
            "eer": results[head]["eer"], "min_tdcf": results[head].get("min_tdcf"),
            "threshold": threshold, "threshold_from": threshold_from, "seconds": round(time.time() - t_start, 1)}
     for split, r in results.items():
-        rec[split] = {k: v for k, v in r.items() if k != "per_attack"}
-        rec[split]["per_attack_eer"] = dict(zip(r["per_attack"].attack, r["per_attack"].eer, strict=True))
+        rec[split] = json_record(r)
     rec.update(extra or {})
     return rec
 

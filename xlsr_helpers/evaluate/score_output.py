@@ -1,4 +1,5 @@
-"""Score files on disk: the CSV (every row) and the ASVspoof ``utt_id score`` file (scored rows).
+"""Score files on disk: the CSV (every row), the ASVspoof ``utt_id score`` file (scored rows) and,
+when asked, the window scores (one row per scoring window of each scored file).
 
 ``score_into`` appends each finished chunk of rows as it comes, so a run that stops (an error,
 Ctrl-C, a killed process) keeps every row it finished; rows of files it never reached say so.
@@ -17,11 +18,33 @@ import pandas as pd
 
 from xlsr_helpers.core.errors import FREE_ADVICE, ConfigError, disk_full_named, failure_reason
 from xlsr_helpers.core.outputs import check_output_file  # noqa: F401 - re-exported: `xlsr score` checks --out with it
+from xlsr_helpers.data.audio import SAMPLE_RATE, window_starts
 from xlsr_helpers.data.manifest import safe_id
 
 log = logging.getLogger(__name__)
 SCORE_COLUMNS = ["utt_id", "path", "score", "llr", "p_spoof", "label_pred", "n_windows", "error"]
 RowSink = Callable[[pd.DataFrame], None]
+WINDOW_COLUMNS = ["utt_id", "path", "window", "start", "end", "score"]
+
+
+def windows_path(out: str | Path) -> Path:
+    """Where the window scores of the score CSV ``out`` go: beside it, ``scores.csv`` -> ``scores.windows.csv``."""
+    out = Path(out)
+    return out.with_name(f"{out.stem if out.suffix == '.csv' else out.name}.windows.csv")
+
+
+def window_table(ids: list[str], paths: list[Path], lengths: list[int], scores: list[np.ndarray], window: int,
+                 hop: int) -> pd.DataFrame:
+    """One row per scoring window: file id and path, window number, start and end in seconds and score.
+    The windows are ``audio.window_starts``': every ``hop`` samples, the last flush with the end; a file
+    of at most one window is one window, from 0 to its own length."""
+    frames = []
+    for utt, path, n, s in zip(ids, paths, lengths, scores, strict=True):
+        starts = np.asarray(window_starts(n, window, hop))
+        frames.append(pd.DataFrame({"utt_id": utt, "path": str(path), "window": np.arange(starts.size),
+                                    "start": starts / SAMPLE_RATE, "end": np.minimum(starts + window, n) / SAMPLE_RATE,
+                                    "score": s}, columns=WINDOW_COLUMNS))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=WINDOW_COLUMNS)
 
 
 @dataclass
@@ -48,6 +71,14 @@ class ScoreJob:
         if self.extra is not None:
             df = pd.concat([df, self.extra.iloc[start:].reset_index(drop=True)], axis=1)
         return df
+
+
+def windows_of(scorer, paths: list[str | Path], ids: list[str]) -> pd.DataFrame:
+    """The window table of a few files (e.g. ``report.confident_errors``'), scored again with ``scorer``."""
+    chunks: list[pd.DataFrame] = []
+    scorer.score_files([Path(p) for p in paths], list(ids), progress=False, on_windows=chunks.append)
+    chunks = [c for c in chunks if len(c)]  # a chunk whose files all failed has no windows
+    return pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame(columns=WINDOW_COLUMNS)
 
 
 def asvspoof_lines(df: pd.DataFrame, asvspoof_path: str | Path) -> str:
@@ -112,20 +143,22 @@ class ScoreWriter:
 
 
 def score_into(scorer, jobs: list[ScoreJob], csv_path: str | Path, asvspoof_path: str | Path | None = None,
-               write: bool = True, progress: bool = True) -> pd.DataFrame:
+               write: bool = True, progress: bool = True, windows: str | Path | None = None) -> pd.DataFrame:
     """Score the jobs in order with ``scorer`` (a ``Scorer``), writing rows as they finish.
 
     If scoring stops, the files not reached get rows saying so, the finished rows stay and the
     exception goes on. When all is done both files are rewritten whole (as ``write_scores``).
-    ``write=False`` (the other processes under torchrun) scores without writing."""
+    ``write=False`` (the other processes under torchrun) scores without writing. ``windows``: a CSV
+    that gets every scored window's row (``window_table``) as chunks finish; error rows have none."""
     columns = list(dict.fromkeys([*SCORE_COLUMNS, *(c for j in jobs if j.extra is not None for c in j.extra)]))
     writer = ScoreWriter(csv_path, asvspoof_path, columns) if write else None
+    per_window = {"on_windows": ScoreWriter(windows, None, WINDOW_COLUMNS).add} if write and windows else {}
     frames = []
     for i, job in enumerate(jobs):
         before = writer.rows if writer else 0
         try:
             frames.append(scorer.score_files(job.paths, job.ids, progress, job.known_errors,
-                                             on_rows=writer.add if writer else None, extra=job.extra))
+                                             on_rows=writer.add if writer else None, extra=job.extra, **per_window))
         except BaseException as exc:
             if writer is not None:
                 _close_unfinished(writer, jobs[i:], writer.rows - before, exc)

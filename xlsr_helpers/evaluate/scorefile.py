@@ -238,3 +238,10 @@ def evaluate(df: pd.DataFrame, asv: AsvRates | None = None, tdcf: tuple[str, ...
         out["min_tdcf"] = out[f"min_tdcf_{tdcf[0]}"]
     out["per_attack"] = per_attack_eer(df)
     return out
+
+
+def json_record(res: dict) -> dict:
+    """A result of ``evaluate`` as ``metrics.json`` holds each split: the numbers, per-attack EER by attack."""
+    rec = {k: v for k, v in res.items() if k != "per_attack"}
+    rec["per_attack_eer"] = dict(zip(res["per_attack"].attack, res["per_attack"].eer, strict=True))
+    return rec

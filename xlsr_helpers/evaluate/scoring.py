@@ -40,6 +40,7 @@ from xlsr_helpers.evaluate.score_output import (  # noqa: F401 - the writers re-
     ScoreJob,
     check_output_file,
     score_into,
+    window_table,
     write_scores,
 )
 from xlsr_helpers.evaluate.torch_backend import Backend, TorchBackend
@@ -174,7 +175,7 @@ class Scorer:
             out[idx] = scores_from_logits(logits.astype(np.float64), self.label_order)
         return out
 
-    def _load_windows(self, path: Path) -> list[np.ndarray] | str:
+    def _load_windows(self, path: Path) -> tuple[list[np.ndarray], int] | str:
         try:
             wave = load_audio(path)
         except Exception as exc:  # noqa: BLE001 - whatever one file raises becomes its row, not the batch's end
@@ -183,14 +184,17 @@ class Scorer:
             return failure_reason(exc)
         if wave.size < MIN_SAMPLES:  # the CNN would yield no frame: an error row, not a meaningless score
             return f"too short: {wave.size} samples at 16 kHz (< {MIN_SAMPLES}, the encoder's 25 ms receptive field)"
-        return _windows(wave, self.cfg)
+        return _windows(wave, self.cfg), wave.size
 
     def _score_loaded(self, loaded: dict[int, list[np.ndarray]], scores: np.ndarray) -> None:
         windows = [w for ws in loaded.values() for w in ws]
         if windows:
-            owner = np.repeat(list(loaded), [len(ws) for ws in loaded.values()])
-            per_file = pd.Series(self.score_windows(windows)).groupby(owner).agg(self.cfg.aggregation)
+            counts = [len(ws) for ws in loaded.values()]
+            each = self.score_windows(windows)
+            per_file = pd.Series(each).groupby(np.repeat(list(loaded), counts)).agg(self.cfg.aggregation)
             scores[per_file.index.to_numpy()] = per_file.to_numpy()
+            # kept for score_files' on_windows (an attribute: _score_chunk's signature stays as it is)
+            self._window_scores.update(zip(loaded, np.split(each, np.cumsum(counts)[:-1]), strict=True))
 
     def _score_chunk(self, loaded: dict[int, list[np.ndarray]], scores: np.ndarray, errors: dict[int, str]) -> None:
         """Score a chunk's files together; if that fails, each file alone, so that a failure costs
@@ -214,9 +218,10 @@ class Scorer:
 
     def score_files(self, files: list[str | Path], ids: list[str] | None = None, progress: bool = True,
                     known_errors: dict[int, str] | None = None, on_rows: RowSink | None = None,
-                    extra: pd.DataFrame | None = None) -> pd.DataFrame:
+                    extra: pd.DataFrame | None = None, on_windows: RowSink | None = None) -> pd.DataFrame:
         """One row per input file: utt_id, path, score, llr, p_spoof, label_pred, n_windows, error
-        (then ``extra``'s columns, one row per file).
+        (then ``extra``'s columns, one row per file). ``on_windows`` receives each chunk's window
+        scores, one row per window (``score_output.window_table``).
 
         Files are decoded in threads and scored ``chunk_files`` at a time, so memory stays flat
         on corpora of any size (ASVspoof 2021 DF has 611k files). ``on_rows`` receives each chunk's
@@ -227,6 +232,8 @@ class Scorer:
         n_windows = np.zeros(len(files), dtype=int)
         errors: dict[int, str] = dict(known_errors or {})
         rank, world = _rank_world()
+        if on_windows is not None and world > 1:
+            raise ConfigError("window scores are written by one process only: score without torchrun for them")
         mine = range(rank, len(files), world)  # under torchrun each process scores every world-th file
 
         def table(idx: range) -> pd.DataFrame:  # reads the arrays as they are when called (after a gather too)
@@ -237,16 +244,20 @@ class Scorer:
             for start in range(0, len(mine), self.cfg.chunk_files):
                 chunk = mine[start:start + self.cfg.chunk_files]
                 todo = [k for k in chunk if k not in errors]
-                loaded = {}
+                loaded, lengths, self._window_scores = {}, {}, {}
                 for k, got in zip(todo, pool.map(self._load_windows, [files[k] for k in todo]), strict=True):
                     if isinstance(got, str):
                         errors[k] = got
                     else:
-                        loaded[k], n_windows[k] = got, len(got)
+                        (loaded[k], lengths[k]), n_windows[k] = got, len(got[0])
                 self._score_chunk(loaded, scores, errors)
                 n_windows[[k for k in loaded if k in errors]] = 0  # failed in scoring: no window scored
                 if on_rows is not None and world == 1:
                     on_rows(table(chunk))
+                if on_windows is not None:
+                    done = [k for k in loaded if k not in errors]
+                    on_windows(window_table([ids[k] for k in done], [files[k] for k in done], [lengths[k] for k in done],
+                                            [self._window_scores[k] for k in done], self.cfg.window, self.cfg.hop))
                 bar.update(len(chunk))
         if world > 1:  # gather every process's share: all of them return the whole table
             scores, n_windows, errors = _gather(mine, scores, n_windows, errors)

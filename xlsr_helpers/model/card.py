@@ -20,6 +20,7 @@ from xlsr_helpers.model.checks import ModelLoadError, read_json_object
 from xlsr_helpers.model.loading import load_feature_extractor, load_trained_detector
 
 SETTINGS_FILE = "xlsr_detector.json"
+DEFAULT_BASE = "facebook/wav2vec2-xls-r-300m"  # what a card names when the settings record no base model
 LICENCES = {"facebook/wav2vec2-xls-r-300m": "Apache-2.0", "asvspoof2019-la": "ODC-By 1.0",
             "asvspoof2021-la": "ODC-By 1.0", "asvspoof2021-df": "ODC-By 1.0", "asvspoof5": "CC BY 4.0",
             "in-the-wild": "see the In-the-Wild release (research use)"}
@@ -100,9 +101,15 @@ and `import xlsr_helpers` before `AutoModelForAudioClassification.from_pretraine
 """
 
 
+def licences_of(settings: dict) -> list[tuple[str, str]]:
+    """(name, licence) of the base model and of each training corpus, as the model card lists them."""
+    names = [settings.get("base_model", DEFAULT_BASE), *settings.get("trained_on", {}).get("datasets", [])]
+    return [(name, LICENCES.get(name, "see its source")) for name in names]
+
+
 def model_card(settings: dict) -> str:
     """A Hugging Face model card (YAML header + markdown) from the settings."""
-    base = settings.get("base_model", "facebook/wav2vec2-xls-r-300m")
+    base = settings.get("base_model", DEFAULT_BASE)
     datasets = settings.get("trained_on", {}).get("datasets", [])
     dev = settings.get("dev", {})
     cal = settings.get("calibration")
@@ -112,7 +119,7 @@ def model_card(settings: dict) -> str:
             ("dev EER threshold (score)", f"{dev['threshold']:.6g}" if "threshold" in dev else "-"),
             ("dev min DCF (ASVspoof 5 costs)", f"{dev['min_dcf']:.4f}" if "min_dcf" in dev else "-"),
             ("dev Cllr, calibrated (bits)", f"{dev['cllr_calibrated']:.4f}" if "cllr_calibrated" in dev else "-")]
-    licences = "\n".join(f"- `{name}`: {LICENCES.get(name, 'see its source')}" for name in [base, *datasets])
+    licences = "\n".join(f"- `{name}`: {licence}" for name, licence in licences_of(settings))
     calibration = (f"`llr = {cal['scale']:.6g} * score + {cal['offset']:.6g}` ({cal['method']}, fitted on "
                    f"{cal['fitted_on']}); `p_spoof` needs a stated prior" if cal else
                    "none: the scores are not probabilities")
@@ -213,11 +220,18 @@ def push_detector(detector_dir: str | Path, repo_id: str, private: bool = True, 
     api = HfApi(token=hub_token(token))
     if not (folder / "README.md").is_file():
         write_model_card(folder, read_settings(folder))
+    return upload_folder(api, folder, repo_id, "model", private, message)
+
+
+def upload_folder(api, folder: Path, repo_id: str, repo_type: str, private: bool, message: str, **create) -> str:
+    """Create the repo (if new) and upload ``folder``; a Hub or network failure becomes one ``PushError``
+    line. Returns the commit's address. ``create``: further ``create_repo`` arguments (``space_sdk``)."""
     try:
-        api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
-        info = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="model", commit_message=message)
+        api.create_repo(repo_id, private=private, exist_ok=True, repo_type=repo_type, **create)
+        info = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type=repo_type, commit_message=message)
     except Exception as exc:  # the network or the Hub (a refused token, no write access, a lost connection)
         reason = " ".join(str(exc).split())
         raise PushError(f"pushing {folder} to {repo_id} failed: {type(exc).__name__}: {short_text(reason, 300)}") \
             from None
-    return str(getattr(info, "commit_url", None) or f"https://huggingface.co/{repo_id}")
+    prefix = "spaces/" if repo_type == "space" else ""
+    return str(getattr(info, "commit_url", None) or f"https://huggingface.co/{prefix}{repo_id}")

@@ -24,7 +24,7 @@ from xlsr_helpers.model.loading import load_detector, save_random_backbone, xlsr
 from xlsr_helpers.pipeline.params import TINY_RANDOM, stage_config
 from xlsr_helpers.pipeline.runfolder import resolve_base_model, resolve_data_root
 from xlsr_helpers.runtime.device import preflight
-from xlsr_helpers.train.cache_plan import _segments
+from xlsr_helpers.train.cache_plan import _segments, stage_cache_dir
 from xlsr_helpers.train.callbacks import hours_text
 
 SPLITS = ("train", "dev")
@@ -98,7 +98,7 @@ def estimate_stages(values: dict, run_dir: Path, timing_batch: int = 2) -> pd.Da
             cached = cfg.cache != "off" and all(seg.deterministic for seg in segments.values())
             size = sum(CacheSpec(kind, n_prefix, segments[s], {}, cfg.cache_dtype).nbytes(detector.config, counts[s])
                        for s in SPLITS) if cached else 0
-            folder = run_dir / f"stage{stage}" / "cache" if cfg.cache_dir == "auto" else Path(cfg.cache_dir) / f"stage{stage}"
+            folder = stage_cache_dir(cfg, run_dir / f"stage{stage}")
             full = _seconds_per_utterance(detector, cfg.segment_samples, timing_batch, device, backward=False)
             step = _seconds_per_utterance(detector, cfg.segment_samples, timing_batch, device, backward=True)
             # cached: the frozen part runs once (the cache build); each epoch runs what trains, a share of the pass

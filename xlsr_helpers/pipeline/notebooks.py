@@ -12,6 +12,25 @@ from xlsr_helpers.core.textfile import read_yaml_mapping
 
 NOTEBOOKS = ["01_data_prep", "02_stage1_head", "03_stage2_finetune", "04_eval_eer"]
 
+# The first code cell after the parameters, the same in all four notebooks (tests/pipeline/test_notebooks.py
+# checks it): the package cannot find itself before it is importable, so this cell is the one copied step.
+# The glob patterns are Kaggle's layouts of an attached dataset, kept shallow: /kaggle/input also holds the corpora.
+STARTUP_CELL = '''# The package: pip-installed, else a clone (here or one folder up) or the code attached on Kaggle (Add input).
+import glob
+import importlib.util
+import os
+import sys
+
+if importlib.util.find_spec("xlsr_helpers") is None:
+    kaggle = os.environ.get("XLSR_KAGGLE_ROOT", "/kaggle")  # a stand-in root for rehearsals and tests
+    attached = ("*", "*/*", "datasets/*/*", "datasets/*/*/*")  # Kaggle's layouts of an attached dataset
+    places = ["", "../", f"{kaggle}/working/xlsr/", *(f"{kaggle}/input/{g}/" for g in attached)]
+    code = [os.path.abspath(f"{p}/../..") for g in places for p in sorted(glob.glob(f"{g}xlsr_helpers/__init__.py"))]
+    if not code:
+        raise FileNotFoundError("xlsr_helpers not found: pip install it, open the notebook in a clone, "
+                                "clone it to /kaggle/working/xlsr, or attach it as a Kaggle dataset (Add input)")
+    sys.path.insert(0, code[0])'''
+
 
 # What a stage needs from the earlier ones when the chain starts there (--from).
 REQUIRED_BEFORE = {

@@ -14,7 +14,8 @@ from xlsr_helpers.core.errors import PipelineError
 from xlsr_helpers.core.written import WRITTEN, note_written
 from xlsr_helpers.pipeline.notebooks import NOTEBOOKS
 from xlsr_helpers.pipeline.runlock import LOCK_FILE
-from xlsr_helpers.runtime.kaggle_env import glob_input, kaggle_input
+from xlsr_helpers.runtime.kaggle_env import glob_input, in_kaggle_output, kaggle_input
+from xlsr_helpers.train.state import RUN_RECORD
 
 RUN_STATE = "run_state.yaml"  # notebooks that finished, with their parameters (for --resume-from)
 
@@ -110,6 +111,17 @@ def find_previous_run(spec: str | Path) -> Path | None:
     return newest
 
 
+def _not_copied(into_kaggle_output: bool):
+    """What copying an earlier run leaves out: its lock, unfinished writes and, into Kaggle's kept
+    output, a stage folder's cache (a stage there reads its caches from the scratch disk)."""
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        left = set(shutil.ignore_patterns("*.tmp*", LOCK_FILE)(folder, names))
+        if into_kaggle_output and RUN_RECORD in names:
+            left.add("cache")
+        return left
+    return ignore
+
+
 def copy_previous_run(source: Path, run_dir: Path) -> None:
     """Copy a previous run into a new run folder (once; a folder that holds a run is continued as it
     is) and point its manifests at the copied demo data when they lived inside the old folder."""
@@ -119,7 +131,7 @@ def copy_previous_run(source: Path, run_dir: Path) -> None:
     if source.resolve() == run_dir.resolve():
         return
     # the earlier run's lock (a kernel killed mid-run leaves it) is not this run's; ours stays as it is
-    shutil.copytree(source, run_dir, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.tmp*", LOCK_FILE))
+    shutil.copytree(source, run_dir, dirs_exist_ok=True, ignore=_not_copied(in_kaggle_output(run_dir)))
     copied = [p for p in run_dir.rglob("*") if p.name not in (LOCK_FILE, WRITTEN)]
     for p in [run_dir, *copied]:  # copies of read-only inputs (/kaggle/input) must be writable
         p.chmod(p.stat().st_mode | 0o200)

@@ -40,8 +40,8 @@ from xlsr_helpers.pipeline.run_state import (
     unfinished_notebooks,
 )
 from xlsr_helpers.pipeline.runfolder import check_run_folder, clear_results
-from xlsr_helpers.pipeline.runlock import run_folder_lock
-from xlsr_helpers.runtime.kaggle_env import kaggle_working, on_kaggle
+from xlsr_helpers.pipeline.runlock import LOCK_FILE, run_folder_lock
+from xlsr_helpers.runtime.kaggle_env import folder_bytes, in_kaggle_output, kaggle_working, kept_note, on_kaggle
 
 QUIET_KERNEL = ["--IPKernelApp.log_level=ERROR"]  # no "running over TCP without encryption" per notebook
 
@@ -202,7 +202,8 @@ def run_seeds(run_dir: Path, resolved: dict[str, dict], chosen: list[str], seeds
         folder = prepare_seed_dir(run_dir, seed)
         for nb in per_seed:
             params = {**resolved[nb], "run_dir": str(folder), "seed": seed}
-            if "cache_dir" in declared[nb] and params.get("cache_dir", "auto") == "auto":  # one cache for all seeds
+            # one cache for all seeds; in Kaggle's kept output 'auto' already shares one on the scratch disk
+            if "cache_dir" in declared[nb] and params.get("cache_dir", "auto") == "auto" and not in_kaggle_output(run_dir):
                 params["cache_dir"] = str(run_dir / SEEDS_DIR / "cache")
             _run_one(folder, nb, params, kernel_name, progress_bar, f" (seed {seed})")
     defaults = {k: ast.literal_eval(v) for k, v in notebook_parameters("04_eval_eer").items()
@@ -282,4 +283,5 @@ def summary(run_dir: Path, seconds: float) -> str:
               ("scores", run_dir / "scores")]
     lines += [f"  {name + ':':20}{where}" for name, where in places if where and (not isinstance(where, Path)
                                                                                  or where.exists())]
-    return "\n".join(lines)
+    note, near_quota = kept_note(run_dir, folder_bytes(run_dir, skip=(LOCK_FILE,)))  # the lock goes when the run ends
+    return "\n".join([*lines, ("  warning: " if near_quota else "  ") + note])

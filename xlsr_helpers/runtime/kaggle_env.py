@@ -2,8 +2,9 @@
 
 Kaggle mounts attached datasets and models read-only under ``/kaggle/input`` (older mounts as
 ``/kaggle/input/<slug>``, newer ones as ``/kaggle/input/datasets/<owner>/<slug>``) and keeps what
-a kernel writes to ``/kaggle/working``. ``XLSR_KAGGLE_ROOT`` replaces ``/kaggle`` (tests, and a
-local rehearsal of a Kaggle run).
+a kernel writes to ``/kaggle/working`` (20 GB, kept as the kernel's output); ``/kaggle/temp`` is
+the session's scratch space on the rest of the disk, gone when the session ends. ``XLSR_KAGGLE_ROOT``
+replaces ``/kaggle`` (tests, and a local rehearsal of a Kaggle run).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import importlib.metadata
 import importlib.util
 import os
 import re
+import stat
 import subprocess
 import time
 from pathlib import Path
@@ -39,8 +41,51 @@ def kaggle_working() -> Path:
     return kaggle_root() / "working"
 
 
+def kaggle_scratch() -> Path:
+    """The session's scratch folder: room for caches beside the 20 GB output, not kept after the session."""
+    return kaggle_root() / "temp"
+
+
 def on_kaggle() -> bool:
     return kaggle_working().is_dir()
+
+
+def in_kaggle_output(path: str | Path) -> bool:
+    """Whether ``path`` lies in the folder Kaggle keeps as the kernel's output (on Kaggle only)."""
+    return on_kaggle() and Path(path).resolve().is_relative_to(kaggle_working().resolve())
+
+
+# Kaggle keeps at most 20 GB of /kaggle/working; counted here in 10^9 bytes, the smaller reading of "GB".
+OUTPUT_QUOTA_BYTES = 20 * 10**9
+QUOTA_WARN_SHARE = 0.8  # above this share of the quota the output is near being cut
+
+
+def folder_bytes(folder: str | Path, skip: tuple[str, ...] = ()) -> int:
+    """Bytes of the regular files under ``folder`` (links not followed), leaving out the top-level names in ``skip``."""
+    total = 0
+    for top, dirs, files in os.walk(folder):
+        if Path(top) == Path(folder):
+            dirs[:] = [d for d in dirs if d not in skip]
+            files = [f for f in files if f not in skip]
+        for name in files:
+            st = os.lstat(os.path.join(top, name))
+            total += st.st_size if stat.S_ISREG(st.st_mode) else 0
+    return total
+
+
+def kept_note(folder: str | Path, kept: int) -> tuple[str, bool]:
+    """One line on what ``folder`` keeps (``kept`` bytes) and, inside Kaggle's output, on the whole output
+    against its quota; and whether that is above ``QUOTA_WARN_SHARE`` of the quota."""
+    line = f"{folder} keeps {kept:,} bytes ({kept / 1e9:.2f} GB)"
+    if not in_kaggle_output(folder):
+        return line, False
+    output = folder_bytes(kaggle_working()) - folder_bytes(folder) + kept  # with what the folder keeps, not holds now
+    share = output / OUTPUT_QUOTA_BYTES
+    line += f"; {kaggle_working()} holds {output:,} bytes, {100 * share:.1f} % of Kaggle's 20 GB output quota"
+    if share > QUOTA_WARN_SHARE:
+        line += (" (over it: the output is cut)" if share > 1 else f" (above {100 * QUOTA_WARN_SHARE:.0f} %)") + \
+            ": move caches to /kaggle/temp (cache_dir), lower save_total_limit, or delete what the next session does not need"
+    return line, share > QUOTA_WARN_SHARE
 
 
 def mount_patterns(patterns: list[str]) -> list[str]:

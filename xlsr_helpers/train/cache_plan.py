@@ -25,6 +25,7 @@ from xlsr_helpers.model.cache import (
     model_fingerprint,
 )
 from xlsr_helpers.model.forward import head_of
+from xlsr_helpers.runtime.kaggle_env import in_kaggle_output, kaggle_scratch
 from xlsr_helpers.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,15 @@ def cache_plan(cfg: TrainConfig, kind: str, spec_bytes: int, cache_dir: Path) ->
     return True
 
 
+def stage_cache_dir(cfg: TrainConfig, out: Path) -> Path:
+    """Where a stage's caches go. ``cache_dir='auto'``: the stage folder, except in Kaggle's kept
+    output (20 GB; a stage-2 prefix cache alone can fill it), where they go to the session's scratch
+    folder; a cache is found by its key, so a new session rebuilds it only when the stage still trains."""
+    if cfg.cache_dir != "auto":
+        return Path(cfg.cache_dir) / f"stage{cfg.stage}"
+    return kaggle_scratch() / "xlsr-cache" / f"stage{cfg.stage}" if in_kaggle_output(out) else out / "cache"
+
+
 @dataclass
 class CachePlan:
     """What the frozen part hands over (``kind``), the cache of each split, where, and whether to use it."""
@@ -74,7 +84,7 @@ def plan_cache(cfg: TrainConfig, detector: nn.Module, train_df: pd.DataFrame, de
     ``audio``: the train and dev audio fingerprints, part of each cache's key (a cache of other audio
     under the same paths is never reused)."""
     kind = feature_kind(head_of(detector).needs, n_prefix, len(detector.wav2vec2.encoder.layers))
-    cache_dir = out / "cache" if cfg.cache_dir == "auto" else Path(cfg.cache_dir) / f"stage{cfg.stage}"
+    cache_dir = stage_cache_dir(cfg, out)
     fp = model_fingerprint(cfg.model, detector.config)
     specs = {split: CacheSpec(kind, n_prefix, seg, {**fp, "audio": sound}, cfg.cache_dtype) if seg.deterministic else None
              for split, seg, sound in zip(("train", "dev"), _segments(cfg), audio, strict=True)}

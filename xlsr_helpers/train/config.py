@@ -52,7 +52,7 @@ class TrainConfig:
     rir_dir: str = ""  # folder of room impulse responses for augment 'rir'
     cache: str = "auto"  # 'auto' (cache when segments are deterministic), 'on', 'off'
     cache_dtype: str = "float16"
-    cache_dir: str = "auto"  # 'auto': <out_dir>/cache; elsewhere for big stage-2 caches (Kaggle: /tmp)
+    cache_dir: str = "auto"  # 'auto': <out_dir>/cache, or /kaggle/temp/xlsr-cache for a stage in Kaggle's kept output
     precision: str = "auto"  # 'auto', 'fp32', 'fp16', 'bf16'
     device: str = "auto"  # 'auto', 'cuda', 'cpu'
     num_workers: int = 2

@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-import yaml
 from transformers import EarlyStoppingCallback, TrainingArguments, set_seed
 
 from xlsr_helpers.core.errors import ConfigError, check_free_space, disk_full_named
@@ -39,7 +38,10 @@ from xlsr_helpers.train.callbacks import CompleteMarker, EpochSeed, TimeEstimate
 from xlsr_helpers.train.config import TrainConfig
 from xlsr_helpers.train.dev_eer import dev_scores, eer_metrics
 from xlsr_helpers.train.state import (
+    UNFINISHED_ONLY,
     check_same_run,
+    finish_stage_folder,
+    finished_stage,
     last_complete_checkpoint,
     stage_identity,
 )
@@ -193,6 +195,12 @@ def train_stage(config: TrainConfig | dict, train_manifest, dev_manifest, out_di
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_mapping(config)
     t0, out = time.time(), Path(out_dir)
     train_df, dev_df, report, inputs = _start_stage(cfg, train_manifest, dev_manifest, out)
+    if (done := finished_stage(out)) is not None:  # same identity, checkpoints gone: nothing left to train
+        log.warning("%s finished earlier with these parameters and inputs: its detector is reused", out)
+        if int(os.environ.get("LOCAL_RANK", "0")) == 0 and any((out / n).exists() for n in UNFINISHED_ONLY):
+            finish_stage_folder(out, done)  # killed while removing them: the rest goes now
+        return StageResult(out / "detector", pd.read_csv(out / "history.csv"), float(done["best_dev_eer"]),
+                           done["parameters"], bool(done["cached"]), time.time() - t0)
     set_seed(cfg.seed)
     detector, feature_extractor, counts, n_prefix = _prepare_detector(cfg)
     needed = space_needed(detector, cfg.save_total_limit)
@@ -228,5 +236,6 @@ def train_stage(config: TrainConfig | dict, train_manifest, dev_manifest, out_di
             summary = {"stage": cfg.stage, "head": head_of(detector).name, "best_dev_eer": best, "cached": data.cached,
                        "features": data.kind, "average_top_k": averaging, "parameters": counts, "world_size": args.world_size,
                        "device": report.as_dict(), "config": dataclasses.asdict(cfg), "seconds": time.time() - t0}
-            (out / "summary.yaml").write_text(yaml.safe_dump(summary, sort_keys=False))
+            _, note, near_quota = finish_stage_folder(out, summary)
+            log.log(logging.WARNING if near_quota else logging.INFO, note)
     return StageResult(out / "detector", history, best, counts, data.cached, time.time() - t0)

@@ -19,6 +19,7 @@ import yaml
 
 from xlsr_helpers.core.errors import ConfigError
 from xlsr_helpers.core.fingerprint import audio_fingerprint, manifest_fingerprint, model_identity
+from xlsr_helpers.runtime.kaggle_env import folder_bytes, in_kaggle_output, kept_note
 
 log = logging.getLogger(__name__)
 COMPLETE_MARKER = ".complete"  # written last into a checkpoint folder: the checkpoint is whole
@@ -29,7 +30,13 @@ COMPLETE_MARKER = ".complete"  # written last into a checkpoint folder: the chec
 RESUME_SAFE = {"num_workers", "eval_batch_size", "save_total_limit", "device", "extra", "cache_dir",
                "on_change", "model", "report_to"}
 RUN_RECORD = "train_config.yaml"
-STAGE_OUTPUTS = ("checkpoints", "detector", "top_k", "history.csv", "summary.yaml", RUN_RECORD)
+SUMMARY = "summary.yaml"  # written last: the stage finished
+STAGE_OUTPUTS = ("checkpoints", "detector", "top_k", "history.csv", SUMMARY, RUN_RECORD)
+# What only an unfinished stage needs (to resume, to average its best epochs), and a cache that an
+# earlier run left in the stage folder (in Kaggle's kept output caches are on the scratch disk): dropped
+# from that output once the detector is saved. detector/, history.csv, summary.yaml and
+# train_config.yaml (the staleness checks read it) stay.
+UNFINISHED_ONLY = ("checkpoints", "top_k", "cache")
 
 
 def data_fingerprints(train_df: pd.DataFrame, dev_df: pd.DataFrame) -> dict[str, str]:
@@ -97,3 +104,35 @@ def last_complete_checkpoint(ckpt_dir: Path) -> str | None:
             log.warning("removing incomplete checkpoint %s (the run was killed while writing it)", d)
             shutil.rmtree(d, ignore_errors=True)
     return str(max(found)[1]) if found else None
+
+
+def finish_stage_folder(out: Path, summary: dict) -> tuple[dict, str, bool]:
+    """Write the finished stage's summary; in Kaggle's kept output drop ``UNFINISHED_ONLY`` first. The
+    summary records what was dropped and the bytes the folder keeps, itself included. Returns the
+    summary, a line on what is kept (``kaggle_env.kept_note``) and whether it is near the quota. Again
+    on a finished stage's summary: what it dropped before stays recorded (``finished_stage`` reads it)."""
+    before = (summary.get("kept") or {}).get("removed", [])
+    inside = in_kaggle_output(out)
+    removed = [n for n in UNFINISHED_ONLY if n in before or (inside and (out / n).exists())]
+    summary = {**summary, "kept": {"removed": removed, "bytes": 0}}
+    path = out / SUMMARY
+    path.write_text(yaml.safe_dump(summary, sort_keys=False))  # first: a kill after the removal still finds it finished
+    for name in removed:
+        shutil.rmtree(out / name, ignore_errors=True)
+    for _ in range(5):  # the record counts itself: write until the bytes it states are the folder's
+        kept = folder_bytes(out)
+        if kept == summary["kept"]["bytes"]:
+            break
+        summary["kept"]["bytes"] = kept
+        path.write_text(yaml.safe_dump(summary, sort_keys=False))
+    return (summary, *kept_note(out, summary["kept"]["bytes"]))
+
+
+def finished_stage(out: Path) -> dict | None:
+    """The summary of a stage that finished in this folder and dropped its checkpoints (so it cannot
+    be resumed: it is reused as it is), else None. Called once the folder's identity was checked."""
+    path = out / SUMMARY
+    if not path.is_file() or not (out / "detector" / "config.json").is_file():
+        return None
+    summary = yaml.safe_load(path.read_text()) or {}
+    return summary if "checkpoints" in (summary.get("kept") or {}).get("removed", []) else None
