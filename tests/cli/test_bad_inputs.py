@@ -263,6 +263,13 @@ def export_args(model, *extra, out="new"):
     return setup
 
 
+def without_onnxscript(fx):
+    """As in an environment without the `onnx` extra (the Kaggle-like venv has none of it)."""
+    import importlib.util
+    real = importlib.util.find_spec
+    fx["monkeypatch"].setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxscript" else real(name, *a))
+
+
 def export_to_torch(tmp, fx):
     """A folder `xlsr export` wrote (its record is enough) given to the torch back-end."""
     folder = tmp / "exported"
@@ -280,6 +287,8 @@ CASES = [
     ("export: --out holds other files", export_args("detector", out="full"), 2,
      "is not empty and holds no earlier export (onnx_export.json)"),
     ("export: a bare encoder", export_args("bare"), 2, "not a trained detector"),
+    ("export: without the onnx extra", bm.patched(without_onnxscript, export_args("detector")), 2,
+     "xlsr export needs onnxscript: pip install 'xlsr-helpers[onnx]'"),
     ("score --backend onnx: a detector folder", score_args("detector", "--backend", "onnx"), 2,
      "holds no onnx_export.json, so it is not an ONNX export; it is a detector folder", "xlsr export"),
     ("score --backend torch: an ONNX export", export_to_torch, 2, "is an ONNX export (xlsr export)",

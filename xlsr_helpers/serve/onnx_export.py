@@ -10,6 +10,7 @@ weights of the matrix products (onnxruntime's dynamic quantisation).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import shutil
@@ -21,7 +22,7 @@ import torch
 from torch import nn
 
 from xlsr_helpers import __version__
-from xlsr_helpers.core.errors import ConfigError
+from xlsr_helpers.core.errors import ConfigError, XlsrError
 from xlsr_helpers.core.outputs import check_output_folder
 from xlsr_helpers.data.audio import MAX_SEGMENT_SECONDS, MIN_SAMPLES, SAMPLE_RATE, SEGMENT_SAMPLES
 from xlsr_helpers.model.card import SETTINGS_FILE, read_settings
@@ -57,6 +58,9 @@ def check_export_args(detector_dir: str | Path, out_dir: str | Path, fmt: str, q
         raise ConfigError(f"--format {fmt!r}: the formats are {', '.join(FORMATS)}")
     if quantize is not None and quantize not in QUANTIZE:
         raise ConfigError(f"--quantize {quantize!r}: the choices are {', '.join(QUANTIZE)} (or leave it out for fp32)")
+    missing = [m for m in ("onnx", "onnxscript", *(("onnxruntime",) if quantize else ())) if importlib.util.find_spec(m) is None]
+    if missing:
+        raise XlsrError(f"xlsr export needs {', '.join(missing)}: pip install 'xlsr-helpers[onnx]'")
     check_model_ref(detector_dir, detector=True)
     check_output_folder(out_dir, "--out")
     src, out = Path(detector_dir).expanduser().resolve(), Path(out_dir).expanduser().resolve()
