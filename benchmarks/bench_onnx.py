@@ -2,8 +2,8 @@
 detector in fp32, its ONNX export in onnxruntime (fp32) and the int8 export, on the XLS-R 300M
 architecture with random weights (same compute as the real model), in one run, as ratios to torch.
 
-    python benchmarks/bench_onnx.py                      # linear head, 8 files, all cores (~20 min on 2 busy cores,
-                                                         # most of it the two exports of the 300M model)
+    python benchmarks/bench_onnx.py                      # linear head, 8 files, all cores (about 4 min on 2 quiet cores,
+                                                         # 20 min on busy ones: mostly the two exports)
     python benchmarks/bench_onnx.py --heads linear,aasist,sls --files 16
 
 Each back-end scores the same files with the same windows, batches and threads, after one warm-up
