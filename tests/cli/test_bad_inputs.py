@@ -252,7 +252,47 @@ def relabelled(id2label, label2id=None, command="score"):
     return setup
 
 
+def export_args(model, *extra, out="new"):
+    """``xlsr export``: refused before the detector loads (or, for a bare encoder, as it loads)."""
+    def setup(tmp, fx):
+        target = {"new": tmp / "onnx", "inside": fx["detector"] / "onnx", "full": tmp / "mine"}[out]
+        if out == "full":
+            target.mkdir()
+            (target / "notes.txt").write_text("mine")
+        return ["export", str({"bare": fx["bare"], "detector": fx["detector"]}[model]), "--out", str(target), *extra]
+    return setup
+
+
+def without_onnxscript(fx):
+    """As in an environment without the `onnx` extra (the Kaggle-like venv has none of it)."""
+    import importlib.util
+    real = importlib.util.find_spec
+    fx["monkeypatch"].setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxscript" else real(name, *a))
+
+
+def export_to_torch(tmp, fx):
+    """A folder `xlsr export` wrote (its record is enough) given to the torch back-end."""
+    folder = tmp / "exported"
+    folder.mkdir()
+    (folder / "onnx_export.json").write_text('{"precision": "fp32", "id2label": {"0": "bonafide", "1": "spoof"}}')
+    return ["score", str(folder), str(next(fx["demo"].rglob("*.flac"))), "--out", str(tmp / "s.csv")]
+
+
 CASES = [
+    # xlsr export and the onnx back-end: refused before any model loads (no onnxruntime needed)
+    ("export: --format tflite", export_args("detector", "--format", "tflite"), 2, "--format 'tflite': the formats are onnx"),
+    ("export: --quantize int4", export_args("detector", "--quantize", "int4"), 2,
+     "--quantize 'int4': the choices are int8"),
+    ("export: --out inside the detector", export_args("detector", out="inside"), 2, "overlaps the detector folder"),
+    ("export: --out holds other files", export_args("detector", out="full"), 2,
+     "is not empty and holds no earlier export (onnx_export.json)"),
+    ("export: a bare encoder", export_args("bare"), 2, "not a trained detector"),
+    ("export: without the onnx extra", bm.patched(without_onnxscript, export_args("detector")), 2,
+     "xlsr export needs onnxscript: pip install 'xlsr-helpers[onnx]'"),
+    ("score --backend onnx: a detector folder", score_args("detector", "--backend", "onnx"), 2,
+     "holds no onnx_export.json, so it is not an ONNX export; it is a detector folder", "xlsr export"),
+    ("score --backend torch: an ONNX export", export_to_torch, 2, "is an ONNX export (xlsr export)",
+     "score it with --backend onnx"),
     # (id, setup, exit code, words in the message)
     ("protocol not UTF-8", non_utf8_protocol, 2, "ASVspoof2019.LA.cm.dev.trl.txt:2: not UTF-8 text (byte 0xe9)"),
     ("protocol id escapes the root", escaping_id, 2, "lies outside the data root"),

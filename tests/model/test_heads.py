@@ -122,6 +122,15 @@ def test_sls_fits_other_lengths_to_its_frames(saved_heads):
     assert short.shape == long.shape == (1, 2) and torch.isfinite(short).all() and torch.isfinite(long).all()
 
 
+def test_sls_fit_frames_repeats_then_crops_as_the_reference_pads():
+    from xlsr_helpers.model.heads.sls import fit_frames
+    # worked by hand: 3 frames to 7 repeat the clip (0 1 2 0 1 2 0); 10 frames to 7 keep the first 7
+    for t, want in ((1, [0] * 7), (3, [0, 1, 2, 0, 1, 2, 0]), (7, list(range(7))), (10, list(range(7)))):
+        x = torch.arange(t, dtype=torch.float32)[None, :, None].expand(2, t, 3)
+        got = fit_frames(x, 7, 1)
+        assert got.shape == (2, 7, 3) and got[0, :, 0].tolist() == want and torch.equal(got[1], got[0])
+
+
 def test_sls_layer_weights_read_every_layer(saved_heads):
     """The weight of a layer follows that layer's own content (the reference's per-layer gate)."""
     model, _ = saved_heads["sls"]

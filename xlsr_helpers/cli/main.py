@@ -191,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("out_dir", type=Path)
     n.set_defaults(func=_cmd_notebooks)
 
-    cli_model.add_commands(sub)  # preflight, train, score, run (they import torch lazily)
+    cli_model.add_commands(sub)  # preflight, train, score, export, run (they import torch lazily)
     cli_serve.add_commands(sub)  # app, space (torch and gradio imported lazily)
     return p
 

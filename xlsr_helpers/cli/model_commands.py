@@ -1,4 +1,4 @@
-"""``xlsr preflight | train | score | run``: the commands that need torch/transformers."""
+"""``xlsr preflight | train | score | export | run``: the commands that need torch/transformers."""
 
 from __future__ import annotations
 
@@ -75,12 +75,18 @@ def _cmd_score(a: argparse.Namespace) -> int:
     check_score_outputs({"--out": a.out, "--asvspoof-out": a.asvspoof_out, "--windows": windows}, a.model_dir, a.paths)
     if windows and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ConfigError("--windows under torchrun: window scores are written by one process; score without torchrun")
+    from xlsr_helpers.serve.onnx_backend import OnnxBackend, is_onnx_export, read_export_info
+    if a.backend == "onnx":
+        read_export_info(a.model_dir)  # a detector folder is refused here, before any input is read
+    elif is_onnx_export(a.model_dir):
+        raise ConfigError(f"{a.model_dir} is an ONNX export (xlsr export), not a torch detector folder; "
+                          "score it with --backend onnx")
     cfg = ScoringConfig(batch_size=a.batch_size, aggregation=a.aggregation, threshold=a.threshold, window=a.window,
                         hop=a.hop, prior_spoof=a.prior_spoof)
     rank = init_distributed()  # under torchrun: every process scores its share, rank 0 writes
     manifests = [read_manifest(m) for m in a.paths if str(m).endswith(".csv")]
     inputs = expand_inputs([p for p in a.paths if not str(p).endswith(".csv")])
-    scorer = Scorer(a.model_dir, cfg)
+    scorer = Scorer(a.model_dir, cfg, OnnxBackend(a.model_dir) if a.backend == "onnx" else None)
     c = scorer.cfg
     if rank == 0:
         print(f"windows of {c.window} samples every {c.hop}, {c.aggregation}; threshold {c.threshold:.6g}; "
@@ -103,6 +109,15 @@ def _cmd_score(a: argparse.Namespace) -> int:
         print(f"  skipped (not {'/'.join(AUDIO_EXTENSIONS)}): {p}")
     if len(inputs.skipped) > 20:
         print(f"  ... and {len(inputs.skipped) - 20} more skipped")
+    return 0
+
+
+def _cmd_export(a: argparse.Namespace) -> int:
+    from xlsr_helpers.serve.onnx_export import check_export_args, export_onnx
+    check_export_args(a.model_dir, a.out, a.format, a.quantize)  # before the detector loads
+    out = export_onnx(a.model_dir, a.out, a.quantize)
+    print(f"exported {a.model_dir} -> {out} ({a.quantize or 'fp32'}); score it with "
+          f"`xlsr score {out} FILES --backend onnx --out scores.csv`")
     return 0
 
 
@@ -199,7 +214,16 @@ def add_commands(sub) -> None:
     s.add_argument("--window", type=int, help="window length in samples (default: the detector's training segment)")
     s.add_argument("--hop", type=int, help="window hop in samples (default: half a window)")
     s.add_argument("--prior-spoof", type=float, default=0.5, help="prior probability of spoof behind p_spoof")
+    s.add_argument("--backend", choices=["torch", "onnx"], default="torch",
+                   help="torch: a detector folder; onnx: a folder written by `xlsr export` (onnxruntime, CPU)")
     s.set_defaults(func=_cmd_score)
+
+    x = sub.add_parser("export", help="export a detector for CPU scoring without the training stack (ONNX)")
+    x.add_argument("model_dir", help="a stage's detector/ folder")
+    x.add_argument("--format", default="onnx", help="onnx (the only format)")
+    x.add_argument("--out", required=True, type=Path, help="folder for model.onnx, onnx_export.json and the settings")
+    x.add_argument("--quantize", default=None, help="int8: dynamic int8 weights of the matrix products")
+    x.set_defaults(func=_cmd_export)
 
     h = sub.add_parser("push", help="publish a detector folder (weights, settings, model card), or a Space folder "
                                     "(--space), to the Hugging Face Hub")

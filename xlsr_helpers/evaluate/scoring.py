@@ -43,10 +43,11 @@ from xlsr_helpers.evaluate.score_output import (  # noqa: F401 - the writers re-
     window_table,
     write_scores,
 )
+from xlsr_helpers.evaluate.torch_backend import Backend, TorchBackend
 from xlsr_helpers.model.card import SETTINGS_FILE, read_settings
-from xlsr_helpers.model.forward import detector_label_order, detector_logits, scores_from_logits
-from xlsr_helpers.model.loading import check_model_ref, load_feature_extractor, load_trained_detector
-from xlsr_helpers.runtime.device import DEVICES, PRECISIONS, choose_precision
+from xlsr_helpers.model.forward import scores_from_logits
+from xlsr_helpers.model.loading import check_model_ref, load_feature_extractor
+from xlsr_helpers.runtime.device import DEVICES, PRECISIONS
 
 log = logging.getLogger(__name__)
 AGGREGATIONS = ("mean", "max", "min", "median")  # pandas groupby reductions
@@ -140,10 +141,14 @@ def _windows(wave: np.ndarray, cfg: ScoringConfig) -> list[np.ndarray]:
 
 
 class Scorer:
-    """A loaded detector + feature extractor that turns waveforms into ASVspoof scores."""
+    """A loaded detector + feature extractor that turns waveforms into ASVspoof scores.
 
-    def __init__(self, model_dir: str | Path, config: ScoringConfig = ScoringConfig()):
-        check_model_ref(model_dir, detector=True)  # the folder and its files, before its settings are read
+    ``backend`` runs the model on padded batches (``torch_backend.Backend``); default: the folder's
+    detector in torch. Another back-end (``serve.onnx_backend``) reuses everything else here."""
+
+    def __init__(self, model_dir: str | Path, config: ScoringConfig = ScoringConfig(), backend: Backend | None = None):
+        if backend is None:
+            check_model_ref(model_dir, detector=True)  # the folder and its files, before its settings are read
         self.settings = read_settings(model_dir)
         try:
             self.cfg = resolve_scoring(config, self.settings)
@@ -151,17 +156,10 @@ class Scorer:
             raise ConfigError(f"{Path(model_dir) / SETTINGS_FILE}: {exc}") from None
         cal = self.settings.get("calibration")
         self.calibration = Calibration.from_dict(cal) if cal else None
-        dev = config.device if config.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-        self.device = torch.device(dev)
-        self.model = load_trained_detector(model_dir).eval().to(self.device)
-        self.label_order = detector_label_order(self.model)  # its own id2label: {0: spoof, 1: bonafide} is fine
-        precision = config.precision
-        if precision == "auto":
-            precision = choose_precision(self.device.type, self.device.type == "cuda" and torch.cuda.is_bf16_supported())
-        self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+        self.backend = backend or TorchBackend(model_dir, config.device, config.precision)
+        self.label_order = self.backend.label_order
         self.feature_extractor = load_feature_extractor(model_dir)
 
-    @torch.no_grad()
     def score_windows(self, windows: list[np.ndarray]) -> np.ndarray:
         """Scores of windows, batched in length order (or padded to the window length)."""
         order = np.argsort([-w.size for w in windows], kind="stable") if self.cfg.sort_by_length \
@@ -171,12 +169,10 @@ class Scorer:
             idx = order[i:i + self.cfg.batch_size]
             batch = self.feature_extractor(
                 [windows[j] for j in idx], sampling_rate=SAMPLE_RATE, return_attention_mask=True,
-                return_tensors="pt", padding="longest" if self.cfg.sort_by_length else "max_length",
+                return_tensors="np", padding="longest" if self.cfg.sort_by_length else "max_length",
                 max_length=None if self.cfg.sort_by_length else self.cfg.window)
-            with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
-                logits = detector_logits(self.model, batch["input_values"].to(self.device),
-                                         batch["attention_mask"].to(self.device))  # head in fp32
-            out[idx] = scores_from_logits(logits.double(), self.label_order).cpu().numpy()
+            logits = self.backend.logits(batch["input_values"], batch["attention_mask"])
+            out[idx] = scores_from_logits(logits.astype(np.float64), self.label_order)
         return out
 
     def _load_windows(self, path: Path) -> tuple[list[np.ndarray], int] | str:

@@ -124,7 +124,9 @@ class GraphPool(nn.Module):
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         scores = torch.sigmoid(self.proj(self.drop(h)))
-        keep = max(int(h.shape[1] * self.ratio), 1)
+        # torch.sym_*: the same integers in eager mode; under torch.export the node count stays symbolic, so an
+        # ONNX export keeps k a function of the input length (Python's max/int would fix it at the traced length)
+        keep = torch.sym_max(torch.sym_int(h.shape[1] * self.ratio), 1)
         idx = torch.topk(scores, keep, dim=1).indices.expand(-1, -1, h.shape[-1])
         return torch.gather(h * scores, 1, idx)
 

@@ -26,11 +26,13 @@ FC1_DIM = 1024
 
 
 def fit_frames(x: torch.Tensor, n: int, axis: int) -> torch.Tensor:
-    """Repeat-pad or crop ``axis`` to ``n`` entries."""
-    t = x.shape[axis]
-    if t < n:
-        x = x.repeat(*[-(-n // t) if a == axis % x.dim() else 1 for a in range(x.dim())])
-    return x.narrow(axis, 0, n)
+    """Repeat-pad or crop ``axis`` to ``n`` entries: entry ``i`` is input entry ``i mod length``.
+
+    One gather for both cases, without a branch on the length: an ONNX export (``serve.onnx_export``)
+    then serves every input length, where a branch would be fixed at the length it was traced with."""
+    # the length as a tensor: the exporter cannot take a symbolic length as a plain number in `%`
+    idx = torch.arange(n, device=x.device) % torch.full((), x.shape[axis], dtype=torch.long, device=x.device)
+    return x.index_select(axis, idx)
 
 
 @register_head
