@@ -115,3 +115,24 @@ def test_the_report_decides_at_the_threshold_it_is_given():
     rec = metrics_record(results, 0.25, "dev", "det", "asvspoof2019-la", "/data", t_start=0.0)
     assert (rec["split"], rec["eer"], rec["threshold"], rec["threshold_from"]) == ("eval", 0.2, 0.25, "dev")
     assert rec["dev"]["per_attack_eer"] == {"A01": 0.25} and "per_attack" not in rec["eval"]
+
+
+def test_calibration_report_figures_per_class_raw_and_calibrated():
+    """Every figure of the report against the metric computed on the right class's scores: raw scores
+    and the LLRs of the calibration, and the reliability table's spoof rate from the spoof labels."""
+    from xlsr_helpers.evaluate.calibration import Calibration, reliability_table
+    from xlsr_helpers.evaluate.metrics import act_dcf, cllr
+    cal = Calibration(scale=0.5, offset=0.25, prior_spoof=0.5, fitted_on="dev", n_bonafide=4, n_spoof=3)
+    bona, spoof = np.array([2.0, 1.0, 4.0, -0.5]), np.array([-1.0, 0.0, -3.0])  # unequal sizes, one error each
+    rep = report.calibration_report(frame(bona, spoof), cal, prior_spoof=0.3)
+    assert set(rep) == {"raw", "calibrated", "reliability"}
+    assert rep["raw"] == {"cllr": pytest.approx(cllr(bona, spoof)), "act_dcf": pytest.approx(act_dcf(bona, spoof)[0])}
+    lb, ls = 0.5 * bona + 0.25, 0.5 * spoof + 0.25
+    assert rep["calibrated"] == {"cllr": pytest.approx(cllr(lb, ls)), "act_dcf": pytest.approx(act_dcf(lb, ls)[0]),
+                                 "fitted_on": "dev", "prior_spoof": 0.3}
+    p = 1 / (1 + np.exp(np.concatenate([lb, ls])) * 0.7 / 0.3)
+    expected = reliability_table(p, np.array([0, 0, 0, 0, 1, 1, 1]))
+    pd.testing.assert_frame_equal(rep["reliability"], expected)
+    assert np.nansum(rep["reliability"].spoof_rate * rep["reliability"].trials) == 3  # the three spoofs
+    assert report.calibration_report(frame(bona, spoof), None) == {
+        "raw": rep["raw"], "calibrated": None, "reliability": None}

@@ -145,3 +145,10 @@ def test_a_stage_config_takes_every_training_parameter_of_its_notebook(notebook,
     assert cfg.stage == stage and cfg.model == "m" and cfg.segment_samples == 24000
     for param in trains - {"segment_seconds"}:
         assert getattr(cfg, STAGE_FIELDS[stage].get(param, param)) == other[param], param
+
+
+def test_a_descriptor_named_not_pathed_leaves_the_later_path_parameters_resolved(tmp_path):
+    """``dataset`` by name is skipped, and the path parameters listed after it (``asv_scores``) are still
+    resolved against the working directory."""
+    out = absolute_paths({"dataset": "asvspoof2019-la", "asv_scores": "asv/scores.txt"}, tmp_path)
+    assert out == {"dataset": "asvspoof2019-la", "asv_scores": str(tmp_path / "asv" / "scores.txt")}
