@@ -134,5 +134,6 @@ def test_calibration_report_figures_per_class_raw_and_calibrated():
     expected = reliability_table(p, np.array([0, 0, 0, 0, 1, 1, 1]))
     pd.testing.assert_frame_equal(rep["reliability"], expected)
     assert np.nansum(rep["reliability"].spoof_rate * rep["reliability"].trials) == 3  # the three spoofs
+    assert report.calibration_report(frame(bona, spoof), cal)["calibrated"]["prior_spoof"] == 0.5  # the default
     assert report.calibration_report(frame(bona, spoof), None) == {
         "raw": rep["raw"], "calibrated": None, "reliability": None}

@@ -222,4 +222,5 @@ def test_the_refusal_says_which_names_it_needs_and_where_to_put_them():
     with pytest.raises(ConfigError) as info:
         label_order({0: "real", 1: "fake"}, None, "det")
     assert "exactly two classes named bonafide and spoof (in either order)" in str(info.value)
-    assert "name them so in config.json's id2label and label2id" in str(info.value)
+    assert str(info.value).endswith("If its classes mean bona fide and spoofed speech, name them so in "
+                                    "config.json's id2label and label2id")
