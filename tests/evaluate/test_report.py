@@ -137,3 +137,21 @@ def test_calibration_report_figures_per_class_raw_and_calibrated():
     assert report.calibration_report(frame(bona, spoof), cal)["calibrated"]["prior_spoof"] == 0.5  # the default
     assert report.calibration_report(frame(bona, spoof), None) == {
         "raw": rep["raw"], "calibrated": None, "reliability": None}
+
+
+def test_confusion_keeps_both_classes_and_names_its_axes():
+    """Every score above the threshold: no trial is decided spoof, yet the table keeps that column (zeros),
+    rows are the true label and columns the decision, named so."""
+    t = report.confusion_at(frame([3.0, 2.0], [1.0]), -5.0)
+    assert t.index.tolist() == ["bonafide", "spoof"] and t.columns.tolist() == ["bonafide", "spoof"]
+    assert (t.index.name, t.columns.name) == ("true", "decided")
+    assert t.to_numpy().tolist() == [[2, 0], [1, 0]]
+
+
+def test_worst_errors_at_a_score_equal_to_the_threshold():
+    """score > threshold is accepted: a spoof exactly at it is no false accept, a bona fide trial exactly
+    at it is a false reject. The rows are numbered afresh and keep the attack column."""
+    w = report.worst_errors(frame([0.5, 2.0], [0.5, 0.9]), threshold=0.5, k=5)
+    assert w.error.tolist() == ["false accept", "false reject"] and w.score.tolist() == [0.9, 0.5]
+    assert w.utt_id.tolist() == ["s1", "b0"] and w.index.tolist() == [0, 1]
+    assert w.columns.tolist() == ["error", "utt_id", "path", "score", "label", "attack"]
