@@ -155,3 +155,28 @@ def test_worst_errors_at_a_score_equal_to_the_threshold():
     assert w.error.tolist() == ["false accept", "false reject"] and w.score.tolist() == [0.9, 0.5]
     assert w.utt_id.tolist() == ["s1", "b0"] and w.index.tolist() == [0, 1]
     assert w.columns.tolist() == ["error", "utt_id", "path", "score", "label", "attack"]
+
+
+def test_confusion_of_one_class_only_still_has_both_rows():
+    t = report.confusion_at(frame([1.0, -1.0], []), 0.0)
+    assert t.index.tolist() == ["bonafide", "spoof"] and t.to_numpy().tolist() == [[1, 1], [0, 0]]
+
+
+def test_worst_errors_default_to_five_of_each():
+    w = report.worst_errors(frame([-1.0 * i for i in range(1, 8)], [float(i) for i in range(1, 8)]), threshold=0.0)
+    assert w.error.tolist() == ["false accept"] * 5 + ["false reject"] * 5
+    assert w.score.tolist() == [7.0, 6.0, 5.0, 4.0, 3.0, -7.0, -6.0, -5.0, -4.0, -3.0]
+
+
+def test_bootstrap_interval_is_the_central_level_of_the_resampled_eers(monkeypatch):
+    """With resampled EERs 0, 0.01, ..., 0.99 (linear interpolation between order statistics) the central
+    80 % interval is [0.099, 0.891]; defaults: 1000 resamples, seed 0, level 0.95."""
+    calls = iter(range(10_000))
+    monkeypatch.setattr(report, "compute_eer", lambda b, s: (next(calls) / 100, 0.0))
+    ci = report.bootstrap_eer(frame([1.0, 2.0], [0.0]), n=100, level=0.8)
+    assert ci["low"] == pytest.approx(0.099) and ci["high"] == pytest.approx(0.891)
+    df = frame([1.0, 2.0, 0.2], [0.0, 0.5])
+    monkeypatch.setattr(report, "compute_eer", compute_eer)
+    d = report.bootstrap_eer(df)
+    assert (d["resamples"], d["seed"], d["level"]) == (1000, 0, 0.95)
+    assert d == report.bootstrap_eer(df, n=1000, seed=0, level=0.95)

@@ -167,6 +167,8 @@ def test_fusion_drops_every_per_seed_calibration_column_and_names_the_seed_that_
                       "label_pred": ["spoof", "bonafide"], "label": ["spoof", "bonafide"]})
     fused = fuse([a, a.assign(score=[3.0, 5.0])])
     assert fused.columns.tolist() == ["utt_id", "score", "label"] and fused.score.tolist() == [2.0, 4.0]
+    bare = a.drop(columns=["llr", "p_spoof", "label_pred"])  # a seed without calibration columns: the first's go
+    assert fuse([a, bare]).columns.tolist() == ["utt_id", "score", "label"]
     with pytest.raises(ConfigError, match="^seed 3's scores cover other trials"):
         fuse([a, a, a.assign(utt_id=["x", "z"])])
 
