@@ -136,6 +136,18 @@ EQUIVALENT: dict[str, str] = {
     "xlsr_helpers.data.manifest.x__finish_split__mutmut_17": "zip strict: rows and line numbers come from the same parser",
     "xlsr_helpers.data.manifest.x__finish_split__mutmut_20": "zip strict: as above",
     "xlsr_helpers.data.manifest.x__finish_split__mutmut_21": "zip strict: as above",
+    "xlsr_helpers.evaluate.calibration.xǁCalibrationǁp_spoof__mutmut_15": "no lower clip: 1 + exp(-500) and 1 + exp(below) are both 1.0",
+    "xlsr_helpers.evaluate.calibration.xǁCalibrationǁp_spoof__mutmut_21": "lower clip -501: as above",
+    "xlsr_helpers.evaluate.calibration.xǁCalibrationǁp_spoof__mutmut_22": "upper clip 501: exp stays finite; p moves only below 1e-217",
+    "xlsr_helpers.evaluate.calibration.x_fit_calibration__mutmut_57": "C 1e6 + 1: a slope penalty 1e-12 from the original",
+    "xlsr_helpers.evaluate.calibration.x_fit_calibration__mutmut_58": "max_iter 1001: the two-parameter fit converges long before 1000",
+    "xlsr_helpers.evaluate.calibration.x_reliability_table__mutmut_15": "clip's lower bound: digitize returns 0 or more",
+    "xlsr_helpers.evaluate.calibration.x_reliability_table__mutmut_16": "clip's upper bound: digitize over bins - 1 inner edges returns at most bins - 1",
+    "xlsr_helpers.evaluate.calibration.x_reliability_table__mutmut_28": "upper bound bins + 1: as above",
+    "xlsr_helpers.evaluate.calibration.x_reliability_table__mutmut_38": "astype(None) is float64, as astype(float)",
+    "xlsr_helpers.data.labels.x_label_order__mutmut_30": "said = None or {}: either differs from the order's label2id, the same refusal",
+    "xlsr_helpers.evaluate.report.x_confusion_at__mutmut_18": "crosstab(dropna=None) is falsy, as dropna=False",
+    "xlsr_helpers.evaluate.seeds.x_fuse__mutmut_18": "to_numpy(dtype=None) of float scores is float64; np.mean of ints is float64 too",
 }
 
 
