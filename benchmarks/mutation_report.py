@@ -148,6 +148,9 @@ EQUIVALENT: dict[str, str] = {
     "xlsr_helpers.data.labels.x_label_order__mutmut_30": "said = None or {}: either differs from the order's label2id, the same refusal",
     "xlsr_helpers.evaluate.report.x_confusion_at__mutmut_18": "crosstab(dropna=None) is falsy, as dropna=False",
     "xlsr_helpers.evaluate.seeds.x_fuse__mutmut_18": "to_numpy(dtype=None) of float scores is float64; np.mean of ints is float64 too",
+    "xlsr_helpers.data.channel.x__same_length__mutmut_3": "at equal length y[:n] and a pad of 0 are the same array",
+    "xlsr_helpers.data.channel.x_gain__mutmut_18": "a peak of exactly 1 divided by itself is unchanged",
+    "xlsr_helpers.data.channel.x_packet_loss__mutmut_12": "<= vs <: a float draw equals the drawn rate with probability 0",
 }
 
 

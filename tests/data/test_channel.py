@@ -124,3 +124,8 @@ def test_gain_is_the_drawn_decibels_and_a_loud_result_is_brought_back_to_full_sc
     seed = next(s for s in range(100) if np.random.default_rng(s).uniform(-6, 6) > 3)  # > +3 dB: peak over 1.05
     out = channel.gain(loud, np.random.default_rng(seed))
     np.testing.assert_allclose(out, loud / 0.75, rtol=1e-12)  # scaled back so the peak is exactly full scale
+
+
+def test_packet_loss_defaults_to_at_most_ten_percent(speech):
+    shares = [np.mean(channel.packet_loss(speech + 0.5, np.random.default_rng(s)) == 0) for s in range(40)]
+    assert 0.02 < np.mean(shares) < 0.08 and max(shares) < 0.2  # rate uniform in [0, 0.1]: mean 0.05
