@@ -94,3 +94,38 @@ def test_chains_compose_with_rawboost_and_check_their_folders(speech, tmp_path):
         make_augmenter("ssi+rir", rir_dir=str(tmp_path / "absent"))
     with pytest.raises(ConfigError, match="unknown augmentation"):
         make_augmenter("mp3+reverbb")
+
+
+def test_same_length_cuts_or_pads_with_zeros_at_the_end():
+    y = np.array([1.0, 2.0, 3.0])
+    assert channel._same_length(y, 5).tolist() == [1.0, 2.0, 3.0, 0.0, 0.0]
+    assert channel._same_length(y, 2).tolist() == [1.0, 2.0] and channel._same_length(y, 3).tolist() == [1.0, 2.0, 3.0]
+
+
+def test_packet_loss_drops_a_share_drawn_up_to_max_rate(speech):
+    """Over many seeds the silenced share averages max_rate / 2 (the rate is uniform in [0, max_rate])
+    and never exceeds it by much: lost packets are the minority, and kept ones keep their samples."""
+    x = speech + 0.5  # no natural zeros
+    shares = []
+    for seed in range(40):
+        out = channel.packet_loss(x, np.random.default_rng(seed), max_rate=0.2)
+        kept = out != 0
+        np.testing.assert_array_equal(out[kept], x[kept])
+        shares.append(1 - kept.mean())
+    assert 0.05 < np.mean(shares) < 0.15 and max(shares) < 0.35
+
+
+def test_gain_is_the_drawn_decibels_and_a_loud_result_is_brought_back_to_full_scale():
+    x = np.array([0.1, -0.2, 0.05])
+    for seed in range(5):
+        g_db = np.random.default_rng(seed).uniform(-6, 6)  # the one draw gain makes
+        np.testing.assert_allclose(channel.gain(x, np.random.default_rng(seed)), x * 10 ** (g_db / 20), rtol=1e-12)
+    loud = np.array([0.75, -0.3])
+    seed = next(s for s in range(100) if np.random.default_rng(s).uniform(-6, 6) > 3)  # > +3 dB: peak over 1.05
+    out = channel.gain(loud, np.random.default_rng(seed))
+    np.testing.assert_allclose(out, loud / 0.75, rtol=1e-12)  # scaled back so the peak is exactly full scale
+
+
+def test_packet_loss_defaults_to_at_most_ten_percent(speech):
+    shares = [np.mean(channel.packet_loss(speech + 0.5, np.random.default_rng(s)) == 0) for s in range(40)]
+    assert 0.02 < np.mean(shares) < 0.08 and max(shares) < 0.2  # rate uniform in [0, 0.1]: mean 0.05

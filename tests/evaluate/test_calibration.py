@@ -157,3 +157,31 @@ def test_04s_calibration_steps_change_nothing_they_are_not_named_for(tmp_path):
         ["scores/dev.csv", "scores/dev.txt", "scores/eval.csv", "scores/eval.txt"]
     assert written(tmp_path) == {"scores/", *(p.relative_to(tmp_path).as_posix() for p in paths)}
     assert pd.read_csv(tmp_path / "scores" / "eval.csv").llr.to_numpy() == pytest.approx(applied["eval"].llr)
+
+
+def test_defaults_an_even_prior_fitted_on_dev_and_ten_bins():
+    """Called without the optional arguments: the fit is weighted to prior 0.5 and says it was fitted on
+    dev, p_spoof uses prior 0.5 and the reliability table has ten bins of width 0.1."""
+    bona, spoof = [2.0, 1.0, 0.5, -0.2], [-1.0, 0.3, -2.0]
+    cal = fit_calibration(bona, spoof)
+    even = fit_calibration(bona, spoof, prior_spoof=0.5, fitted_on="dev")
+    assert (cal.prior_spoof, cal.fitted_on) == (0.5, "dev")
+    assert (cal.scale, cal.offset) == pytest.approx((even.scale, even.offset))
+    c = Calibration(scale=1.0, offset=0.0, prior_spoof=0.5, fitted_on="dev", n_bonafide=1, n_spoof=1)
+    assert c.p_spoof(np.array([np.log(3)]))[0] == pytest.approx(0.25)  # odds bona 3:1 at an even prior
+    t = reliability_table(np.array([0.05, 0.95]), np.array([0, 1]))
+    assert len(t) == 10 and t.bin_high.tolist() == pytest.approx([0.1 * (i + 1) for i in range(10)])
+
+
+def test_fit_names_the_class_whose_scores_are_unusable():
+    for bona, spoof, which in (([], [0.0], "bonafide scores"), ([1.0, np.nan], [0.0], "bonafide scores"),
+                               ([1.0], [], "spoof scores"), ([1.0], [np.inf], "spoof scores")):
+        with pytest.raises(MetricError, match=f"^{which} "):
+            fit_calibration(bona, spoof)
+
+
+def test_llr_is_float64_whatever_the_scores_type():
+    """float32 scores (what a detector emits) become float64 LLRs: no precision lost to the offset."""
+    cal = Calibration(scale=1.0, offset=1e4, prior_spoof=0.5, fitted_on="dev", n_bonafide=1, n_spoof=1)
+    llr = cal.llr(np.array([1e-3], dtype=np.float32))
+    assert llr.dtype == np.float64 and llr[0] == pytest.approx(1e4 + 1e-3, abs=1e-7)

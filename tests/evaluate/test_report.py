@@ -132,3 +132,68 @@ def test_confident_errors_take_the_labels_from_the_manifest():
     from xlsr_helpers.evaluate.scorefile import ScoreFileError
     with pytest.raises(ScoreFileError, match=r"1 scored id\(s\) are not in the manifest: \['a'\]"):
         report.confident_errors(scores, manifest[manifest.utt_id != "a"], threshold=0.0)
+
+
+def test_calibration_report_figures_per_class_raw_and_calibrated():
+    """Every figure of the report against the metric computed on the right class's scores: raw scores
+    and the LLRs of the calibration, and the reliability table's spoof rate from the spoof labels."""
+    from xlsr_helpers.evaluate.calibration import Calibration, reliability_table
+    from xlsr_helpers.evaluate.metrics import act_dcf, cllr
+    cal = Calibration(scale=0.5, offset=0.25, prior_spoof=0.5, fitted_on="dev", n_bonafide=4, n_spoof=3)
+    bona, spoof = np.array([2.0, 1.0, 4.0, -0.5]), np.array([-1.0, 0.0, -3.0])  # unequal sizes, one error each
+    rep = report.calibration_report(frame(bona, spoof), cal, prior_spoof=0.3)
+    assert set(rep) == {"raw", "calibrated", "reliability"}
+    assert rep["raw"] == {"cllr": pytest.approx(cllr(bona, spoof)), "act_dcf": pytest.approx(act_dcf(bona, spoof)[0])}
+    lb, ls = 0.5 * bona + 0.25, 0.5 * spoof + 0.25
+    assert rep["calibrated"] == {"cllr": pytest.approx(cllr(lb, ls)), "act_dcf": pytest.approx(act_dcf(lb, ls)[0]),
+                                 "fitted_on": "dev", "prior_spoof": 0.3}
+    p = 1 / (1 + np.exp(np.concatenate([lb, ls])) * 0.7 / 0.3)
+    expected = reliability_table(p, np.array([0, 0, 0, 0, 1, 1, 1]))
+    pd.testing.assert_frame_equal(rep["reliability"], expected)
+    assert np.nansum(rep["reliability"].spoof_rate * rep["reliability"].trials) == 3  # the three spoofs
+    assert report.calibration_report(frame(bona, spoof), cal)["calibrated"]["prior_spoof"] == 0.5  # the default
+    assert report.calibration_report(frame(bona, spoof), None) == {
+        "raw": rep["raw"], "calibrated": None, "reliability": None}
+
+
+def test_confusion_keeps_both_classes_and_names_its_axes():
+    """Every score above the threshold: no trial is decided spoof, yet the table keeps that column (zeros),
+    rows are the true label and columns the decision, named so."""
+    t = report.confusion_at(frame([3.0, 2.0], [1.0]), -5.0)
+    assert t.index.tolist() == ["bonafide", "spoof"] and t.columns.tolist() == ["bonafide", "spoof"]
+    assert (t.index.name, t.columns.name) == ("true", "decided")
+    assert t.to_numpy().tolist() == [[2, 0], [1, 0]]
+
+
+def test_worst_errors_at_a_score_equal_to_the_threshold():
+    """score > threshold is accepted: a spoof exactly at it is no false accept, a bona fide trial exactly
+    at it is a false reject. The rows are numbered afresh and keep the attack column."""
+    w = report.worst_errors(frame([0.5, 2.0], [0.5, 0.9]), threshold=0.5, k=5)
+    assert w.error.tolist() == ["false accept", "false reject"] and w.score.tolist() == [0.9, 0.5]
+    assert w.utt_id.tolist() == ["s1", "b0"] and w.index.tolist() == [0, 1]
+    assert w.columns.tolist() == ["error", "utt_id", "path", "score", "label", "attack"]
+
+
+def test_confusion_of_one_class_only_still_has_both_rows():
+    t = report.confusion_at(frame([1.0, -1.0], []), 0.0)
+    assert t.index.tolist() == ["bonafide", "spoof"] and t.to_numpy().tolist() == [[1, 1], [0, 0]]
+
+
+def test_worst_errors_default_to_five_of_each():
+    w = report.worst_errors(frame([-1.0 * i for i in range(1, 8)], [float(i) for i in range(1, 8)]), threshold=0.0)
+    assert w.error.tolist() == ["false accept"] * 5 + ["false reject"] * 5
+    assert w.score.tolist() == [7.0, 6.0, 5.0, 4.0, 3.0, -7.0, -6.0, -5.0, -4.0, -3.0]
+
+
+def test_bootstrap_interval_is_the_central_level_of_the_resampled_eers(monkeypatch):
+    """With resampled EERs 0, 0.01, ..., 0.99 (linear interpolation between order statistics) the central
+    80 % interval is [0.099, 0.891]; defaults: 1000 resamples, seed 0, level 0.95."""
+    calls = iter(range(10_000))
+    monkeypatch.setattr(report, "compute_eer", lambda b, s: (next(calls) / 100, 0.0))
+    ci = report.bootstrap_eer(frame([1.0, 2.0], [0.0]), n=100, level=0.8)
+    assert ci["low"] == pytest.approx(0.099) and ci["high"] == pytest.approx(0.891)
+    df = frame([1.0, 2.0, 0.2], [0.0, 0.5])
+    monkeypatch.setattr(report, "compute_eer", compute_eer)
+    d = report.bootstrap_eer(df)
+    assert (d["resamples"], d["seed"], d["level"]) == (1000, 0, 0.95)
+    assert d == report.bootstrap_eer(df, n=1000, seed=0, level=0.95)

@@ -160,3 +160,24 @@ def test_clearing_the_summary_removes_only_what_the_project_wrote(tmp_path):
     with pytest.raises(RunFolderError, match="summary.csv: not written by xlsr"):
         clear_summary(tmp_path)
     assert (tmp_path / SEEDS_DIR / "summary.csv").read_text() == "mine"
+
+
+def test_fusion_drops_every_per_seed_calibration_column_and_names_the_seed_that_differs():
+    a = pd.DataFrame({"utt_id": ["x", "y"], "score": [1.0, 3.0], "llr": [0.1, 0.2], "p_spoof": [0.4, 0.3],
+                      "label_pred": ["spoof", "bonafide"], "label": ["spoof", "bonafide"]})
+    fused = fuse([a, a.assign(score=[3.0, 5.0])])
+    assert fused.columns.tolist() == ["utt_id", "score", "label"] and fused.score.tolist() == [2.0, 4.0]
+    bare = a.drop(columns=["llr", "p_spoof", "label_pred"])  # a seed without calibration columns: the first's go
+    assert fuse([a, bare]).columns.tolist() == ["utt_id", "score", "label"]
+    with pytest.raises(ConfigError, match="^seed 3's scores cover other trials"):
+        fuse([a, a, a.assign(utt_id=["x", "z"])])
+
+
+def test_seed_scores_keep_ids_that_look_like_numbers_and_name_a_missing_seed(tmp_path):
+    from xlsr_helpers.evaluate.seeds import seed_scores
+    out = seed_dir(tmp_path, 1) / "scores"
+    out.mkdir(parents=True)
+    pd.DataFrame({"utt_id": ["0001", "0002"], "score": [1.0, 2.0]}).to_csv(out / "eval.csv", index=False)
+    assert seed_scores(tmp_path, [1], "eval")[0].utt_id.tolist() == ["0001", "0002"]
+    with pytest.raises(ConfigError, match=r"seed-2/scores/eval\.csv is missing: notebook 04 did not finish for seed 2"):
+        seed_scores(tmp_path, [1, 2], "eval")

@@ -215,3 +215,12 @@ def test_a_stage_from_a_detector_with_other_classes_is_refused_before_its_folder
         train_stage(dict(stage=2, model=str(folder), device="cpu"), demo_manifests / "train.csv",
                     demo_manifests / "dev.csv", tmp_path / "s2")
     assert not (tmp_path / "s2").exists()
+
+
+def test_the_refusal_says_which_names_it_needs_and_where_to_put_them():
+    """The message a user acts on: the two class names the package scores, and the config fields to fix."""
+    with pytest.raises(ConfigError) as info:
+        label_order({0: "real", 1: "fake"}, None, "det")
+    assert "exactly two classes named bonafide and spoof (in either order)" in str(info.value)
+    assert str(info.value).endswith("If its classes mean bona fide and spoofed speech, name them so in "
+                                    "config.json's id2label and label2id")

@@ -154,3 +154,10 @@ def test_each_corpus_path_follows_the_user(tmp_path):
                          tmp_path)
     assert got == {"dataset": f"asvspoof2019-la+{tmp_path / 'own' / 'mine.yaml'}",
                    "data_root": f"demo:tiny+{tmp_path / 'corpora' / 'mine'}+auto"}
+
+
+def test_a_descriptor_named_not_pathed_leaves_the_later_path_parameters_resolved(tmp_path):
+    """``dataset`` by name is skipped, and the path parameters listed after it (``asv_scores``) are still
+    resolved against the working directory."""
+    out = absolute_paths({"dataset": "asvspoof2019-la", "asv_scores": "asv/scores.txt"}, tmp_path)
+    assert out == {"dataset": "asvspoof2019-la", "asv_scores": str(tmp_path / "asv" / "scores.txt")}
