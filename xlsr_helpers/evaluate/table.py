@@ -193,17 +193,20 @@ def corpora_table(scorer, run_dir: Path, detector_dir: Path, plans: list, own: d
     return table, records
 
 
+def validation(run_dir: Path) -> dict:
+    """The run's ``manifests/validation.yaml`` (notebook 01's record of protocols and counts), {} without one."""
+    import yaml
+    report = Path(run_dir) / "manifests" / "validation.yaml"
+    return (yaml.safe_load(report.read_text()) or {}) if report.is_file() else {}
+
+
 def own_corpus(run_dir: Path, dataset: str, root: Path, split: str, asv_scores: str = "auto") -> dict:
     """``corpora_table``'s ``own``: the run's corpus on its headline split, from the run's manifest and
     ``scores/<split>.txt``; its protocol as ``validation.yaml`` (notebook 01) names it."""
-    import yaml
-
     from xlsr_helpers.data.manifest import read_manifest
     from xlsr_helpers.evaluate.results import asv_reference
     manifests = Path(run_dir) / "manifests"
-    report = manifests / "validation.yaml"
-    held = (yaml.safe_load(report.read_text()) or {}) if report.is_file() else {}
-    protocol = held.get("splits", {}).get(split, {}).get("protocol", "")
+    protocol = validation(run_dir).get("splits", {}).get(split, {}).get("protocol", "")
     return {"dataset": dataset, "split": split, "trials": read_manifest(manifests / f"{split}.csv"),
             "score_file": Path(run_dir) / "scores" / f"{split}.txt", "protocol": Path(protocol),
             "asv": asv_reference(dataset, root, split, asv_scores)}
@@ -239,8 +242,6 @@ def own_corpora(run_dir: Path, dataset: str, roots: list[Path], scored: dict[str
     split. Several: each on its own split (``corpus_split``), its scores under the organisers' ids in
     ``results/<corpus>/scores_<split>.txt`` (what ``xlsr eer`` reads with that corpus's key file), its
     protocol as ``validation.yaml`` names it and its ASV data from its own descriptor and root."""
-    import yaml
-
     from xlsr_helpers.data.corpora import parse_corpora
     from xlsr_helpers.data.manifest import read_manifest
     from xlsr_helpers.evaluate.results import asv_reference, headline_split
@@ -248,8 +249,7 @@ def own_corpora(run_dir: Path, dataset: str, roots: list[Path], scored: dict[str
     if len(specs) == 1:
         return [own_corpus(run_dir, dataset, roots[0], headline_split(scored), asv_scores)]
     manifests = Path(run_dir) / "manifests"
-    report = manifests / "validation.yaml"
-    held = ((yaml.safe_load(report.read_text()) or {}) if report.is_file() else {}).get("corpora", {})
+    held = validation(run_dir).get("corpora", {})
     out = []
     for spec, root in zip(specs, roots, strict=True):
         split = corpus_split(scored, spec.corpus)
