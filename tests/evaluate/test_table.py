@@ -364,3 +364,67 @@ def test_seeds_give_mean_sd_per_corpus_and_the_fused_row(corpora_world, trained,
         assert t.loc["fused", "primary_value"] == pytest.approx(want, abs=6e-6)
     md = (run / "seeds" / "results_table.md").read_text().splitlines()
     assert len(md) == 2 + 2 * 3 and sum("mean +- sd of 2 seeds" in line for line in md) == 3
+
+
+def test_a_run_on_two_corpora_gives_one_row_per_corpus_equal_to_xlsr_eer(two_corpora, untrained_detector, tmp_path,
+                                                                          capsys):
+    """A run on two generated corpora in two layouts (the 2019 LA demo: whitespace keys, flac, train/dev/eval;
+    an own CSV corpus of wav files, train and dev only, reusing the demo's ids): the joined dev and eval
+    manifests are scored and calibrated on the pooled dev, then each corpus is one row on its own split
+    (eval; dev for the corpus without eval) from its own trials only, under the organisers' ids, equal to
+    ``xlsr eer`` on that corpus's score file with the key file the test writes itself."""
+    from reference_metrics import official_eer
+
+    from xlsr_helpers.data.corpora import build_corpora, parse_corpora
+    from xlsr_helpers.data.prep import write_manifests
+    from xlsr_helpers.evaluate.results import calibrate_splits, evaluate_splits
+    la, mine, descriptor = two_corpora
+    run, dataset = tmp_path / "run", f"asvspoof2019-la+{descriptor}"
+    (run / "manifests").mkdir(parents=True)
+    write_manifests(build_corpora(parse_corpora(dataset, f"{la}+{mine}"), [la, mine]), run / "manifests")
+    scorer = Scorer(untrained_detector, ScoringConfig(batch_size=8, device="cpu"))
+    clear_results(run)
+    scored, calibration = calibrate_splits(scorer, score_splits(scorer, run), run)
+    assert calibration is not None and calibration.n_bonafide == (scored["dev"].label == "bonafide").sum()  # pooled dev
+    pooled = evaluate_splits(scored, dataset, la)
+    assert pooled["eval"]["trials"] == f"all {len(scored['eval'])} trials" and "min_tdcf" not in pooled["eval"]
+    own = results_table.own_corpora(run, dataset, [la, mine], scored)
+    table, records = results_table.corpora_table(scorer, run, untrained_detector, [], own, calibration, "eval", "auto", 0)
+    assert table.corpus.tolist() == ["asvspoof2019-la", "mine"] and table.split.tolist() == ["eval", "dev"]
+    mine_keys = tmp_path / "mine_keys.txt"  # mine's dev.csv (id,file,real|fake) as a 5-column key file
+    mine_keys.write_text("".join(f"- {i} - - {'bonafide' if lab == 'real' else 'spoof'}\n" for i, _, lab in
+                                 (ln.split(",") for ln in (mine / "dev.csv").read_text().splitlines()[1:])))
+    res = run / "results"
+    commands = {"asvspoof2019-la": (res / "asvspoof2019-la" / "scores_eval.txt",
+                                    la / "ASVspoof2019_LA_cm_protocols" / "ASVspoof2019.LA.cm.eval.trl.txt", "--asv-scores",
+                                    la / "ASVspoof2019_LA_asv_scores" / "ASVspoof2019.LA.asv.eval.gi.trl.scores.txt"),
+                "mine": (res / "mine" / "scores_dev.txt", mine_keys)}
+    primary = {"asvspoof2019-la": ("min t-DCF 2019 legacy", "tdcf_2019"), "mine": ("EER", "eer")}
+    for row in table.to_dict("records"):
+        name, split = row["corpus"], row["split"]
+        score_file, protocol, *options = commands[name]
+        assert records[name]["scores"] == str(score_file)
+        ids = [ln.split()[0] for ln in score_file.read_text().splitlines()]
+        assert sorted(ids) == sorted(ln.split()[1] for ln in protocol.read_text().splitlines())  # the organisers' ids
+        cli = xlsr_eer(capsys, score_file, "--protocol", protocol, *options)
+        joined = scored[split][scored[split].corpus == name]  # that corpus's trials of the joined split only
+        assert row["trials"] == cli["trials"] == len(joined) == len(ids)
+        assert row["eer_pct"] == pytest.approx(cli["eer_pct"], abs=6e-4)  # printed with 3 decimals
+        bona = joined.label == "bonafide"
+        assert row["eer_pct"] == pytest.approx(100 * official_eer(joined.score[bona], joined.score[~bona])[0], abs=1e-3)
+        label, key = primary[name]
+        assert row["primary_metric"] == label
+        assert row["primary_value"] == pytest.approx(cli["eer_pct"] / 100 if key == "eer" else cli[key], abs=6e-6)
+        llr = xlsr_eer(capsys, res / name / "llr.txt", "--protocol", protocol, *options)
+        assert row["act_dcf"] == pytest.approx(llr["act_dcf"], abs=6e-6) and row["cllr"] == pytest.approx(llr["cllr"], abs=6e-6)
+    la_command = commands["asvspoof2019-la"]  # what a user would type
+    assert records["asvspoof2019-la"]["xlsr_eer"] == ["xlsr", "eer", str(la_command[0]), "--protocol",
+                                                      *map(str, la_command[1:])]
+    assert "results/mine/scores_dev.txt" in written(run)
+    clear_results(run)  # derived from this run's scores: none outlives them
+    assert not (res / "mine" / "scores_dev.txt").exists() and not (res / "asvspoof2019-la" / "scores_eval.txt").exists()
+
+
+def test_eval_datasets_may_not_list_a_corpus_the_run_trained_on(tmp_path):
+    with pytest.raises(ConfigError, match="asvspoof5 is the run's own corpus"):
+        corpora.plan_corpora(corpora.parse_eval_datasets("asvspoof5"), tmp_path, "asvspoof2019-la+asvspoof5")

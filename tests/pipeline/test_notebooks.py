@@ -127,6 +127,7 @@ def test_demo_chain_runs_end_to_end(demo_run):
     assert set(metrics["eval"]["per_attack_eer"]) == {"A07", "A08", "A09", "pooled"}
     assert metrics["min_tdcf"] is not None and metrics["min_tdcf"] < 0.6  # 1 is a useless system
     assert len(list((demo_run / "figures").glob("*.png"))) >= 7
+    assert (demo_run / "figures" / "04_window_scores.png").is_file()  # the window scores of the worst errors
     rep = metrics["report"]
     assert rep["eer_ci"]["low"] <= metrics["eer"] <= rep["eer_ci"]["high"] and 0.5 < rep["roc_auc"] <= 1
     conf = rep["confusion_at_threshold"]

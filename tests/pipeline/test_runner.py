@@ -279,15 +279,32 @@ def test_a_second_run_on_a_folder_in_use_is_refused_before_any_work(partial_run,
     assert {p: p.stat().st_mtime_ns for p in run.rglob("*") if p.name != LOCK_FILE} == before
 
 
-def test_a_chain_trains_on_two_corpora_at_once(two_corpora, tmp_path):
-    """01-03 on the demo corpus (generated in the run folder) and an own corpus in another layout, given
+def test_a_chain_trains_on_two_corpora_at_once(two_corpora, tmp_path, capsys):
+    """01-04 on the demo corpus (generated in the run folder) and an own corpus in another layout, given
     by descriptor path: every manifest names each row's corpus, both stages train on both (shares
-    balanced) and report each corpus's dev EER; the same command again has nothing left to do."""
+    balanced) and report each corpus's dev EER; 04 writes one results-table row per corpus, each equal
+    to ``xlsr eer`` on that corpus's score file; the same command again has nothing left to do."""
     _, mine, descriptor = two_corpora
     run = tmp_path / "run"
     sets = {"dataset": f"asvspoof2019-la+{descriptor}", "data_root": f"demo:tiny+{mine}", "corpus_weights": "balanced",
             "check_audio": False}
-    assert run_pipeline("cpu-smoke", sets, run_dir=run, only=["01", "02", "03"], progress_bar=False) == 0
+    assert run_pipeline("cpu-smoke", sets, run_dir=run, progress_bar=False) == 0
+    table = pd.read_csv(run / "results" / "table.csv")
+    assert table.corpus.tolist() == ["asvspoof2019-la", "mine"] and table.split.tolist() == ["eval", "dev"]
+    rows = json.loads((run / "results" / "table.json").read_text())["rows"]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["split"] == "eval" and metrics["eval"]["n_bonafide"] + metrics["eval"]["n_spoof"] == len(
+        pd.read_csv(run / "manifests" / "eval.csv"))  # the pooled eval split
+    for row in table.to_dict("records"):
+        command = rows[row["corpus"]]["xlsr_eer"]
+        assert command[2] == str(run / "results" / row["corpus"] / f"scores_{row['split']}.txt")
+        capsys.readouterr()
+        assert main([*command[1:], "--json"]) == 0
+        cli = json.loads(capsys.readouterr().out)
+        assert row["trials"] == cli["n_bonafide"] + cli["n_spoof"]
+        assert row["eer_pct"] == pytest.approx(100 * cli["eer"], abs=1e-9)
+        primary = cli["min_tdcf_2019"] if row["corpus"] == "asvspoof2019-la" else cli["eer"]  # 2019 LA: legacy t-DCF
+        assert row["primary_value"] == pytest.approx(primary, abs=1e-9)
     for split, corpora in (("train", {"asvspoof2019-la", "mine"}), ("dev", {"asvspoof2019-la", "mine"}),
                            ("eval", {"asvspoof2019-la"})):
         df = pd.read_csv(run / "manifests" / f"{split}.csv", dtype=str, keep_default_na=False)

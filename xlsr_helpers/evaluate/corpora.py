@@ -21,6 +21,7 @@ import pandas as pd
 from xlsr_helpers.core.errors import ConfigError, XlsrError, short
 from xlsr_helpers.core.fingerprint import audio_fingerprint, file_digest, manifest_fingerprint
 from xlsr_helpers.core.written import claim, not_written, remove_written, written
+from xlsr_helpers.data.corpora import parse_corpora
 from xlsr_helpers.data.descriptor import load_descriptor
 from xlsr_helpers.data.manifest import build_manifest, find_root
 
@@ -87,14 +88,15 @@ class CorpusPlan:
 
 def plan_corpora(corpora: list[EvalCorpus], run_dir: Path, own_dataset: str) -> list[CorpusPlan]:
     """Find every corpus and build its manifest (``results/<corpus>/manifest/``), all before any scoring:
-    a missing root or audio file stops 04 now. The run's own corpus is scored from its manifests."""
-    own = load_descriptor(own_dataset)["name"]
+    a missing root or audio file stops 04 now. The run's own corpora are scored from its manifests."""
+    specs = parse_corpora(own_dataset)
+    own = {s.corpus for s in specs} | {load_descriptor(s.descriptor)["name"] for s in specs}
     plans = []
     for c in corpora:
         desc = load_descriptor(c.dataset)
-        if desc["name"] == own:
-            raise ConfigError(f"parameter eval_datasets: {own} is the run's own corpus (dataset), scored from the "
-                              "run's manifests and always in the table; leave it out of eval_datasets")
+        if desc["name"] in own:
+            raise ConfigError(f"parameter eval_datasets: {desc['name']} is the run's own corpus (dataset), scored from "
+                              "the run's manifests and always in the table; leave it out of eval_datasets")
         split = official_split(desc)
         res = build_manifest(c.dataset, find_root(c.dataset, None if c.root == "auto" else c.root), [split])
         folder = Path(run_dir) / RESULTS_DIR / desc["name"]

@@ -11,6 +11,7 @@ import pandas as pd
 
 from xlsr_helpers.core.written import claim
 from xlsr_helpers.data.audio import SAMPLE_RATE
+from xlsr_helpers.data.corpora import parse_corpora
 from xlsr_helpers.data.descriptor import load_descriptor
 from xlsr_helpers.data.manifest import ManifestError, read_manifest
 from xlsr_helpers.evaluate import report
@@ -97,7 +98,11 @@ def score_splits(scorer, run_dir: Path, splits: str = "auto") -> dict[str, pd.Da
 
 def evaluate_splits(scored: dict[str, pd.DataFrame], dataset: str, root: Path, asv_scores: str = "auto",
                     phase: str = "eval") -> dict[str, dict]:
-    """Each scored split's metrics (EER, min t-DCF with the corpus' ASV data, per-attack EER)."""
+    """Each scored split's metrics (EER, min t-DCF with the corpus' ASV data, per-attack EER). A run on
+    several corpora pools their trials: no one ASV system goes with them, so no min t-DCF here (each
+    corpus's own is in the results table, ``table.own_corpora``)."""
+    if len(parse_corpora(dataset)) > 1:
+        asv_scores = "none"
     return {split: evaluate_scores(df, asv_reference(dataset, root, split, asv_scores), phase)
             for split, df in scored.items()}
 
@@ -210,10 +215,12 @@ def decision_threshold(results: dict) -> tuple[float, str]:
 
 
 def metrics_record(results: dict[str, dict], threshold: float, threshold_from: str, detector: str, dataset: str,
-                   data_root: Path, t_start: float, extra: dict | None = None) -> dict:
-    """The ``metrics.json`` payload: EER, min t-DCF, per-attack EER, threshold, model, data, seconds."""
+                   data_root: Path | list[Path], t_start: float, extra: dict | None = None) -> dict:
+    """The ``metrics.json`` payload: EER, min t-DCF, per-attack EER, threshold, model, data, seconds
+    (``data_root``: the corpus's root, or each corpus's root, written joined with '+' as given)."""
     head = headline_split(results)
-    rec = {"dataset": dataset, "data_root": str(data_root), "detector": detector, "split": head,
+    roots = data_root if isinstance(data_root, list) else [data_root]
+    rec = {"dataset": dataset, "data_root": "+".join(map(str, roots)), "detector": detector, "split": head,
            "eer": results[head]["eer"], "min_tdcf": results[head].get("min_tdcf"),
            "threshold": threshold, "threshold_from": threshold_from, "seconds": round(time.time() - t_start, 1)}
     for split, r in results.items():

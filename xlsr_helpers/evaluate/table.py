@@ -68,17 +68,18 @@ def _primary(desc: dict, result: dict, versions: tuple) -> tuple[str, float]:
 
 def corpus_row(dataset: str, split: str, scored: pd.DataFrame, asv: dict | None, phase: str = "eval",
                calibration: Calibration | None = None, llr_path: Path | None = None, bootstrap: int = 1000,
-               seed: int = 0) -> tuple[dict, dict]:
+               seed: int = 0, name: str | None = None) -> tuple[dict, dict]:
     """(the table row, the corpus's full record) of file-read scores (``file_scores``): EER with its
     bootstrap interval, the corpus's primary metric, act DCF and Cllr of the calibrated LLRs (written
-    to ``llr_path`` and read back) when there is a calibration."""
+    to ``llr_path`` and read back) when there is a calibration. ``name``: the corpus's name in the
+    run (a run on several corpora: ``mine-2`` for a descriptor's second corpus); else the descriptor's."""
     desc = load_descriptor(dataset)
     subset, kept = select_phase(scored, phase)
     rates, versions = asv_rates(asv, phase)
     result = evaluate(subset, rates, versions or TDCF_VERSIONS)
     ci = bootstrap_eer(subset, bootstrap, seed) if bootstrap else None
     primary, value = _primary(desc, result, versions)
-    row = {"corpus": desc["name"], "split": split, "phase": phase if "phase" in scored else "-",
+    row = {"corpus": name or desc["name"], "split": split, "phase": phase if "phase" in scored else "-",
            "trials": len(subset), "eer_pct": 100 * result["eer"],
            "eer_ci_low_pct": 100 * ci["low"] if ci else math.nan, "eer_ci_high_pct": 100 * ci["high"] if ci else math.nan,
            "primary_metric": primary, "primary_value": value, "act_dcf": math.nan, "cllr": math.nan}
@@ -148,12 +149,13 @@ def protocol_for(run_dir: Path, dataset: str, folder: Path, trials: pd.DataFrame
 
 def evaluate_corpus(run_dir: Path, dataset: str, split: str, trials: pd.DataFrame, score_file: Path,
                     protocol: Path, asv: dict | None, calibration: Calibration | None, phase: str = "eval",
-                    bootstrap: int = 1000, seed: int = 0) -> tuple[dict, dict]:
-    """One corpus's row and record from its score file, with the ``xlsr eer`` command that repeats it."""
-    folder = Path(run_dir) / RESULTS_DIR / load_descriptor(dataset)["name"]
+                    bootstrap: int = 1000, seed: int = 0, name: str | None = None) -> tuple[dict, dict]:
+    """One corpus's row and record from its score file, with the ``xlsr eer`` command that repeats it
+    (``name``: the corpus's name in a run on several corpora, its results folder's name)."""
+    folder = Path(run_dir) / RESULTS_DIR / (name or load_descriptor(dataset)["name"])
     scored = file_scores(score_file, trials)
     llr_path = claim(run_dir, folder / "llr.txt") if calibration is not None else None
-    row, record = corpus_row(dataset, split, scored, asv, phase, calibration, llr_path, bootstrap, seed)
+    row, record = corpus_row(dataset, split, scored, asv, phase, calibration, llr_path, bootstrap, seed, name)
     keys = protocol_for(run_dir, dataset, folder, trials, protocol)
     record |= {"dataset": str(dataset), "scores": str(score_file), "protocol": str(keys),
                "llr": str(llr_path) if llr_path else None, "asv": {k: str(v) for k, v in asv.items()} if asv else None,
@@ -161,17 +163,22 @@ def evaluate_corpus(run_dir: Path, dataset: str, split: str, trials: pd.DataFram
     return row, record
 
 
-def corpora_table(scorer, run_dir: Path, detector_dir: Path, plans: list, own: dict,
+def corpora_table(scorer, run_dir: Path, detector_dir: Path, plans: list, own: dict | list[dict],
                   calibration: Calibration | None, phase: str = "eval", asv_scores: str = "auto",
                   bootstrap: int = 1000, seed: int = 0) -> tuple[pd.DataFrame, dict]:
-    """The run's own corpus (``own``: ``evaluate_corpus``'s keyword arguments for it) and every planned
-    corpus, each scored or its finished scores taken over (``corpora.score_or_reuse``), one row each;
-    the table files written. Returns the table and the records (``reused`` says which were taken over)."""
+    """The run's own corpus (``own``: ``evaluate_corpus``'s keyword arguments for it; a run on several
+    corpora: a list, one per corpus, ``own_corpora``) and every planned corpus, each scored or its
+    finished scores taken over (``corpora.score_or_reuse``), one row each; the table files written.
+    Returns the table and the records (``reused`` says which were taken over)."""
     from xlsr_helpers.evaluate.corpora import detector_identity, score_or_reuse
     from xlsr_helpers.evaluate.results import asv_reference, refuse_unscored
-    row, record = evaluate_corpus(run_dir, calibration=calibration, phase=phase, bootstrap=bootstrap, seed=seed, **own)
-    manifest = Path(run_dir) / "manifests" / f"{own['split']}.csv"
-    rows, records = [row], {row["corpus"]: {**record, "reused": False, "manifest": str(manifest)}}
+    rows, records = [], {}
+    for one in [own] if isinstance(own, dict) else own:
+        row, record = evaluate_corpus(run_dir, calibration=calibration, phase=phase, bootstrap=bootstrap, seed=seed,
+                                      **one)
+        manifest = Path(run_dir) / "manifests" / f"{one['split']}.csv"
+        rows.append(row)
+        records[row["corpus"]] = {**record, "reused": False, "manifest": str(manifest)}
     detector_id = detector_identity(detector_dir)
     for plan in plans:
         scored, reused = score_or_reuse(scorer, run_dir, plan, detector_id)
@@ -186,17 +193,20 @@ def corpora_table(scorer, run_dir: Path, detector_dir: Path, plans: list, own: d
     return table, records
 
 
+def validation(run_dir: Path) -> dict:
+    """The run's ``manifests/validation.yaml`` (notebook 01's record of protocols and counts), {} without one."""
+    import yaml
+    report = Path(run_dir) / "manifests" / "validation.yaml"
+    return (yaml.safe_load(report.read_text()) or {}) if report.is_file() else {}
+
+
 def own_corpus(run_dir: Path, dataset: str, root: Path, split: str, asv_scores: str = "auto") -> dict:
     """``corpora_table``'s ``own``: the run's corpus on its headline split, from the run's manifest and
     ``scores/<split>.txt``; its protocol as ``validation.yaml`` (notebook 01) names it."""
-    import yaml
-
     from xlsr_helpers.data.manifest import read_manifest
     from xlsr_helpers.evaluate.results import asv_reference
     manifests = Path(run_dir) / "manifests"
-    report = manifests / "validation.yaml"
-    held = (yaml.safe_load(report.read_text()) or {}) if report.is_file() else {}
-    protocol = held.get("splits", {}).get(split, {}).get("protocol", "")
+    protocol = validation(run_dir).get("splits", {}).get(split, {}).get("protocol", "")
     return {"dataset": dataset, "split": split, "trials": read_manifest(manifests / f"{split}.csv"),
             "score_file": Path(run_dir) / "scores" / f"{split}.txt", "protocol": Path(protocol),
             "asv": asv_reference(dataset, root, split, asv_scores)}
@@ -205,3 +215,50 @@ def own_corpus(run_dir: Path, dataset: str, root: Path, split: str, asv_scores: 
 def figure_path(run_dir: Path) -> Path:
     """Where the EER-per-corpus figure goes (``results/eer_per_corpus.png``), noted in the run's record."""
     return claim(run_dir, Path(run_dir) / RESULTS_DIR / TABLE_FILES[3])
+
+
+CORPUS_COLUMNS = ("phase", *CONDITION_COLUMNS)  # columns that only some corpora of a run fill
+
+
+def corpus_split(scored: dict[str, pd.DataFrame], corpus: str) -> str | None:
+    """The split one corpus of a run on several is reported on, as ``headline_split`` for one corpus:
+    eval when it has trials there, else the last scored split that holds it (None: no scored split)."""
+    held = [s for s, df in scored.items() if (df.corpus.astype(str) == corpus).any()]
+    return None if not held else "eval" if "eval" in held else held[-1]
+
+
+def corpus_trials(df: pd.DataFrame, corpus: str) -> pd.DataFrame:
+    """One corpus's rows of a joined manifest or score table under the organisers' ids (``source_id``);
+    a column that only other corpora fill (phase, the 2021 conditions) left out."""
+    out = df[df.corpus.astype(str) == corpus].copy()
+    out["utt_id"] = out["source_id"]
+    empty = [c for c in CORPUS_COLUMNS if c in out and out[c].astype(str).isin(["", "nan"]).all()]
+    return out.drop(columns=[*empty, "source_id"]).reset_index(drop=True)
+
+
+def own_corpora(run_dir: Path, dataset: str, roots: list[Path], scored: dict[str, pd.DataFrame],
+                asv_scores: str = "auto") -> list[dict]:
+    """``corpora_table``'s ``own`` for every corpus of the run. One corpus: ``own_corpus`` on the headline
+    split. Several: each on its own split (``corpus_split``), its scores under the organisers' ids in
+    ``results/<corpus>/scores_<split>.txt`` (what ``xlsr eer`` reads with that corpus's key file), its
+    protocol as ``validation.yaml`` names it and its ASV data from its own descriptor and root."""
+    from xlsr_helpers.data.corpora import parse_corpora
+    from xlsr_helpers.data.manifest import read_manifest
+    from xlsr_helpers.evaluate.results import asv_reference, headline_split
+    specs = parse_corpora(dataset)
+    if len(specs) == 1:
+        return [own_corpus(run_dir, dataset, roots[0], headline_split(scored), asv_scores)]
+    manifests = Path(run_dir) / "manifests"
+    held = validation(run_dir).get("corpora", {})
+    out = []
+    for spec, root in zip(specs, roots, strict=True):
+        split = corpus_split(scored, spec.corpus)
+        if split is None:
+            continue  # a corpus of the train split only: nothing of it was scored
+        score_file = claim(run_dir, Path(run_dir) / RESULTS_DIR / spec.corpus / f"scores_{split}.txt")
+        score_file.write_text(asvspoof_lines(corpus_trials(scored[split], spec.corpus), score_file))
+        protocol = held.get(spec.corpus, {}).get("splits", {}).get(split, {}).get("protocol", "")
+        out.append({"dataset": spec.descriptor, "split": split, "score_file": score_file, "protocol": Path(protocol),
+                    "trials": corpus_trials(read_manifest(manifests / f"{split}.csv"), spec.corpus),
+                    "asv": asv_reference(spec.descriptor, root, split, asv_scores), "name": spec.corpus})
+    return out

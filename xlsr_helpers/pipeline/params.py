@@ -114,14 +114,19 @@ def _check_data_root(value):
 
 
 def _check_corpus_roots(values: dict) -> list[str]:
-    """One root per corpus (or auto) when dataset and data_root are both given."""
+    """One root per corpus (or auto) when dataset and data_root are both given; several corpora take
+    their ASV scores each from its own descriptor (asv_scores auto or none)."""
     from xlsr_helpers.data.corpora import parse_corpora
     if not (isinstance(values.get("dataset"), str) and isinstance(values.get("data_root"), str)):
         return []
     try:
-        parse_corpora(values["dataset"], values["data_root"])
+        specs = parse_corpora(values["dataset"], values["data_root"])
     except XlsrError as exc:
         return [f"parameter {exc}"]
+    asv = values.get("asv_scores", "auto")
+    if len(specs) > 1 and asv not in ("auto", "none"):
+        return [f"parameter asv_scores={short(asv)}: dataset names {len(specs)} corpora, and each one's ASV scores "
+                "come from its own descriptor and root; give 'auto' or 'none'"]
     return []
 
 

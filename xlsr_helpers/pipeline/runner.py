@@ -186,7 +186,7 @@ def run_seeds(run_dir: Path, resolved: dict[str, dict], chosen: list[str], seeds
     from xlsr_helpers.evaluate import plots
     from xlsr_helpers.evaluate.results import asv_reference
     from xlsr_helpers.evaluate.seeds import SEEDS_DIR, clear_summary, prepare_seed_dir, results_summary, seed_dir, summarize
-    from xlsr_helpers.pipeline.runfolder import resolve_data_root
+    from xlsr_helpers.pipeline.runfolder import resolve_corpora
     per_seed = [nb for nb in PER_SEED if nb in chosen]
     if "03_stage2_finetune" not in per_seed:  # --from 04: every seed's stage 2 must exist already
         lacking = [s for s in seeds if not (seed_dir(run_dir, s) / "stage2" / "detector" / "config.json").is_file()]
@@ -209,8 +209,10 @@ def run_seeds(run_dir: Path, resolved: dict[str, dict], chosen: list[str], seeds
     defaults = {k: ast.literal_eval(v) for k, v in notebook_parameters("04_eval_eer").items()
                 if k in ("dataset", "data_root", "asv_scores", "phase", "bootstrap", "seed")}
     ev = {**defaults, **resolved["04_eval_eer"]}
-    root = resolve_data_root(ev["data_root"], ev["dataset"], run_dir, make=False)
-    table = summarize(run_dir, seeds, lambda split: asv_reference(ev["dataset"], root, split, ev["asv_scores"]),
+    specs, roots = resolve_corpora(ev["dataset"], ev["data_root"], run_dir, make=False)
+    one = len(specs) == 1  # several corpora pool their trials: no one ASV system, so no min t-DCF (as in 04)
+    table = summarize(run_dir, seeds, lambda split: asv_reference(ev["dataset"], roots[0], split, ev["asv_scores"])
+                      if one else None,
                       ev["phase"])
     split = "eval" if "eval" in set(table.split) else table.split.iloc[-1]
     plots.save_figure(plots.seed_summary(table, split), claim(run_dir, run_dir / SEEDS_DIR / "seeds.png"))
@@ -251,9 +253,6 @@ def check_corpus_splits(resolved: dict[str, dict], chosen: list[str]) -> None:
     specs = parse_corpora(dataset)
     splits = list(dict.fromkeys(s for spec in specs for s in load_descriptor(spec.descriptor)["splits"]))
     detector = resolved["04_eval_eer"].get("detector", "auto")
-    if len(specs) > 1 and "04_eval_eer" in chosen:
-        raise PipelineError(f"dataset={dataset!r} names {len(specs)} corpora: notebook 04 scores a run on one corpus; "
-                            "train with xlsr run --only 01,02,03, then score each corpus with the trained detector")
     needs = [nb for nb in chosen if nb in ("02_stage1_head", "03_stage2_finetune")
              or (nb == "04_eval_eer" and detector == "auto")]
     if needs and not set(TRAINS_ON) <= set(splits):
