@@ -25,6 +25,8 @@ CHROMIUM = Path(os.environ.get("XLSR_CHROMIUM", "/usr/bin/chromium"))
 CHROMEDRIVER = Path(os.environ.get("XLSR_CHROMEDRIVER", "/usr/bin/chromedriver"))
 REQUIRED = os.environ.get("XLSR_REQUIRE_BROWSER") == "1"
 TIMEOUT = 120  # seconds for the page to load and for the analysis to appear (2 shared CPU cores)
+if REQUIRED:  # make test-browser: without gradio the page fixture would skip; there it is an import error
+    import gradio  # noqa: F401
 
 
 def missing_browser() -> str:
@@ -96,6 +98,7 @@ def test_the_page_in_a_browser_gives_the_verdict_and_p_spoof(browser, served_dem
 
 def test_a_missing_browser_fails_when_required_and_skips_otherwise(tmp_path, monkeypatch):
     """What ``make test-browser`` relies on: with XLSR_REQUIRE_BROWSER=1 a missing browser is a failure."""
+    pytest.importorskip("gradio", reason="without gradio the page itself is skipped first (pip install 'xlsr-helpers[app]')")
     env = {**os.environ, "XLSR_CHROMIUM": str(tmp_path / "no-chromium"), "XLSR_REQUIRE_BROWSER": "1",
            "PYTHONPATH": os.pathsep.join(sys.path)}
     argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
