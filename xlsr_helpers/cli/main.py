@@ -14,12 +14,29 @@ from xlsr_helpers.cli import model_commands as cli_model
 from xlsr_helpers.cli import serve_commands as cli_serve
 from xlsr_helpers.core.errors import ConfigError, XlsrError, one_line, os_error_line
 from xlsr_helpers.core.outputs import check_output_folder
+from xlsr_helpers.data.corpora import AUTO, build_corpora, parse_corpora
 from xlsr_helpers.data.descriptor import available_datasets
+from xlsr_helpers.data.manifest import check_audio
+from xlsr_helpers.evaluate.sasv import evaluate_sasv
+from xlsr_helpers.evaluate.sasv_files import is_sasv_score_file, join_sasv, read_sasv_keys, read_sasv_scores
+from xlsr_helpers.evaluate.scorefile import (
+    TDCF_VERSIONS,
+    check_phase,
+    evaluate,
+    join_scores,
+    json_record,
+    read_asv_2021,
+    read_asv_scores,
+    read_protocol,
+    read_score_file,
+    select_phase,
+)
 from xlsr_helpers.pipeline.notebooks import copy_notebooks
 
 
 def _cmd_demo_data(a: argparse.Namespace) -> int:
     check_output_folder(a.out_dir, "OUT_DIR")
+    # torch: data.demo writes audio with it; the other commands stay torch-free
     from xlsr_helpers.data.demo import make_demo_corpus
     root = make_demo_corpus(a.out_dir, seed=a.seed, size=a.size)
     print(f"demo corpus ({a.size}, seed {a.seed}) written to {root}")
@@ -28,7 +45,6 @@ def _cmd_demo_data(a: argparse.Namespace) -> int:
 
 def _cmd_manifest(a: argparse.Namespace) -> int:
     check_output_folder(a.out, "--out")  # before the corpus is read
-    from xlsr_helpers.data.corpora import AUTO, build_corpora, parse_corpora
     specs = parse_corpora(a.dataset, a.root)
     res = build_corpora(specs, [None if s.root == AUTO else s.root for s in specs], splits=a.split,
                         allow_missing=a.allow_missing, allow_outside_root=a.allow_outside_root)
@@ -52,7 +68,6 @@ def _cmd_manifest(a: argparse.Namespace) -> int:
 
 def _check_audio(res, out: Path) -> int:
     """Decode every kept file: unreadable ones fail the command, silent/short/clipped are reported."""
-    from xlsr_helpers.data.manifest import check_audio
     summary = check_audio(res.splits, out)
     print(summary.to_string(index=False))
     unreadable = int(summary.unreadable.sum())
@@ -64,19 +79,6 @@ def _check_audio(res, out: Path) -> int:
 
 
 def _cmd_eer(a: argparse.Namespace) -> int:
-    from xlsr_helpers.evaluate.sasv_files import is_sasv_score_file
-    from xlsr_helpers.evaluate.scorefile import (
-        TDCF_VERSIONS,
-        check_phase,
-        evaluate,
-        join_scores,
-        json_record,
-        read_asv_2021,
-        read_asv_scores,
-        read_protocol,
-        read_score_file,
-        select_phase,
-    )
     phase = check_phase(a.phase or "eval")  # every option is checked before any file is read
     if a.asv_keys and not a.asv_scores:
         raise ConfigError("--asv-keys (2021 ASV trial_metadata.txt) needs --asv-scores (ASVTorch_Kaldi/score.txt)")
@@ -108,8 +110,6 @@ def _cmd_eer(a: argparse.Namespace) -> int:
 
 def _eer_sasv(a: argparse.Namespace) -> int:
     """ASVspoof 5 track 2: what the evaluation package's ``evaluation.py --m t2_tandem`` reports."""
-    from xlsr_helpers.evaluate.sasv import evaluate_sasv
-    from xlsr_helpers.evaluate.sasv_files import join_sasv, read_sasv_keys, read_sasv_scores
     given = [o for o, v in (("--asv-scores", a.asv_scores), ("--asv-keys", a.asv_keys), ("--phase", a.phase)) if v]
     if given:
         verb = "does" if len(given) == 1 else "do"

@@ -6,12 +6,16 @@ import argparse
 import json
 import os
 from pathlib import Path
+from shlex import quote
 
 import yaml
 
 from xlsr_helpers.core.errors import ConfigError
 from xlsr_helpers.core.outputs import check_output_file, check_output_folder
 from xlsr_helpers.core.textfile import read_yaml_mapping
+from xlsr_helpers.data.manifest import read_manifest
+from xlsr_helpers.pipeline.notebooks import describe_parameters
+from xlsr_helpers.serve.onnx_backend import OnnxBackend, is_onnx_export, read_export_info
 
 
 def parse_assignments(items: list[str] | None) -> dict:
@@ -29,15 +33,15 @@ def parse_assignments(items: list[str] | None) -> dict:
 
 
 def _cmd_preflight(a: argparse.Namespace) -> int:
-    from xlsr_helpers.runtime.device import preflight
+    from xlsr_helpers.runtime.device import preflight  # torch: only for xlsr preflight
     print(preflight(a.device if a.device != "auto" else None))
     return 0
 
 
 def _cmd_train(a: argparse.Namespace) -> int:
     check_output_folder(a.out, "--out")  # before any work: checkpoints must have somewhere to go
-    from xlsr_helpers.train.config import TrainConfig
-    from xlsr_helpers.train.stage import train_stage
+    from xlsr_helpers.train.config import TrainConfig  # torch: only when training runs
+    from xlsr_helpers.train.stage import train_stage  # torch: only when training runs
     params = read_yaml_mapping(a.config, "--config is a mapping of training parameters", ConfigError) \
         if a.config else {}
     params.update(parse_assignments(a.set))
@@ -47,7 +51,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
     if a.head:
         params["head"] = a.head
     res = train_stage(TrainConfig.from_mapping(params), a.train, a.dev, a.out)
-    from xlsr_helpers.evaluate.scoring import finish_distributed
+    from xlsr_helpers.evaluate.scoring import finish_distributed  # torch: only when training runs
     finish_distributed()  # leave the process group before exiting: gloo may abort a process still in it
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports
         return 0
@@ -58,8 +62,10 @@ def _cmd_train(a: argparse.Namespace) -> int:
 
 def _cmd_score(a: argparse.Namespace) -> int:
 
-    from xlsr_helpers.data.manifest import read_manifest
+    # torch: only when scoring runs
     from xlsr_helpers.evaluate.score_output import ScoreJob, check_score_outputs, score_into, windows_path
+
+    # torch, transformers: only when scoring runs
     from xlsr_helpers.evaluate.scoring import (
         AUDIO_EXTENSIONS,
         Scorer,
@@ -75,7 +81,6 @@ def _cmd_score(a: argparse.Namespace) -> int:
     check_score_outputs({"--out": a.out, "--asvspoof-out": a.asvspoof_out, "--windows": windows}, a.model_dir, a.paths)
     if windows and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ConfigError("--windows under torchrun: window scores are written by one process; score without torchrun")
-    from xlsr_helpers.serve.onnx_backend import OnnxBackend, is_onnx_export, read_export_info
     if a.backend == "onnx":
         read_export_info(a.model_dir)  # a detector folder is refused here, before any input is read
     elif is_onnx_export(a.model_dir):
@@ -113,7 +118,7 @@ def _cmd_score(a: argparse.Namespace) -> int:
 
 
 def _cmd_export(a: argparse.Namespace) -> int:
-    from xlsr_helpers.serve.onnx_export import check_export_args, export_onnx
+    from xlsr_helpers.serve.onnx_export import check_export_args, export_onnx  # torch, onnx: only for xlsr export
     check_export_args(a.model_dir, a.out, a.format, a.quantize)  # before the detector loads
     out = export_onnx(a.model_dir, a.out, a.quantize)
     print(f"exported {a.model_dir} -> {out} ({a.quantize or 'fp32'}); score it with "
@@ -129,22 +134,23 @@ def _cmd_push(a: argparse.Namespace) -> int:
         from xlsr_helpers.serve.space import push_space  # function level: torch only when pushing
         print(f"pushed {a.model_dir} -> {push_space(a.model_dir, a.space, private=not a.public, token=a.token)}")
         return 0
-    from xlsr_helpers.model.card import push_detector
+    from xlsr_helpers.model.card import push_detector  # torch, huggingface_hub: only for xlsr push
     print(f"pushed {a.model_dir} -> {push_detector(a.model_dir, a.repo_id, private=not a.public, token=a.token)}")
     return 0
 
 
 def _cmd_run(a: argparse.Namespace) -> int:
-    from xlsr_helpers.pipeline.notebooks import describe_parameters
+    # torch: the pipeline checks its parameters with the model's rules
     from xlsr_helpers.pipeline.runner import run_pipeline
     if a.list_params:
         print(describe_parameters())
         return 0
     if a.estimate:
+        # torch: the pipeline checks its parameters with the model's rules
         from xlsr_helpers.pipeline.runner import estimate_run
         print(estimate_run(preset=a.preset, overrides=parse_assignments(a.set), run_dir=a.run_dir))
         return 0
-    from xlsr_helpers.evaluate.seeds import parse_seeds
+    from xlsr_helpers.evaluate.seeds import parse_seeds  # torch: seeds reads score files through the scoring stack
     only = [x for part in a.only for x in part.split(",") if x] if a.only else None
     seeds = parse_seeds(a.seeds) if a.seeds else None
     return run_pipeline(preset=a.preset, overrides=parse_assignments(a.set), run_dir=a.run_dir,
@@ -154,8 +160,8 @@ def _cmd_run(a: argparse.Namespace) -> int:
 
 def _cmd_kaggle(a: argparse.Namespace) -> int:
     check_output_folder(a.out, "--out")
-    from shlex import quote
 
+    # torch: kaggle_kernel checks the run's parameters
     from xlsr_helpers.pipeline.kaggle_kernel import (
         ASVSPOOF2019_DATASET,
         check_code_dataset,
