@@ -10,11 +10,13 @@ small (every common rate), and otherwise the same filter evaluated tap by tap in
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from numbers import Real
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import soundfile as sf
 import torch
 import torchaudio
@@ -211,9 +213,7 @@ def check_files(paths: list[str], min_seconds: float = 0.5, workers: int = 4, fl
 
     With ``flagged_csv``, the flagged rows (with their ``ids`` as ``utt_id``) are appended to it
     every ``CHECK_CHUNK`` files, so a check that is stopped keeps what it found."""
-    from concurrent.futures import ThreadPoolExecutor
 
-    import pandas as pd
     ids = list(ids) if ids is not None else [Path(p).stem for p in paths]
     if flagged_csv is not None:
         pd.DataFrame(columns=[*CHECK_COLUMNS, "utt_id"]).to_csv(flagged_csv, index=False)

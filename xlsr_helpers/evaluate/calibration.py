@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 from xlsr_helpers.evaluate.metrics import MetricError, _as_scores
@@ -64,7 +65,6 @@ def fit_calibration(bonafide_scores, spoof_scores, prior_spoof: float = 0.5, fit
 
 def reliability_table(p_spoof: np.ndarray, is_spoof: np.ndarray, bins: int = 10):
     """Mean predicted p_spoof vs observed spoof rate per probability bin (for a reliability diagram)."""
-    import pandas as pd
     edges = np.linspace(0, 1, bins + 1)
     which = np.clip(np.digitize(p_spoof, edges[1:-1]), 0, bins - 1)
     df = pd.DataFrame({"bin": which, "p": p_spoof, "spoof": is_spoof.astype(float)})

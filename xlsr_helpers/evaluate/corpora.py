@@ -150,6 +150,7 @@ def finished_scores(run_dir: Path, plan: CorpusPlan, inputs: dict) -> Path | Non
 def score_corpus(scorer, run_dir: Path, plan: CorpusPlan, inputs: dict) -> pd.DataFrame:
     """Score the corpus into ``results/<corpus>/scores.csv|txt`` (rows written as they finish); the inputs
     record goes first and comes back last, only when every file scored."""
+    # torch: score_output reads audio with it; the rest of corpora stays torch-free
     from xlsr_helpers.evaluate.score_output import ScoreJob, score_into
     remove_written(run_dir, [f"{RESULTS_DIR}/{plan.name}/{INPUTS}"])  # half-written scores never pass as finished
     csv, txt = (claim(run_dir, plan.folder / n) for n in ("scores.csv", "scores.txt"))

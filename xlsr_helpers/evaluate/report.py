@@ -74,8 +74,9 @@ def calibration_report(df: pd.DataFrame, calibration: Calibration | None, prior_
 
 def audio_players(examples: pd.DataFrame, max_seconds: float = 8.0):
     """One inline player per example with its file name and score (the start of long files)."""
-    from IPython.display import HTML, Audio
+    from IPython.display import HTML, Audio  # IPython: only in a notebook
 
+    # torch: data.audio; the report stays torch-free
     from xlsr_helpers.data.audio import SAMPLE_RATE, AudioError, load_audio
     parts = []
     for r in examples.itertuples():

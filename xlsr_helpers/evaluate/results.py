@@ -162,6 +162,7 @@ def summary_table(scored: dict, results: dict, threshold: float, threshold_from:
 
 def scoring_config(window_seconds, hop_seconds, batch_size: int, aggregation: str, prior_spoof: float):
     """Notebook 04's parameters as a ``ScoringConfig``; 'auto' leaves a field to the detector's settings."""
+    # transformers: scoring pulls the model stack, only for notebook 04
     from xlsr_helpers.evaluate.scoring import ScoringConfig
     samples = lambda s: None if s == "auto" else int(round(float(s) * SAMPLE_RATE))  # noqa: E731
     return ScoringConfig(window=samples(window_seconds), hop=samples(hop_seconds), batch_size=batch_size,

@@ -13,12 +13,13 @@ from __future__ import annotations
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+import torch.distributed as dist
 from tqdm.auto import tqdm
 
 from xlsr_helpers.core.errors import ConfigError, failure_reason
@@ -293,7 +294,6 @@ class Scorer:
 def init_distributed() -> int:
     """Under torchrun (WORLD_SIZE > 1) join the process group (gloo on CPU, nccl on GPUs) and pin this
     process to its GPU; returns the rank (0 without torchrun)."""
-    import torch.distributed as dist
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
         return _rank_world()[0]
     if torch.cuda.is_available():
@@ -304,14 +304,12 @@ def init_distributed() -> int:
 
 def finish_distributed() -> None:
     """Leave the process group cleanly (torch 2.10's gloo aborts a process that exits inside it)."""
-    import torch.distributed as dist
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
 
 
 def _rank_world() -> tuple[int, int]:
-    import torch.distributed as dist
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
@@ -319,7 +317,6 @@ def _rank_world() -> tuple[int, int]:
 
 def _gather(mine: range, scores: np.ndarray, n_windows: np.ndarray, errors: dict) -> tuple:
     """Merge the processes' shares (each filled only its own indices) into the full arrays."""
-    import torch.distributed as dist
     idx = np.asarray(mine)
     own = set(mine)  # once, not per error: a corpus may hold many unreadable files
     share = (idx, scores[idx], n_windows[idx], {k: v for k, v in errors.items() if k in own})
@@ -335,7 +332,6 @@ def _gather(mine: range, scores: np.ndarray, n_windows: np.ndarray, errors: dict
 def resolve_scoring(config: ScoringConfig, settings: dict) -> ScoringConfig:
     """Fill the unset fields from the detector's settings (training segment, its scoring window, hop
     and aggregation, dev EER threshold); a detector without settings gets the old defaults, said once."""
-    from dataclasses import replace
     scoring = settings.get("scoring", {})
     if not settings and (config.window is None or config.threshold is None):
         log.warning("the detector folder has no %s: scoring with %d-sample windows and threshold 0",

@@ -19,7 +19,8 @@ import pandas as pd
 from xlsr_helpers.core.errors import ConfigError, RunFolderError
 from xlsr_helpers.core.written import WRITTEN, claim, not_written, note_written, remove_written
 from xlsr_helpers.data.manifest import read_manifest
-from xlsr_helpers.evaluate.score_output import asvspoof_lines
+from xlsr_helpers.evaluate.results import evaluate_scores
+from xlsr_helpers.evaluate.score_output import asvspoof_lines, write_scores
 from xlsr_helpers.evaluate.scorefile import read_score_file
 from xlsr_helpers.evaluate.table import corpus_row, file_scores
 
@@ -105,8 +106,6 @@ def _row(split: str, system: str, result: dict) -> dict:
 def summarize(run_dir: Path, seeds: list[int], asv_for_split, phase: str = "eval") -> pd.DataFrame:
     """Per split and system (each seed, mean, sd, fused): EER (%), min t-DCF, min DCF; written as
     ``seeds/summary.csv|json`` with the fused scores. ``asv_for_split(split)`` gives the ASV reference."""
-    from xlsr_helpers.evaluate.results import evaluate_scores
-    from xlsr_helpers.evaluate.score_output import write_scores
     first = seed_dir(run_dir, seeds[0]) / "scores"
     splits = sorted(p.stem for p in first.glob("*.csv"))
     rows = []

@@ -14,15 +14,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from xlsr_helpers.core.errors import ConfigError
 from xlsr_helpers.core.written import claim
+from xlsr_helpers.data.corpora import parse_corpora
 from xlsr_helpers.data.descriptor import load_descriptor
+from xlsr_helpers.data.manifest import read_manifest
 from xlsr_helpers.evaluate.calibration import Calibration
-from xlsr_helpers.evaluate.corpora import RESULTS_DIR
-from xlsr_helpers.evaluate.metrics import act_dcf, cllr
+from xlsr_helpers.evaluate.corpora import RESULTS_DIR, detector_identity, score_or_reuse
+from xlsr_helpers.evaluate.metrics import act_dcf, cllr, per_condition_eer
 from xlsr_helpers.evaluate.report import bootstrap_eer
-from xlsr_helpers.evaluate.results import CONDITION_COLUMNS, asv_rates
+from xlsr_helpers.evaluate.results import CONDITION_COLUMNS, asv_rates, asv_reference, headline_split, refuse_unscored
 from xlsr_helpers.evaluate.score_output import asvspoof_lines
 from xlsr_helpers.evaluate.scorefile import TDCF_VERSIONS, evaluate, join_scores, read_score_file, select_phase
 
@@ -99,7 +102,6 @@ def corpus_row(dataset: str, split: str, scored: pd.DataFrame, asv: dict | None,
 
 def condition_eers(subset: pd.DataFrame) -> dict[str, dict[str, float]]:
     """EER within each value of every 2021-style condition column (codec, transmission, source, vocoder)."""
-    from xlsr_helpers.evaluate.metrics import per_condition_eer
     return {c: dict(zip(t[c], t.eer, strict=True)) for c in CONDITION_COLUMNS if c in subset
             for t in [per_condition_eer(subset, c)]}
 
@@ -170,8 +172,6 @@ def corpora_table(scorer, run_dir: Path, detector_dir: Path, plans: list, own: d
     corpora: a list, one per corpus, ``own_corpora``) and every planned corpus, each scored or its
     finished scores taken over (``corpora.score_or_reuse``), one row each; the table files written.
     Returns the table and the records (``reused`` says which were taken over)."""
-    from xlsr_helpers.evaluate.corpora import detector_identity, score_or_reuse
-    from xlsr_helpers.evaluate.results import asv_reference, refuse_unscored
     rows, records = [], {}
     for one in [own] if isinstance(own, dict) else own:
         row, record = evaluate_corpus(run_dir, calibration=calibration, phase=phase, bootstrap=bootstrap, seed=seed,
@@ -195,7 +195,6 @@ def corpora_table(scorer, run_dir: Path, detector_dir: Path, plans: list, own: d
 
 def validation(run_dir: Path) -> dict:
     """The run's ``manifests/validation.yaml`` (notebook 01's record of protocols and counts), {} without one."""
-    import yaml
     report = Path(run_dir) / "manifests" / "validation.yaml"
     return (yaml.safe_load(report.read_text()) or {}) if report.is_file() else {}
 
@@ -203,8 +202,6 @@ def validation(run_dir: Path) -> dict:
 def own_corpus(run_dir: Path, dataset: str, root: Path, split: str, asv_scores: str = "auto") -> dict:
     """``corpora_table``'s ``own``: the run's corpus on its headline split, from the run's manifest and
     ``scores/<split>.txt``; its protocol as ``validation.yaml`` (notebook 01) names it."""
-    from xlsr_helpers.data.manifest import read_manifest
-    from xlsr_helpers.evaluate.results import asv_reference
     manifests = Path(run_dir) / "manifests"
     protocol = validation(run_dir).get("splits", {}).get(split, {}).get("protocol", "")
     return {"dataset": dataset, "split": split, "trials": read_manifest(manifests / f"{split}.csv"),
@@ -242,9 +239,6 @@ def own_corpora(run_dir: Path, dataset: str, roots: list[Path], scored: dict[str
     split. Several: each on its own split (``corpus_split``), its scores under the organisers' ids in
     ``results/<corpus>/scores_<split>.txt`` (what ``xlsr eer`` reads with that corpus's key file), its
     protocol as ``validation.yaml`` names it and its ASV data from its own descriptor and root."""
-    from xlsr_helpers.data.corpora import parse_corpora
-    from xlsr_helpers.data.manifest import read_manifest
-    from xlsr_helpers.evaluate.results import asv_reference, headline_split
     specs = parse_corpora(dataset)
     if len(specs) == 1:
         return [own_corpus(run_dir, dataset, roots[0], headline_split(scored), asv_scores)]
