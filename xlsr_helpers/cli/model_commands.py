@@ -61,7 +61,6 @@ def _cmd_train(a: argparse.Namespace) -> int:
 
 
 def _cmd_score(a: argparse.Namespace) -> int:
-
     # torch: only when scoring runs
     from xlsr_helpers.evaluate.score_output import ScoreJob, check_score_outputs, score_into, windows_path
 
@@ -160,7 +159,6 @@ def _cmd_run(a: argparse.Namespace) -> int:
 
 def _cmd_kaggle(a: argparse.Namespace) -> int:
     check_output_folder(a.out, "--out")
-
     # torch: kaggle_kernel checks the run's parameters
     from xlsr_helpers.pipeline.kaggle_kernel import (
         ASVSPOOF2019_DATASET,

@@ -213,7 +213,6 @@ def check_files(paths: list[str], min_seconds: float = 0.5, workers: int = 4, fl
 
     With ``flagged_csv``, the flagged rows (with their ``ids`` as ``utt_id``) are appended to it
     every ``CHECK_CHUNK`` files, so a check that is stopped keeps what it found."""
-
     ids = list(ids) if ids is not None else [Path(p).stem for p in paths]
     if flagged_csv is not None:
         pd.DataFrame(columns=[*CHECK_COLUMNS, "utt_id"]).to_csv(flagged_csv, index=False)
