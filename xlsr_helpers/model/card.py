@@ -13,6 +13,10 @@ import math
 import time
 from pathlib import Path
 
+import huggingface_hub
+from huggingface_hub.errors import HFValidationError
+from huggingface_hub.utils import validate_repo_id
+
 from xlsr_helpers import __version__
 from xlsr_helpers.core.errors import XlsrError, short, short_text
 from xlsr_helpers.data.audio import SAMPLE_RATE
@@ -177,8 +181,6 @@ class PushError(XlsrError, RuntimeError):
 def check_repo_id(repo_id: str) -> None:
     """A Hub repo id (``you/name``: letters, digits, '-', '_', '.'; at most 96 characters), checked here:
     huggingface_hub's own message quotes the id whole."""
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
     try:
         validate_repo_id(repo_id)
     except HFValidationError:
@@ -188,12 +190,11 @@ def check_repo_id(repo_id: str) -> None:
 
 def hub_token(token: str | None) -> str:
     """The token to push with (given, else HF_TOKEN or the saved login), found before any network call."""
-    from huggingface_hub import constants, get_token
-    token = token or get_token()
+    token = token or huggingface_hub.get_token()  # looked up here: the tests replace it
     if not token:
         raise PushError("no Hugging Face token: run `hf auth login`, set HF_TOKEN, or give --token "
                         "(a token with write access: https://huggingface.co/settings/tokens)")
-    if constants.HF_HUB_OFFLINE:
+    if huggingface_hub.constants.HF_HUB_OFFLINE:
         raise PushError("HF_HUB_OFFLINE is set: pushing needs the network; unset it (on Kaggle: Internet on)")
     return token
 
@@ -213,11 +214,10 @@ def push_detector(detector_dir: str | Path, repo_id: str, private: bool = True, 
                   message: str = "Upload XLS-R deepfake detector") -> str:
     """Publish a detector folder (weights, feature extractor, settings, card) to the Hugging Face Hub.
     The repo id, the folder (it must load) and the credentials are checked before any network call."""
-    from huggingface_hub import HfApi
     check_repo_id(repo_id)
     folder = Path(detector_dir)
     check_pushable(folder)
-    api = HfApi(token=hub_token(token))
+    api = huggingface_hub.HfApi(token=hub_token(token))
     if not (folder / "README.md").is_file():
         write_model_card(folder, read_settings(folder))
     return upload_folder(api, folder, repo_id, "model", private, message)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 import re
 from contextlib import contextmanager
 from pathlib import Path
@@ -115,11 +116,9 @@ def check_feature_extractor(folder: Path) -> None:
 def loading_named(name_or_path, what: str = "model"):
     """Errors raised while transformers reads a folder or hub id, as one ``ModelLoadError`` line; its
     loading report (a table on stderr) is left out: ``check_loading_info`` says what matters."""
-    import pickle
-
     from huggingface_hub.errors import StrictDataclassError  # a config.json field of the wrong type
-    from safetensors import SafetensorError
-    from transformers.utils import logging as hf_logging
+    from safetensors import SafetensorError  # safetensors: only while a model loads; checks stays free of it
+    from transformers.utils import logging as hf_logging  # transformers: only while a model loads
     report = hf_logging.get_logger("transformers.modeling_utils")
     report.addFilter(_no_load_report)  # a filter, not a level: transformers reads the level for other warnings
     try:

@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 
 from xlsr_helpers.data.corpora import parse_corpora
+from xlsr_helpers.data.demo import SIZES, SPLIT_ATTACKS
 from xlsr_helpers.data.descriptor import load_descriptor
 from xlsr_helpers.data.manifest import build_manifest, read_manifest
 from xlsr_helpers.model.cache import CacheSpec, feature_kind
@@ -49,7 +50,6 @@ def trial_counts(values: dict, run_dir: Path) -> dict[str, int]:
 def _corpus_counts(descriptor: str, root_spec: str, values: dict, run_dir: Path) -> dict[str, int]:
     """One corpus's train and dev trials (a split it lacks: none)."""
     if root_spec.startswith("demo:"):  # a demo corpus that may not exist yet: its sizes are known without generating it
-        from xlsr_helpers.data.demo import SIZES, SPLIT_ATTACKS
         size = SIZES[root_spec.split(":", 1)[1]]
         return {s: size.bonafide[s] + size.per_attack[s] * len(SPLIT_ATTACKS[s]) for s in SPLITS}
     root = resolve_data_root(root_spec, descriptor, run_dir, make=False)

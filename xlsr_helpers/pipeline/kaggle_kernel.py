@@ -16,7 +16,7 @@ from xlsr_helpers.core.errors import ConfigError
 from xlsr_helpers.core.resources import CHECKOUT, NOTEBOOK_DIR
 from xlsr_helpers.pipeline.notebooks import load_preset, notebook_name, preset_names
 from xlsr_helpers.pipeline.runner import resolve_parameters
-from xlsr_helpers.runtime.kaggle_env import DEFAULT_ACCELERATOR, kaggle_accelerator
+from xlsr_helpers.runtime.kaggle_env import DEFAULT_ACCELERATOR, kaggle_accelerator, kaggle_working
 
 ASVSPOOF2019_DATASET = "awsaf49/asvpoof-2019-dataset"
 CHAIN = "chain"
@@ -265,9 +265,7 @@ def write_kernel_folder(out_dir: str | Path, kernel_id: str, notebook: str = CHA
 
 def show_run(run_dir: str | Path | None = None) -> None:
     """Display a finished run's metrics table and figures in the kernel."""
-    from IPython.display import Image, display
-
-    from xlsr_helpers.runtime.kaggle_env import kaggle_working
+    from IPython.display import Image, display  # IPython: only in a kernel
     run = Path(run_dir) if run_dir else kaggle_working() / "xlsr-run"
     metrics = run / "metrics.json"
     if metrics.exists():

@@ -56,7 +56,7 @@ def load_preset(name: str) -> dict:
 
 def notebook_parameters(name: str) -> dict:
     """Declared parameters (name -> default) of one notebook, via papermill's inspector."""
-    import papermill as pm
+    import papermill as pm  # papermill starts slowly: only when parameters are inspected
     params = pm.inspect_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb"))
     return {k: v["default"] for k, v in params.items()}
 

@@ -15,8 +15,11 @@ from pathlib import Path
 from xlsr_helpers.core.errors import ConfigError, XlsrError, short
 from xlsr_helpers.core.rules import Rule, choice, integer, number
 from xlsr_helpers.data.audio import MAX_SEGMENT_SECONDS, MIN_SAMPLES, SAMPLE_RATE
+from xlsr_helpers.data.corpora import parse_corpora, split_joined
 from xlsr_helpers.data.labels import PHASES
+from xlsr_helpers.evaluate.corpora import parse_eval_datasets
 from xlsr_helpers.evaluate.scoring import SETTING_RULES
+from xlsr_helpers.pipeline.notebooks import notebook_parameters
 from xlsr_helpers.train.config import FIELD_RULES, TrainConfig
 
 TINY_RANDOM = "tiny-random"  # base_model value: a random-initialised tiny wav2vec2 (demo and tests)
@@ -68,7 +71,6 @@ def check_value(name: str, value):
         except ConfigError as exc:
             raise ConfigError(f"parameter {exc}") from None
     if name == "eval_datasets":  # 04's further corpora: every descriptor loaded, roots checked where 04 reads them
-        from xlsr_helpers.evaluate.corpora import parse_eval_datasets
         parse_eval_datasets(value)
         return value
     rule = RULES.get(name)
@@ -83,7 +85,6 @@ def check_value(name: str, value):
 
 
 def _check_dataset(value) -> str:
-    from xlsr_helpers.data.corpora import parse_corpora
     if not isinstance(value, str) or not value:
         raise ConfigError(f"parameter dataset={short(value)}: expected a descriptor's name or .yaml path "
                           "(several joined with '+')")
@@ -98,7 +99,6 @@ def _check_data_root(value):
     """auto, demo:<size> (a size the generator knows) or a folder (checked when 01 reads it); for
     several corpora, one of these per corpus joined with '+' (their count is checked against
     dataset's by ``check_parameters``)."""
-    from xlsr_helpers.data.corpora import split_joined
     if not isinstance(value, str) or not value:
         raise ConfigError(f"parameter data_root={short(value)}: expected 'auto', 'demo:tiny', 'demo:small' or a folder")
     try:
@@ -116,7 +116,6 @@ def _check_data_root(value):
 def _check_corpus_roots(values: dict) -> list[str]:
     """One root per corpus (or auto) when dataset and data_root are both given; several corpora take
     their ASV scores each from its own descriptor (asv_scores auto or none)."""
-    from xlsr_helpers.data.corpora import parse_corpora
     if not (isinstance(values.get("dataset"), str) and isinstance(values.get("data_root"), str)):
         return []
     try:
@@ -155,12 +154,10 @@ def check_parameters(values: dict) -> dict:
 
 def check_notebook_parameters(notebook: str, namespace: dict) -> None:
     """Check a notebook's declared parameters as the notebook holds them (run by hand or by papermill)."""
-    from xlsr_helpers.pipeline.notebooks import notebook_parameters
     check_parameters({k: namespace[k] for k in notebook_parameters(notebook) if k in namespace})
 
 
 def _joined(value: str) -> list[str]:
-    from xlsr_helpers.data.corpora import split_joined
     try:
         return split_joined(value, "value")
     except XlsrError:

@@ -20,6 +20,10 @@ from xlsr_helpers.core.errors import PipelineError
 from xlsr_helpers.core.outputs import check_output_folder
 from xlsr_helpers.core.resources import CHECKOUT, NOTEBOOK_DIR
 from xlsr_helpers.core.written import claim, note_written
+from xlsr_helpers.data.corpora import parse_corpora
+from xlsr_helpers.data.descriptor import load_descriptor
+from xlsr_helpers.evaluate.results import asv_reference
+from xlsr_helpers.evaluate.seeds import SEEDS_DIR, clear_summary, prepare_seed_dir, results_summary, seed_dir, summarize
 from xlsr_helpers.pipeline.notebooks import (
     NOTEBOOKS,
     REQUIRED_BEFORE,
@@ -39,7 +43,7 @@ from xlsr_helpers.pipeline.run_state import (
     run_record,
     unfinished_notebooks,
 )
-from xlsr_helpers.pipeline.runfolder import check_run_folder, clear_results
+from xlsr_helpers.pipeline.runfolder import check_run_folder, clear_results, resolve_corpora
 from xlsr_helpers.pipeline.runlock import LOCK_FILE, run_folder_lock
 from xlsr_helpers.runtime.kaggle_env import folder_bytes, in_kaggle_output, kaggle_working, kept_note, on_kaggle
 
@@ -183,10 +187,7 @@ def run_seeds(run_dir: Path, resolved: dict[str, dict], chosen: list[str], seeds
               progress_bar: bool, t0: float) -> int:
     """The chosen shared notebooks once, the chosen ones of 03 and 04 per seed in ``seeds/seed-<n>``,
     then the summary table, figure and fused scores."""
-    from xlsr_helpers.evaluate import plots
-    from xlsr_helpers.evaluate.results import asv_reference
-    from xlsr_helpers.evaluate.seeds import SEEDS_DIR, clear_summary, prepare_seed_dir, results_summary, seed_dir, summarize
-    from xlsr_helpers.pipeline.runfolder import resolve_corpora
+    from xlsr_helpers.evaluate import plots  # matplotlib, IPython (1.5 s): only when the summary figure is drawn
     per_seed = [nb for nb in PER_SEED if nb in chosen]
     if "03_stage2_finetune" not in per_seed:  # --from 04: every seed's stage 2 must exist already
         lacking = [s for s in seeds if not (seed_dir(run_dir, s) / "stage2" / "detector" / "config.json").is_file()]
@@ -247,8 +248,6 @@ def check_corpus_splits(resolved: dict[str, dict], chosen: list[str]) -> None:
     feed 02-03, nor 04 scoring this run's detector: said before 01 runs, with what it can do."""
     if NOTEBOOKS[0] not in chosen:
         return
-    from xlsr_helpers.data.corpora import parse_corpora
-    from xlsr_helpers.data.descriptor import load_descriptor
     dataset = resolved[NOTEBOOKS[0]].get("dataset") or ast.literal_eval(notebook_parameters(NOTEBOOKS[0])["dataset"])
     specs = parse_corpora(dataset)
     splits = list(dict.fromkeys(s for spec in specs for s in load_descriptor(spec.descriptor)["splits"]))
@@ -266,7 +265,7 @@ def check_corpus_splits(resolved: dict[str, dict], chosen: list[str]) -> None:
 def execute_notebook(src: Path, out: Path, parameters: dict, kernel_name: str = "python3",
                      progress_bar: bool = True) -> None:
     """One notebook through papermill, from the checkout (or the run folder when installed), with a quiet kernel."""
-    import papermill as pm
+    import papermill as pm  # papermill starts slowly: only when a notebook runs
     out.parent.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # debugpy's start-up notes on Python 3.12
     try:

@@ -83,7 +83,7 @@ def export_onnx(detector_dir: str | Path, out_dir: str | Path, quantize: str | N
         fp32 = Path(tmp) / MODEL_FILE
         _export_graph(model, fp32, settings.get("segment_samples") or SEGMENT_SAMPLES)
         if quantize == "int8":
-            from onnxruntime.quantization import QuantType, quantize_dynamic
+            from onnxruntime.quantization import QuantType, quantize_dynamic  # onnxruntime: only for an int8 export
             quantize_dynamic(fp32, out / MODEL_FILE, weight_type=QuantType.QInt8, op_types_to_quantize=QUANTIZED_OPS)
         else:
             shutil.move(fp32, out / MODEL_FILE)

@@ -14,6 +14,8 @@ import shutil
 from importlib import metadata
 from pathlib import Path
 
+from huggingface_hub import HfApi
+
 from xlsr_helpers.core.errors import ConfigError, short_text
 from xlsr_helpers.core.outputs import check_output_folder
 from xlsr_helpers.model.card import (
@@ -136,7 +138,6 @@ def push_space(folder: str | Path, space_id: str, private: bool = True, token: s
                message: str = "Upload XLS-R deepfake detector demo") -> str:
     """Publish a Space folder to the Hub as a gradio Space; the id, the folder and the credentials are
     checked before any network call. Returns the commit's address."""
-    from huggingface_hub import HfApi
     check_repo_id(space_id)
     folder = Path(folder)
     check_space_folder(folder)

@@ -7,6 +7,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from transformers import SchedulerType
+from transformers.integrations import get_available_reporting_integrations
 
 from xlsr_helpers.core.errors import ConfigError
 from xlsr_helpers.core.rules import Rule, choice, integer, number, problems
@@ -120,7 +121,6 @@ REPORTERS = ("none", "tensorboard", "wandb", "trackio", "mlflow", "all")
 
 def reporting_problems(report_to: str) -> list[str]:
     """Unknown reporters, or ones whose package is missing (found now, not after the caches are built)."""
-    from transformers.integrations import get_available_reporting_integrations
     wanted = [r.strip() for r in str(report_to).split(",") if r.strip()]
     if not wanted or any(r not in REPORTERS for r in wanted):
         return [f"report_to={report_to!r} (expected 'none' or a comma-separated subset of {list(REPORTERS[1:-1])}, or 'all')"]
