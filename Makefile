@@ -27,7 +27,7 @@ $(STAMP): requirements.txt requirements-kaggle.txt pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	rm -rf $(RUN_DIR)  # a fresh run every time (about 40 s on 2 CPU cores)
+	rm -rf $(RUN_DIR)  # a fresh run every time (about 75 s on 2 CPU cores)
 	$(BIN)/xlsr run --preset demo --run-dir $(RUN_DIR)
 
 test: $(STAMP)
