@@ -256,3 +256,33 @@ def test_center_crop_and_padding_arithmetic():
         fix_length(w, 4, crop="middle")
     with pytest.raises(ValueError, match="empty"):
         fix_length(np.zeros(0, np.float32), 4)
+
+
+def test_a_broken_file_reads_the_same_reason_when_opened_alongside_good_files(tmp_path, monkeypatch):
+    """libsndfile keeps the last open error in one process-wide slot; with threads loading a batch,
+    soundfile < 0.14 read it back as "(Garbled error message from libsndfile)". Opens are serialised."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import xlsr_helpers.data.audio as audio
+    good, bad = tmp_path / "good.flac", tmp_path / "bad.flac"
+    sf.write(good, tone(16000, 0.1), 16000)
+    bad.write_bytes(b"junk")
+
+    def reason(p):
+        try:
+            load_audio(p)
+            return ""
+        except AudioError as exc:
+            return exc.reason
+
+    alone = reason(bad)
+    assert "Format not recognised" in alone
+    with ThreadPoolExecutor(8) as pool:
+        reasons = set(pool.map(reason, [good, bad] * 500))
+    assert reasons == {"", alone}
+    # the property itself, whatever soundfile version is installed: every open holds the lock
+    real = sf.SoundFile
+    held = []
+    monkeypatch.setattr(audio.sf, "SoundFile", lambda *a, **k: (held.append(audio._OPEN_LOCK.locked()), real(*a, **k))[1])
+    load_audio(good)
+    assert reason(bad) == alone and held == [True, True]

@@ -88,6 +88,9 @@ def test_unknown_training_parameter_is_an_error():
             TrainConfig.from_mapping(bad)
 
 
+# --standalone: a free local port per run, so two suites on one machine never meet on torchrun's default 29500
+TORCHRUN_TWO = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+
 KILL_DRIVER = """
 import os, signal, sys
 from xlsr_helpers.train import trainer as train
@@ -132,8 +135,7 @@ def test_data_parallel_training_with_two_cpu_processes(small_manifests, tiny_bac
     """DDP (gloo) through torchrun, as on Kaggle's two T4s; the cache is built once by rank 0."""
     import yaml
     out = tmp_path / "ddp"
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "xlsr_helpers",
-                        "train", "--stage", "1", "--model", str(tiny_backbone),
+    r = subprocess.run([*TORCHRUN_TWO, "-m", "xlsr_helpers", "train", "--stage", "1", "--model", str(tiny_backbone),
                         "--train", str(small_manifests / "train.csv"), "--dev", str(small_manifests / "dev.csv"),
                         "--out", str(out), "--set", "epochs=2", "--set", "segment_samples=16000",
                         "--set", "batch_size=8", "--set", "num_workers=0", "--set", "device=cpu"],
@@ -239,8 +241,8 @@ def test_scoring_under_torchrun_shards_and_gathers(trained, small_manifests, tmp
     one = subprocess.run([sys.executable, "-m", "xlsr_helpers", *args, "--out", str(tmp_path / "one.csv")],
                          capture_output=True, text=True, timeout=300)
     assert one.returncode == 0, one.stderr
-    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "xlsr_helpers",
-                          *args, "--out", str(tmp_path / "two.csv")], capture_output=True, text=True, timeout=300)
+    two = subprocess.run([*TORCHRUN_TWO, "-m", "xlsr_helpers", *args, "--out", str(tmp_path / "two.csv")],
+                         capture_output=True, text=True, timeout=300)
     assert two.returncode == 0, two.stderr
     a = pd.read_csv(tmp_path / "one.csv", keep_default_na=False)
     b = pd.read_csv(tmp_path / "two.csv", keep_default_na=False)

@@ -10,6 +10,7 @@ small (every common rate), and otherwise the same filter evaluated tap by tap in
 from __future__ import annotations
 
 import math
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from numbers import Real
@@ -35,6 +36,10 @@ MIN_RATE, MAX_RATE = 4_000, 384_000
 LOWPASS_WIDTH, ROLLOFF = 6, 0.99  # torchaudio's resampling defaults, kept by both paths
 KERNEL_LIMIT = 1 << 20  # torchaudio kernel elements above which the chunked path runs (about 40 MB while built)
 CHUNK_ELEMENTS = 1 << 20  # output samples x filter taps per chunk of the chunked path (8 MB per float64 array)
+# libsndfile keeps the reason a file failed to open in one process-wide slot, which another
+# thread's open resets: soundfile < 0.14 then reports "(Garbled error message from libsndfile)".
+# Opens (header reads only) take this lock so a file's error message never depends on its batch.
+_OPEN_LOCK = threading.Lock()
 
 
 class AudioError(XlsrError, RuntimeError):
@@ -110,7 +115,9 @@ def _decode(path: str | Path) -> tuple[np.ndarray, int]:
     """Samples (frames x channels) and rate; a rate outside ``MIN_RATE``..``MAX_RATE`` is refused
     from the header, before any sample is read (a damaged header, not audio)."""
     try:
-        with sf.SoundFile(str(path)) as f:
+        with _OPEN_LOCK:
+            opened = sf.SoundFile(str(path))
+        with opened as f:
             sr = f.samplerate
             if MIN_RATE <= sr <= MAX_RATE:
                 return f.read(dtype="float32", always_2d=True), sr
