@@ -40,7 +40,8 @@ def pytest_collection_modifyitems(items):
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "trains: needs the session's trained detector (about 30 s once)")
+    config.addinivalue_line("markers", "trains: trains a stage, runs the chain or needs the session's trained detector "
+                                       "(make mutate leaves these out)")
 
 
 @pytest.fixture(scope="session")

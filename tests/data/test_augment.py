@@ -64,6 +64,7 @@ def test_dataset_augmentation_replays_per_epoch(demo_manifests):
     assert not np.allclose(a[2]["input_values"], b[2]["input_values"])
 
 
+@pytest.mark.trains  # trains a stage or runs the chain: left out of make mutate
 def test_augmentation_turns_the_cache_off(small_manifests, tiny_backbone, tmp_path):
     from xlsr_helpers.train.config import TrainConfig
     from xlsr_helpers.train.stage import train_stage

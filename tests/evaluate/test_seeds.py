@@ -74,6 +74,7 @@ def test_fusion_needs_the_same_trials():
         fuse([a, a.assign(utt_id=["x", "z"])])
 
 
+@pytest.mark.trains  # trains a stage or runs the chain: left out of make mutate
 def test_run_with_seeds_runs_03_and_04_per_seed_on_the_shared_stage_1(tmp_path, monkeypatch):
     """The orchestration, with each notebook replaced by a stand-in that records its parameters and
     writes what 04 would (the notebooks themselves run in test_runner)."""
@@ -111,6 +112,7 @@ def test_run_with_seeds_runs_03_and_04_per_seed_on_the_shared_stage_1(tmp_path, 
     assert (run / "seeds" / "seeds.png").stat().st_size > 0
 
 
+@pytest.mark.trains  # trains a stage or runs the chain: left out of make mutate
 def test_seeds_from_04_scores_each_seeds_detector_without_training_again(tmp_path, monkeypatch):
     from xlsr_helpers.pipeline import runner
     calls = []

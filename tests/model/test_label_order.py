@@ -78,6 +78,7 @@ def noise_files(folder, lengths, seed=0):
     return files
 
 
+@pytest.mark.trains  # trains a stage or runs the chain: left out of make mutate
 @pytest.mark.parametrize("head", ["linear", "aasist", "sls"])
 def test_a_swapped_detector_scores_as_the_original_and_as_transformers_reads_it(detectors, head, tmp_path):
     from transformers import pipeline
@@ -176,6 +177,7 @@ def test_class_weights_follow_the_targets_order():
         class_weight_tensor(np.zeros(3, dtype=int), "balanced", swapped)
 
 
+@pytest.mark.trains  # trains a stage or runs the chain: left out of make mutate
 def test_a_stage_from_a_swapped_detector_trains_as_the_original(untrained_detector, demo_manifests, tmp_path):
     """Stage 2 (with top-k averaging) from the swapped twin: targets, class weights, dev EER, the saved
     threshold and calibration all follow its own order, so every number equals the original run's."""
@@ -204,6 +206,7 @@ def test_a_stage_from_a_swapped_detector_trains_as_the_original(untrained_detect
     assert yb.label_pred.tolist() == ya.label_pred.tolist()
 
 
+@pytest.mark.trains  # trains a stage or runs the chain: left out of make mutate
 def test_a_stage_from_a_detector_with_other_classes_is_refused_before_its_folder(untrained_detector,
                                                                                    demo_manifests, tmp_path):
     from xlsr_helpers.train.stage import train_stage
