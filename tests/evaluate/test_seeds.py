@@ -1,14 +1,18 @@
 """Several seeds: the per-seed runs, the summary table (mean, sd) and the score-averaged fusion."""
 
 import json
+import os
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from xlsr_helpers.core.errors import ConfigError
-from xlsr_helpers.evaluate.metrics import compute_eer
-from xlsr_helpers.evaluate.seeds import fuse, parse_seeds, seed_dir, summarize
+from xlsr_helpers.core.errors import ConfigError, RunFolderError
+from xlsr_helpers.core.written import claim, written
+from xlsr_helpers.evaluate.metrics import compute_eer, min_tdcf
+from xlsr_helpers.evaluate.scorefile import read_asv_2021
+from xlsr_helpers.evaluate.seeds import SHARED, clear_summary, fuse, parse_seeds, prepare_seed_dir, seed_dir, summarize
 from xlsr_helpers.pipeline.runfolder import resolve_data_root
 
 
@@ -28,14 +32,18 @@ def _scores(rng, ids, labels, shift):
     return df.sample(frac=1, random_state=int(rng.integers(1000))).reset_index(drop=True)
 
 
-def _write_seed_runs(run_dir, seeds, n=60):
+def _write_seed_runs(run_dir, seeds, n=60, phases=False):
+    """Each seed's scores/dev|eval.csv; ``phases``: with the 2021 keys' phase column (even trials progress)."""
     rng = np.random.default_rng(0)
     ids = np.array([f"E{i:03d}" for i in range(n)])
     labels = np.where(np.arange(n) % 3 == 0, "bonafide", "spoof")
+    phase_of = dict(zip(ids, np.where(np.arange(n) % 2, "eval", "progress"), strict=True))
     tables = {}
     for s in seeds:
         for split in ("dev", "eval"):
             df = _scores(rng, ids, labels, shift=1.0 + s / 4)
+            if phases:
+                df["phase"] = df.utt_id.map(phase_of)
             out = seed_dir(run_dir, s) / "scores"
             out.mkdir(parents=True, exist_ok=True)
             df.to_csv(out / f"{split}.csv", index=False)
@@ -183,3 +191,86 @@ def test_seed_scores_keep_ids_that_look_like_numbers_and_name_a_missing_seed(tmp
     assert seed_scores(tmp_path, [1], "eval")[0].utt_id.tolist() == ["0001", "0002"]
     with pytest.raises(ConfigError, match=r"seed-2/scores/eval\.csv is missing: notebook 04 did not finish for seed 2"):
         seed_scores(tmp_path, [1, 2], "eval")
+
+
+def _asv_2021(tmp_path):
+    """2021-style ASV keys (8 columns, phase last) and scores, the two phases drawn apart so their rates differ."""
+    rng = np.random.default_rng(1)
+    keys, scores = [], []
+    for i in range(120):
+        phase, label = ("eval", "progress")[i % 2], ("target", "nontarget", "spoof")[i % 3]
+        mean = {"target": 2.0, "nontarget": -2.0, "spoof": 0.5 if phase == "eval" else 1.8}[label]
+        keys.append(f"LA_1 T{i:03d} - - - {label} notrim {phase}")
+        scores.append(f"LA_1 T{i:03d} {rng.normal(mean, 1.0):.3f}")
+    (tmp_path / "asv_keys.txt").write_text("\n".join(keys) + "\n")
+    (tmp_path / "asv_scores.txt").write_text("\n".join(scores) + "\n")
+    return {"keys": tmp_path / "asv_keys.txt", "scores": tmp_path / "asv_scores.txt"}
+
+
+def test_summary_with_an_asv_reference_and_a_phase_and_the_files_it_writes(tmp_path):
+    """asv_for_split is asked for each split; min t-DCF of each seed (and of the fused scores) is the 2021
+    t-DCF of its scores of the asked phase against that phase's ASV rates; summary.json records the phase
+    and is indented; summary.csv holds just the table's columns (no index) and reads back equal to the table."""
+    seeds = [1, 2]
+    tables, _, _ = _write_seed_runs(tmp_path, seeds, phases=True)
+    ref = _asv_2021(tmp_path)
+    asked = []
+    table = summarize(tmp_path, seeds, lambda split: asked.append(split) or ref, "progress")
+    assert asked == ["dev", "eval"]
+    rates = read_asv_2021(ref["keys"], ref["scores"], "progress")
+    for split in ("dev", "eval"):
+        rows = table[table.split == split].set_index("system")
+        for s in seeds:
+            sub = tables[(s, split)][tables[(s, split)].phase == "progress"]
+            bona, spoof = sub.score[sub.label == "bonafide"].to_numpy(), sub.score[sub.label == "spoof"].to_numpy()
+            assert rows.loc[f"seed {s}", "min t-DCF"] == pytest.approx(min_tdcf(bona, spoof, rates, "2021")[0])
+            assert rows.loc[f"seed {s}", "EER (%)"] == pytest.approx(100 * _eer(sub))
+        fused = pd.concat([tables[(s, split)].set_index("utt_id").score for s in seeds], axis=1).mean(axis=1)
+        fused = fused[tables[(1, split)].set_index("utt_id").phase == "progress"]
+        label = tables[(1, split)].set_index("utt_id").label[fused.index]
+        expected = min_tdcf(fused[label == "bonafide"].to_numpy(), fused[label == "spoof"].to_numpy(), rates, "2021")[0]
+        assert rows.loc["fused", "min t-DCF"] == pytest.approx(expected)
+    text = (tmp_path / "seeds" / "summary.json").read_text()
+    assert json.loads(text)["phase"] == "progress" and "\n  " in text
+    back = pd.read_csv(tmp_path / "seeds" / "summary.csv")
+    assert back.columns.tolist() == ["split", "system", "EER (%)", "min t-DCF", "min DCF"]
+    pd.testing.assert_frame_equal(back, table)
+
+
+@pytest.mark.parametrize("target", ["summary.json", "fused/train.csv", "fused/train.txt", "fused/results/itw.txt"])
+def test_clearing_the_summary_removes_each_of_its_files_and_refuses_a_users_file_there(tmp_path, target):
+    """Each place the summary writes (fused/<split> for every manifest of the run, though no seed scored it;
+    fused/results/<corpus>.txt): the project's file there is removed and returned, a user's file is named
+    in the refusal and stays."""
+    (tmp_path / "manifests").mkdir()
+    (tmp_path / "manifests" / "train.csv").write_text("utt_id\n")  # a split only the run's manifests name
+    path = tmp_path / "seeds" / target
+    claim(tmp_path, path).write_text("ours")
+    assert path in clear_summary(tmp_path) and not path.exists()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("mine")
+    with pytest.raises(RunFolderError, match=re.escape(f"{path}: not written by xlsr")):
+        clear_summary(tmp_path)
+    assert path.read_text() == "mine"
+
+
+def test_a_seed_folder_links_the_shared_outputs_relatively_and_records_only_the_folders_it_made(tmp_path):
+    """seeds/seed-<n> is made and recorded (with seeds/ when made too), a folder that was there is not;
+    each shared name the run has is a relative link to it, one it lacks is not linked; a second call
+    keeps what the seed folder holds."""
+    (tmp_path / "manifests").mkdir()
+    (tmp_path / "stage1").mkdir()
+    out = prepare_seed_dir(tmp_path, 3)
+    assert out == tmp_path / "seeds" / "seed-3" and out.is_dir()
+    assert written(tmp_path) == {"seeds/", "seeds/seed-3/"}
+    for name in ("manifests", "stage1"):
+        rel = os.readlink(out / name)
+        assert not os.path.isabs(rel) and (out / rel).resolve() == (tmp_path / name).resolve()
+    assert not any((out / n).exists() or (out / n).is_symlink() for n in SHARED if n not in ("manifests", "stage1"))
+    (out / "demo_data").mkdir()  # the seed's own folder where a shared name goes
+    (tmp_path / "demo_data").mkdir()
+    assert prepare_seed_dir(tmp_path, 3) == out
+    assert not (out / "demo_data").is_symlink() and os.readlink(out / "stage1") == os.path.join("..", "..", "stage1")
+    (tmp_path / "seeds" / "seed-7").mkdir()  # a folder of the user's
+    prepare_seed_dir(tmp_path, 7)
+    assert written(tmp_path) == {"seeds/", "seeds/seed-3/"}
