@@ -227,3 +227,11 @@ def test_the_refusal_says_which_names_it_needs_and_where_to_put_them():
     assert "exactly two classes named bonafide and spoof (in either order)" in str(info.value)
     assert str(info.value).endswith("If its classes mean bona fide and spoofed speech, name them so in "
                                     "config.json's id2label and label2id")
+
+
+def test_decisions_put_a_score_above_the_threshold_on_the_bonafide_side_and_the_threshold_itself_on_spoof():
+    """One rule for every decided label (score files, confusion tables, the demo page's verdict and windows)."""
+    from xlsr_helpers.data.labels import decide
+    assert decide([2.0, 1.0, 0.999, np.nan, -np.inf], 1.0).tolist() == ["bonafide", "spoof", "spoof", "spoof", "spoof"]
+    assert str(decide(1.5, 1.0)) == "bonafide" and str(decide(0.5, 1.0)) == "spoof"  # a scalar: a 0-d array
+    assert decide(pd.Series([0.0, 3.0]), -1.0).tolist() == ["bonafide", "bonafide"]

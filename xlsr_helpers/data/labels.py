@@ -11,12 +11,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
+
 from xlsr_helpers.core.errors import ConfigError
 
 LABELS = ("bonafide", "spoof")  # the label vocabulary of every manifest and score file
 LABEL2ID = {label: i for i, label in enumerate(LABELS)}  # bonafide 0, spoof 1: the detectors made here
 ID2LABEL = {v: k for k, v in LABEL2ID.items()}
 PHASES = ("eval", "progress", "hidden_track", "all")  # the ASVspoof 2021 keys' phases, and every trial
+
+
+def decide(scores, threshold: float) -> np.ndarray:
+    """The label decided for each score: above ``threshold`` is bonafide (the ASVspoof convention, higher
+    = more bona fide), at or below it (or NaN) spoof. A scalar gives a 0-d array (``str()`` it)."""
+    return np.where(np.asarray(scores, dtype=float) > threshold, LABELS[0], LABELS[1])
 
 
 @dataclass(frozen=True)

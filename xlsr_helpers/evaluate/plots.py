@@ -11,6 +11,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from scipy.stats import norm
 
+from xlsr_helpers.data.labels import decide
 from xlsr_helpers.evaluate.metrics import compute_det_curve
 
 PALETTE = {"bonafide": "#2b8cbe", "spoof": "#e34a33"}
@@ -187,7 +188,7 @@ def window_scores_over_time(starts_s, ends_s, scores, threshold: float) -> Figur
     fig, ax = _figure(figsize=(7, 2.8))
     scores = np.asarray(scores, dtype=float)
     for s, e, v in zip(starts_s, ends_s, scores, strict=True):
-        ax.hlines(v, s, e, colors=PALETTE["bonafide" if v > threshold else "spoof"], linewidth=3)
+        ax.hlines(v, s, e, colors=PALETTE[str(decide(v, threshold))], linewidth=3)
     mids = (np.asarray(starts_s, dtype=float) + np.asarray(ends_s, dtype=float)) / 2
     ax.plot(mids, scores, color="0.6", linewidth=0.8, zorder=0)
     ax.axhline(threshold, color="0.3", linestyle="--", linewidth=1, label=f"threshold {threshold:.3g}")

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from xlsr_helpers.data.labels import decide
 from xlsr_helpers.evaluate.calibration import Calibration, reliability_table
 from xlsr_helpers.evaluate.metrics import act_dcf, cllr, compute_eer
 from xlsr_helpers.evaluate.scorefile import ScoreFileError
@@ -19,7 +20,7 @@ def roc_auc(df: pd.DataFrame) -> float:
 
 def confusion_at(df: pd.DataFrame, threshold: float) -> pd.DataFrame:
     """Trials by true label (rows) and decision at ``threshold`` (score > threshold -> bonafide)."""
-    pred = np.where(df.score > threshold, "bonafide", "spoof")
+    pred = decide(df.score, threshold)
     table = pd.crosstab(pd.Categorical(df.label, ["bonafide", "spoof"]), pd.Categorical(pred, ["bonafide", "spoof"]),
                         rownames=["true"], colnames=["decided"], dropna=False)
     return table

@@ -13,6 +13,7 @@ from xlsr_helpers.core.written import claim
 from xlsr_helpers.data.audio import SAMPLE_RATE
 from xlsr_helpers.data.corpora import parse_corpora
 from xlsr_helpers.data.descriptor import load_descriptor
+from xlsr_helpers.data.labels import decide
 from xlsr_helpers.data.manifest import ManifestError, read_manifest
 from xlsr_helpers.evaluate import report
 from xlsr_helpers.evaluate.calibration import Calibration, fit_calibration
@@ -242,7 +243,7 @@ def condition_tables(scored: pd.DataFrame, phase: str = "eval") -> dict[str, pd.
 def accuracy_at(scored: pd.DataFrame, threshold: float, phase: str = "eval") -> float:
     """Share of trials classified correctly when score > threshold means bonafide."""
     subset, _ = select_phase(scored, phase)
-    pred = np.where(subset.score > threshold, "bonafide", "spoof")
+    pred = decide(subset.score, threshold)
     return float(np.mean(pred == subset.label))
 
 

@@ -33,6 +33,7 @@ from xlsr_helpers.data.audio import (
     load_audio,
     window_starts,
 )
+from xlsr_helpers.data.labels import decide
 from xlsr_helpers.data.manifest import safe_id
 from xlsr_helpers.evaluate.calibration import Calibration
 from xlsr_helpers.evaluate.score_output import (  # noqa: F401 - the writers re-exported: callers import them here
@@ -276,7 +277,7 @@ class Scorer:
         # a probability only from a calibrated LLR and a stated prior; NaN (said once) without calibration
         df["llr"] = self.calibration.llr(s) if self.calibration else np.nan
         df["p_spoof"] = self.calibration.p_spoof(s, self.cfg.prior_spoof) if self.calibration else np.nan
-        df["label_pred"] = np.where(np.isnan(s), "", np.where(s > self.cfg.threshold, "bonafide", "spoof"))
+        df["label_pred"] = np.where(np.isnan(s), "", decide(s, self.cfg.threshold))
         df["n_windows"] = n_windows[sel]
         df["error"] = [errors.get(k, "") for k in sel]
         if extra is not None:

@@ -17,6 +17,7 @@ import soundfile as sf
 from xlsr_helpers.core.errors import XlsrError, gib, short_text
 from xlsr_helpers.core.rules import Rule, integer, number
 from xlsr_helpers.data.audio import MIN_SAMPLES, SAMPLE_RATE, AudioError, load_audio, window_starts
+from xlsr_helpers.data.labels import decide
 from xlsr_helpers.evaluate.scoring import SETTING_RULES, Scorer
 from xlsr_helpers.model.card import licences_of
 
@@ -55,7 +56,7 @@ class Analysis:
     def spoofed_windows(self) -> list[tuple[float, float]]:
         """(start, end) seconds of the windows that score as spoof by themselves."""
         return [(s, e) for s, e, v in zip(self.window_starts_s, self.window_ends_s, self.window_scores, strict=True)
-                if not v > self.threshold]
+                if decide(v, self.threshold) == "spoof"]
 
 
 def check_upload(path: str | Path, max_seconds: float = MAX_SECONDS, max_bytes: int = MAX_BYTES) -> tuple[int, int]:
@@ -98,7 +99,7 @@ def analyse(scorer: Scorer, path: str | Path, prior_spoof: float = 0.5, max_seco
     scores = scorer.score_windows(windows)
     score = float(pd.Series(scores).agg(cfg.aggregation))  # Scorer combines a file's windows the same way
     cal = scorer.calibration
-    return Analysis(score=score, verdict="bonafide" if score > cfg.threshold else "spoof", threshold=cfg.threshold,
+    return Analysis(score=score, verdict=str(decide(score, cfg.threshold)), threshold=cfg.threshold,
                     p_spoof=float(cal.p_spoof(score, prior_spoof)) if cal else None, prior_spoof=prior_spoof,
                     duration_s=wave.size / SAMPLE_RATE, window_starts_s=[s / SAMPLE_RATE for s in starts],
                     window_ends_s=[(s + w.size) / SAMPLE_RATE for s, w in zip(starts, windows, strict=True)],
