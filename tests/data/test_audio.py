@@ -286,3 +286,182 @@ def test_a_broken_file_reads_the_same_reason_when_opened_alongside_good_files(tm
     monkeypatch.setattr(audio.sf, "SoundFile", lambda *a, **k: (held.append(audio._OPEN_LOCK.locked()), real(*a, **k))[1])
     load_audio(good)
     assert reason(bad) == alone and held == [True, True]
+
+
+# --- boundaries and exact figures (what mutation testing found unpinned) ----------------------------
+
+
+def test_audio_error_rebuilt_from_a_worker_traceback_keeps_the_file_and_reason():
+    """A DataLoader worker re-raises ``AudioError(text)``: path and reason come from the last
+    'AudioError: ' line, split at its first ': ' (the reason may hold more, even 'AudioError: ')."""
+    one = ("Caught AudioError in DataLoader worker process 0.\nOriginal Traceback (most recent call last):\n"
+           '  File "/x/datasets.py", line 58, in __getitem__\n    raise AudioError(path, "cannot decode")\n'
+           "xlsr_helpers.data.audio.AudioError: /d/a.flac: cannot decode (Error opening '/d/a.flac': Format not recognised.)\n")
+    err = AudioError(one)
+    assert (err.path, err.reason) == ("/d/a.flac", "cannot decode (Error opening '/d/a.flac': Format not recognised.)")
+    assert str(err) == "/d/a.flac: cannot decode (Error opening '/d/a.flac': Format not recognised.)"
+    chained = "\n".join(["xlsr_helpers.data.audio.AudioError: /d/a.flac: file not found",
+                         "During handling of the above exception, another exception occurred:",
+                         "xlsr_helpers.data.audio.AudioError: /d/b.flac: file not found",
+                         "During handling of the above exception, another exception occurred:",
+                         "xlsr_helpers.data.audio.AudioError: /d/c.flac: cannot decode (quoted AudioError: x: y)"])
+    err = AudioError(chained)
+    assert (err.path, err.reason) == ("/d/c.flac", "cannot decode (quoted AudioError: x: y)")
+    err = AudioError("/d/a.flac: cannot decode (x: y)")  # the message alone (how pickle rebuilds it)
+    assert (err.path, err.reason) == ("/d/a.flac", "cannot decode (x: y)")
+
+
+def test_undecodable_and_all_nan_files_give_the_path_and_the_exact_reason(tmp_path):
+    garbage = tmp_path / "garbage.flac"
+    garbage.write_bytes(b"not audio at all")
+    with pytest.raises(AudioError) as info:
+        load_audio(garbage)
+    assert info.value.path == str(garbage) and info.value.reason.startswith("cannot decode (")
+    nan = tmp_path / "nan.wav"
+    sf.write(nan, np.full(100, np.nan, np.float32), 16000, subtype="FLOAT")
+    with pytest.raises(AudioError) as info:
+        load_audio(nan)
+    assert (info.value.path, info.value.reason) == (str(nan), "all samples are NaN/Inf")
+
+
+def test_load_audio_resamples_to_the_rate_asked_for(tmp_path):
+    sf.write(tmp_path / "a.wav", tone(16000, 1.0), 16000)
+    assert load_audio(tmp_path / "a.wav", sample_rate=8000).size == 8000
+
+
+def test_torchaudio_kernel_size_by_hand():
+    """(new/g) x (orig/g + 2 ceil(6 orig/g / (min/g x 0.99))), as torchaudio's own kernel is shaped."""
+    import torchaudio
+
+    from xlsr_helpers.data.audio import torchaudio_kernel_size
+    by_hand = {(48000, 16000): 1 * (3 + 2 * 19),  # g 16000; ceil(18 / 0.99) = 19
+               (8000, 16000): 2 * (1 + 2 * 7),  # g 8000; ceil(6 / 0.99) = 7
+               (22050, 16000): 320 * (441 + 2 * 9),  # g 50; ceil(2646 / 316.8) = 9
+               (16000, 44100): 441 * (160 + 2 * 7)}  # g 100; ceil(960 / 158.4) = 7
+    for (orig, new), size in by_hand.items():
+        got = torchaudio_kernel_size(orig, new)
+        assert type(got) is int and got == size == torchaudio.transforms.Resample(orig, new).kernel.numel()
+
+
+def test_resample_leaves_torchaudio_only_strictly_above_the_kernel_limit(monkeypatch):
+    """44.1 -> 16 kHz builds 160 x 475 = 76,000 elements: at a limit of 76,000 torchaudio runs (bit-exact),
+    at 75,999 the chunked filter does, within 2e-6 of torchaudio in float64; a rate of 1 Hz is a rate."""
+    import torch
+    import torchaudio
+
+    from xlsr_helpers.data import audio
+    x = np.random.default_rng(0).normal(0, 0.3, 4410).astype(np.float32)
+    ref = torchaudio.transforms.Resample(44100, 16000)(torch.from_numpy(x)).numpy()
+    chunked = []
+    real = audio.resample_chunked
+    monkeypatch.setattr(audio, "resample_chunked", lambda *a: chunked.append(a[1:]) or real(*a))
+    monkeypatch.setattr(audio, "KERNEL_LIMIT", 76_000)
+    np.testing.assert_array_equal(audio.resample(x, 44100, 16000), ref)
+    assert chunked == []
+    monkeypatch.setattr(audio, "KERNEL_LIMIT", 75_999)
+    ref64 = torchaudio.functional.resample(torch.from_numpy(x).double(), 44100, 16000).numpy()
+    np.testing.assert_allclose(audio.resample(x, 44100, 16000), ref64, rtol=0, atol=2e-6)
+    assert chunked == [(44100, 16000)]
+    assert audio.resample(x, 1, 1) is x
+
+
+def test_chunked_resampler_reads_float64_as_float32_and_warns_nothing():
+    """The chunked path works on float32 samples whatever the input; the sinc's 0/0 tap is set, not
+    divided (no 'invalid value' warning on every file)."""
+    import warnings
+
+    from xlsr_helpers.data.audio import resample_chunked
+    x = np.random.default_rng(1).normal(0, 0.3, 3001).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = resample_chunked(x, 22050, 16000)
+    np.testing.assert_array_equal(resample_chunked(x.astype(np.float64), 22050, 16000), got)
+
+
+def test_fix_length_exact_messages_dtypes_and_views():
+    """Both pads give float32; a crop (or an exact length) of float32 audio is a view, not a copy."""
+    w = np.arange(10, dtype=np.float32)
+    with pytest.raises(ValueError, match=r"^cannot fix the length of an empty waveform$"):
+        fix_length(np.zeros(0, np.float32), 4)
+    with pytest.raises(ValueError, match=r"^crop='random' needs an rng \(np\.random\.default_rng\(seed\)\)$"):
+        fix_length(w, 4, crop="random")
+    assert fix_length(w, 25, pad="repeat").dtype == np.float32 and fix_length(w, 25, pad="zero").dtype == np.float32
+    for n in (4, 10):
+        out = fix_length(w, n)
+        np.testing.assert_array_equal(out, w[:n])
+        assert out.dtype == np.float32 and np.shares_memory(out, w)
+    same = fix_length(w.astype(np.float64), 10, crop="random")  # nothing to draw: no rng needed
+    assert same.dtype == np.float32 and np.array_equal(same, w)
+
+
+def test_window_starts_boundaries():
+    """Regular starts every hop while a window fits; one more flush with the end only if they stop short."""
+    assert window_starts(200, 100, 50) == [0, 50, 100]  # n = window + 2 hops: the last is already flush
+    assert window_starts(201, 100, 50) == [0, 50, 100, 101]
+    assert window_starts(149, 100, 50) == [0, 49]  # 50 + 100 would pass the end
+    assert window_starts(101, 100, 50) == [0, 1]
+    assert window_starts(99, 100, 50) == [0]
+
+
+def test_audio_stats_of_empty_input_and_exact_figures():
+    """Empty: all zeros, no warning; peak is the largest magnitude; RMS accumulates in float64."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert audio_stats(np.zeros(0, np.float32)) == {"duration_s": 0.0, "peak": 0.0, "rms": 0.0,
+                                                        "silent": True, "clipped": False}
+    s = audio_stats(np.array([0.25, -0.5], np.float32), 8)
+    assert (s["duration_s"], s["peak"]) == (0.25, 0.5) and s["rms"] == pytest.approx(np.sqrt(0.15625), rel=1e-12)
+    assert audio_stats(np.full(4, 1e20, np.float32))["rms"] == pytest.approx(1e20, rel=1e-6)  # square overflows float32
+
+
+def test_silent_and_clipped_thresholds_are_strict():
+    """silent: rms < 1e-4; at full scale: |x| >= CLIP_LEVEL; clipped: that share > CLIP_SHARE (1 in 1000 is not)."""
+    from xlsr_helpers.data.audio import CLIP_LEVEL
+    assert not audio_stats(np.full(4, 1e-4))["silent"]  # rms exactly 1e-4
+    assert audio_stats(np.full(4, np.nextafter(1e-4, 0)))["silent"]
+    x = np.zeros(1000)
+    x[0] = CLIP_LEVEL
+    assert not audio_stats(x)["clipped"]  # share exactly 1e-3
+    x[1] = -CLIP_LEVEL
+    assert audio_stats(x)["clipped"]
+    x[:2] = np.nextafter(CLIP_LEVEL, 0)
+    assert not audio_stats(x)["clipped"]
+
+
+def test_check_file_rows_and_the_short_boundary(tmp_path):
+    """Every row has the CHECK_COLUMNS keys; 0.5 s (the default) exactly is not short."""
+    from xlsr_helpers.data.audio import CHECK_COLUMNS, check_file
+
+    def write(name, x):
+        sf.write(tmp_path / name, x, 16000, subtype="FLOAT")
+        return str(tmp_path / name)
+    row = check_file(write("ok.wav", tone(16000, 1.0)))  # 440 whole periods: rms 0.5 / sqrt 2
+    assert list(row) == CHECK_COLUMNS and row["path"] == str(tmp_path / "ok.wav") and row["problem"] == ""
+    assert (row["duration_s"], row["peak"]) == (1.0, pytest.approx(0.5)) and row["rms"] == pytest.approx(0.5 / np.sqrt(2))
+    assert check_file(write("half.wav", tone(16000, 0.5)))["problem"] == ""
+    assert check_file(write("quarter.wav", tone(16000, 0.25)))["problem"] == "short (< 0.5 s)"
+    assert check_file(write("square.wav", np.sign(tone(16000, 1.0) + 1e-3)))["problem"] == "clipped"
+    row = check_file(tmp_path / "missing.wav")
+    assert list(row) == CHECK_COLUMNS and row["path"] == str(tmp_path / "missing.wav")
+    assert row["problem"] == "unreadable: file not found" and all(np.isnan(row[k]) for k in ("duration_s", "rms", "peak"))
+
+
+def test_check_files_frame_and_flagged_csv(tmp_path, monkeypatch):
+    """The frame has CHECK_COLUMNS and a 0..n-1 index across chunks; the CSV has its header once, no
+    index column, and only the flagged files with their utt_id; no files: a header-only CSV."""
+    from xlsr_helpers.data import audio
+    monkeypatch.setattr(audio, "CHECK_CHUNK", 2)
+    sf.write(tmp_path / "ok.wav", tone(16000, 1.0), 16000)
+    sf.write(tmp_path / "quiet.wav", np.zeros(16000, np.float32), 16000)
+    paths = [str(tmp_path / n) for n in ("ok.wav", "quiet.wav", "missing.wav")]
+    report = audio.check_files(paths, flagged_csv=tmp_path / "f.csv", ids=["u0", "u1", "u2"])
+    assert report.columns.tolist() == audio.CHECK_COLUMNS and report.index.tolist() == [0, 1, 2]
+    assert report.problem.tolist() == ["", "silent", "unreadable: file not found"]
+    lines = (tmp_path / "f.csv").read_text().splitlines()
+    assert lines[0] == "path,duration_s,rms,peak,problem,utt_id" and len(lines) == 3
+    assert [ln.split(",") for ln in lines[1:]] == [[paths[1], "1.0", "0.0", "0.0", "silent", "u1"],
+                                                   [paths[2], "", "", "", "unreadable: file not found", "u2"]]
+    empty = audio.check_files([], flagged_csv=tmp_path / "e.csv")
+    assert empty.empty and empty.columns.tolist() == audio.CHECK_COLUMNS
+    assert (tmp_path / "e.csv").read_text().splitlines() == ["path,duration_s,rms,peak,problem,utt_id"]
