@@ -29,13 +29,14 @@ SR = SAMPLE_RATE
 def _notch_filter(rng: np.random.Generator, n_bands: int = 5, min_f: float = 20, max_f: float = 8000,
                   min_bw: float = 100, max_bw: float = 1000, min_coeff: int = 10, max_coeff: int = 100,
                   min_g: float = 0, max_g: float = 0, fs: int = SR) -> np.ndarray:
-    """FIR taps of a cascade of random band filters, normalised to a random gain (dB)."""
+    """FIR taps of a cascade of random band-stop (notch) filters, normalised to a random gain (dB): RawBoost's
+    genNotchCoeffs, whose ``firwin(c, [f1, f2])`` keeps scipy's default ``pass_zero=True``."""
     b = np.ones(1)
     for _ in range(n_bands):
         fc, bw = rng.uniform(min_f, max_f), rng.uniform(min_bw, max_bw)
-        taps = int(rng.uniform(min_coeff, max_coeff)) | 1  # odd length for a band-pass FIR
+        taps = int(rng.uniform(min_coeff, max_coeff)) | 1  # odd length: a band-stop FIR passes Nyquist
         f1, f2 = max(fc - bw / 2, 1e-3), min(fc + bw / 2, fs / 2 - 1e-3)
-        b = np.convolve(signal.firwin(taps, [f1, f2], window="hamming", pass_zero=False, fs=fs), b)
+        b = np.convolve(signal.firwin(taps, [f1, f2], window="hamming", pass_zero=True, fs=fs), b)
     _, h = signal.freqz(b, 1, fs=fs)
     gain_db = rng.uniform(*sorted((min_g, max_g)))  # the reference passes (-5, -20): an inverted range
     return 10 ** (gain_db / 20) * b / np.abs(h).max()
