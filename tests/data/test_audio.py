@@ -465,3 +465,14 @@ def test_check_files_frame_and_flagged_csv(tmp_path, monkeypatch):
     empty = audio.check_files([], flagged_csv=tmp_path / "e.csv")
     assert empty.empty and empty.columns.tolist() == audio.CHECK_COLUMNS
     assert (tmp_path / "e.csv").read_text().splitlines() == ["path,duration_s,rms,peak,problem,utt_id"]
+
+
+def test_a_file_without_samples_is_refused_and_a_one_sample_file_is_read(tmp_path):
+    """Zero frames (a header only): "empty audio"; one frame is audio (too short for the model is decided later)."""
+    empty, one = tmp_path / "empty.wav", tmp_path / "one.wav"
+    sf.write(empty, np.zeros(0, dtype=np.float32), 16000)
+    sf.write(one, np.full(1, 0.25, dtype=np.float32), 16000, subtype="FLOAT")
+    with pytest.raises(AudioError) as info:
+        load_audio(empty)
+    assert info.value.reason == "empty audio (0 samples)" and info.value.path == str(empty)
+    assert load_audio(one).tolist() == [0.25]
