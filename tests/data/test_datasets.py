@@ -103,15 +103,21 @@ def test_segment_dataset_defaults_and_augmentation_folders(demo_manifests, tmp_p
     from pathlib import Path
 
     from xlsr_helpers.core.errors import ConfigError
+    from xlsr_helpers.data.augment import make_augmenter
     df = read_manifest(demo_manifests / "train.csv")
     cfg = SegmentConfig(samples=4000, crop="random")
     np.testing.assert_array_equal(SegmentDataset(df, cfg)[1]["input_values"],
                                   SegmentDataset(df, cfg, seed=0)[1]["input_values"])
-    for name in ("noise", "rir"):
+    for name, source in (("noise", df.path[0]), ("rir", df.path[1])):  # other audio in each folder
         (tmp_path / name).mkdir()
-        shutil.copy(df.path[0], tmp_path / name / ("x" + Path(df.path[0]).suffix))
-    ds = SegmentDataset(df, cfg, augment="noise+rir", noise_dir=str(tmp_path / "noise"), rir_dir=str(tmp_path / "rir"))
-    assert ds.augment is not None
+        shutil.copy(source, tmp_path / name / ("x" + Path(source).suffix))
+    noise, rir = str(tmp_path / "noise"), str(tmp_path / "rir")
+    ds = SegmentDataset(df, cfg, augment="noise+rir", noise_dir=noise, rir_dir=rir)
+    x = np.random.default_rng(1).normal(0, 0.1, 4000)
+    ours = ds.augment(x, np.random.default_rng(2))
+    np.testing.assert_array_equal(ours, make_augmenter("noise+rir", noise_dir=noise, rir_dir=rir)(x, np.random.default_rng(2)))
+    swapped = make_augmenter("noise+rir", noise_dir=rir, rir_dir=noise)(x, np.random.default_rng(2))
+    assert not np.allclose(ours, swapped)  # each folder reaches its own augmentation
     for aug in ("noise", "rir"):
         with pytest.raises(ConfigError, match=f"needs {aug}_dir: a folder of audio files \\(got ''\\)"):
             SegmentDataset(df, cfg, augment=aug)
