@@ -279,6 +279,13 @@ def export_to_torch(tmp, fx):
     return ["score", str(folder), str(next(fx["demo"].rglob("*.flac"))), "--out", str(tmp / "s.csv")]
 
 
+def damaged_export(tmp, fx):
+    """An export folder whose model.onnx is not an ONNX graph (a cut-off copy, another file)."""
+    args = export_to_torch(tmp, fx)
+    (tmp / "exported" / "model.onnx").write_bytes(b"not a protobuf")
+    return [*args, "--backend", "onnx"]
+
+
 CASES = [
     # xlsr export and the onnx back-end: refused before any model loads (no onnxruntime needed)
     ("export: --format tflite", export_args("detector", "--format", "tflite"), 2, "--format 'tflite': the formats are onnx"),
@@ -292,6 +299,8 @@ CASES = [
      "xlsr export needs onnxscript: pip install 'xlsr-helpers[onnx]'"),
     ("score --backend onnx: a detector folder", score_args("detector", "--backend", "onnx"), 2,
      "holds no onnx_export.json, so it is not an ONNX export; it is a detector folder", "xlsr export"),
+    ("score --backend onnx: a damaged model.onnx", damaged_export, 2, "model.onnx: onnxruntime cannot load it",
+     "export the detector again"),
     ("score --backend torch: an ONNX export", export_to_torch, 2, "is an ONNX export (xlsr export)",
      "score it with --backend onnx"),
     # (id, setup, exit code, words in the message)
@@ -544,7 +553,7 @@ def fx(demo_root, demo_manifests, tiny_backbone, untrained_detector, monkeypatch
 # (the Kaggle-like venvs): there they are skipped, said so.
 ONNX_MISSING = [m for m in ("onnx", "onnxscript", "onnxruntime") if importlib.util.find_spec(m) is None]
 NEEDS_ONNX = {"export: --out inside the detector", "export: --out holds other files", "export: a bare encoder",
-              "export: without the onnx extra"}
+              "export: without the onnx extra", "score --backend onnx: a damaged model.onnx"}
 needs_onnx = pytest.mark.skipif(bool(ONNX_MISSING), reason=f"the onnx extra is not installed ({ONNX_MISSING})")
 
 

@@ -286,6 +286,7 @@ def test_a_broken_file_reads_the_same_reason_when_opened_alongside_good_files(tm
     monkeypatch.setattr(audio.sf, "SoundFile", lambda *a, **k: (held.append(audio._OPEN_LOCK.locked()), real(*a, **k))[1])
     load_audio(good)
     assert reason(bad) == alone and held == [True, True]
+    assert audio.audio_info(good).frames == 1600 and held == [True, True, True]  # headers read for the demo page, 01
 
 
 # --- boundaries and exact figures (what mutation testing found unpinned) ----------------------------

@@ -111,6 +111,12 @@ def _hann_sinc(x: np.ndarray) -> np.ndarray:
     return taps * window * window
 
 
+def audio_info(path: str | Path):
+    """The file's header (``soundfile.info``: rate, frames, duration), opened under ``_OPEN_LOCK``."""
+    with _OPEN_LOCK:
+        return sf.info(str(path))
+
+
 def _decode(path: str | Path) -> tuple[np.ndarray, int]:
     """Samples (frames x channels) and rate; a rate outside ``MIN_RATE``..``MAX_RATE`` is refused
     from the header, before any sample is read (a damaged header, not audio)."""

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import soundfile as sf
 
+from xlsr_helpers.data.audio import audio_info
 from xlsr_helpers.data.corpora import CorpusSet
 from xlsr_helpers.data.manifest import ManifestError, ManifestResult, check_audio
 
@@ -59,4 +59,4 @@ def audio_check(splits: dict[str, pd.DataFrame], out_dir: Path, enabled: bool) -
 def with_durations(df: pd.DataFrame, n_sample: int | None = 2000, seed: int = 0) -> pd.DataFrame:
     """A sample of rows with ``duration_s`` read from the file headers (no decoding)."""
     d = df if n_sample is None or len(df) <= n_sample else df.sample(n_sample, random_state=seed)
-    return d.assign(duration_s=[sf.info(p).duration for p in d.path])
+    return d.assign(duration_s=[audio_info(p).duration for p in d.path])

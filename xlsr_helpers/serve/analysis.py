@@ -16,7 +16,7 @@ import soundfile as sf
 
 from xlsr_helpers.core.errors import XlsrError, gib, short_text
 from xlsr_helpers.core.rules import Rule, integer, number
-from xlsr_helpers.data.audio import MIN_SAMPLES, SAMPLE_RATE, AudioError, load_audio, window_starts
+from xlsr_helpers.data.audio import MIN_SAMPLES, SAMPLE_RATE, AudioError, audio_info, load_audio, window_starts
 from xlsr_helpers.data.labels import decide
 from xlsr_helpers.evaluate.scoring import SETTING_RULES, Scorer
 from xlsr_helpers.model.card import licences_of
@@ -69,7 +69,7 @@ def check_upload(path: str | Path, max_seconds: float = MAX_SECONDS, max_bytes: 
     if size > max_bytes:
         raise UploadError(f"{path.name} is {gib(size)}; the demo takes files up to {gib(max_bytes)}")
     try:
-        info = sf.info(str(path))
+        info = audio_info(path)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
         reason = " ".join(str(exc).replace(str(path), path.name).split())  # not the temporary folder's path
         raise UploadError(f"{path.name}: not audio this demo can read (WAV, FLAC, OGG or MP3): "

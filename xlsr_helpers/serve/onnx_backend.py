@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xlsr_helpers.core.errors import ConfigError, XlsrError
+from xlsr_helpers.core.errors import ConfigError, XlsrError, short_text
 from xlsr_helpers.data.labels import label_order
 
 MODEL_FILE = "model.onnx"
@@ -64,7 +64,11 @@ class OnnxBackend:
             raise XlsrError("--backend onnx needs onnxruntime: pip install 'xlsr-helpers[onnx]'") from None
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or os.cpu_count() or 1
-        self.session = ort.InferenceSession(str(folder / MODEL_FILE), opts, providers=["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(str(folder / MODEL_FILE), opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime's own errors (InvalidProtobuf, Fail, ...): a damaged or foreign graph
+            raise XlsrError(f"{folder / MODEL_FILE}: onnxruntime cannot load it ({short_text(str(exc), 200)}); "
+                            "export the detector again (xlsr export)") from None
 
     def logits(self, input_values: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         feeds = {"input_values": np.ascontiguousarray(input_values, dtype=np.float32),

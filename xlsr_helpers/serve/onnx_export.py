@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import logging
 import shutil
 import tempfile
 import warnings
@@ -30,7 +29,6 @@ from xlsr_helpers.model.forward import detector_label_order, detector_logits, he
 from xlsr_helpers.model.loading import check_model_ref, load_feature_extractor, load_trained_detector
 from xlsr_helpers.serve.onnx_backend import EXPORT_FILE, INPUTS, MODEL_FILE, OUTPUT, PRECISIONS
 
-log = logging.getLogger(__name__)
 FORMATS = ("onnx",)
 QUANTIZE = ("int8",)
 OPSET = 18
@@ -38,7 +36,6 @@ OPSET = 18
 # XLS-R's compute; the convolutional front end stays fp32 (ConvInteger is slow on CPU and the raw
 # waveform's first layers are the most sensitive to rounding).
 QUANTIZED_OPS = ["MatMul", "Gemm"]
-WRITES = (MODEL_FILE, EXPORT_FILE, SETTINGS_FILE, "preprocessor_config.json")
 
 
 class _Logits(nn.Module):
