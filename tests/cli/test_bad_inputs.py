@@ -264,11 +264,12 @@ def export_args(model, *extra, out="new"):
     return setup
 
 
-def without_onnxscript(fx):
-    """As in an environment without the `onnx` extra (the Kaggle-like venv has none of it)."""
+def without_onnx_extra(fx):
+    """As in an environment without the `onnx` extra (the Kaggle-like venvs): none of its three modules."""
     import importlib.util
     real = importlib.util.find_spec
-    fx["monkeypatch"].setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxscript" else real(name, *a))
+    extra = ("onnx", "onnxscript", "onnxruntime")
+    fx["monkeypatch"].setattr(importlib.util, "find_spec", lambda name, *a: None if name in extra else real(name, *a))
 
 
 def export_to_torch(tmp, fx):
@@ -295,8 +296,8 @@ CASES = [
     ("export: --out holds other files", export_args("detector", out="full"), 2,
      "is not empty and holds no earlier export (onnx_export.json)"),
     ("export: a bare encoder", export_args("bare"), 2, "not a trained detector"),
-    ("export: without the onnx extra", bm.patched(without_onnxscript, export_args("detector")), 2,
-     "xlsr export needs onnxscript: pip install 'xlsr-helpers[onnx]'"),
+    ("export: without the onnx extra", bm.patched(without_onnx_extra, export_args("detector")), 2,
+     "xlsr export needs onnx, onnxscript: pip install 'xlsr-helpers[onnx]'"),
     ("score --backend onnx: a detector folder", score_args("detector", "--backend", "onnx"), 2,
      "holds no onnx_export.json, so it is not an ONNX export; it is a detector folder", "xlsr export"),
     ("score --backend onnx: a damaged model.onnx", damaged_export, 2, "model.onnx: onnxruntime cannot load it",
@@ -553,7 +554,7 @@ def fx(demo_root, demo_manifests, tiny_backbone, untrained_detector, monkeypatch
 # (the Kaggle-like venvs): there they are skipped, said so.
 ONNX_MISSING = [m for m in ("onnx", "onnxscript", "onnxruntime") if importlib.util.find_spec(m) is None]
 NEEDS_ONNX = {"export: --out inside the detector", "export: --out holds other files", "export: a bare encoder",
-              "export: without the onnx extra", "score --backend onnx: a damaged model.onnx"}
+              "score --backend onnx: a damaged model.onnx"}
 needs_onnx = pytest.mark.skipif(bool(ONNX_MISSING), reason=f"the onnx extra is not installed ({ONNX_MISSING})")
 
 

@@ -112,8 +112,9 @@ def test_int8_keeps_the_rank_order_and_the_eer_on_the_demo_eval(trained, small_m
     def eer(df):
         return compute_eer(df.score[df.label == "bonafide"], df.score[df.label == "spoof"])[0]
     # measured on three trained tiny detectors (this fixture, seed 42: 0.99972; seed 1 stage 1 / stage 2: 0.99949 /
-    # 0.99959; 2 CPU cores, onnxruntime 1.32): the EER never moved, but Spearman clears 0.999 by only 5e-4 at worst
+    # 0.99959; 2 CPU cores, onnxruntime 1.32): the EER never moved. The bound sits 10x that distance from 1 (0.995):
+    # int8 kernels differ between CPUs (VNNI or not) and onnxruntime versions, and 0.999 cleared by only 5e-4
     rho = spearmanr(t.score, q.score).statistic
     print(f"int8 vs torch: Spearman {rho:.6f}, EER {100 * eer(t):.3f} % -> {100 * eer(q):.3f} %")
-    assert rho >= 0.999
+    assert rho >= 0.995
     assert abs(eer(q) - eer(t)) <= 0.005
