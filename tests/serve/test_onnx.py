@@ -118,3 +118,13 @@ def test_int8_keeps_the_rank_order_and_the_eer_on_the_demo_eval(trained, small_m
     print(f"int8 vs torch: Spearman {rho:.6f}, EER {100 * eer(t):.3f} % -> {100 * eer(q):.3f} %")
     assert rho >= 0.995
     assert abs(eer(q) - eer(t)) <= 0.005
+
+
+def test_a_detector_folder_under_home_exports_with_its_settings(exported, tmp_path, monkeypatch):
+    """``~/...`` is read as the checks read it: the detector's settings file reaches the export."""
+    head, det, _ = exported
+    if head != "linear":
+        pytest.skip("one head is enough for the path")
+    monkeypatch.setenv("HOME", str(det.parent))
+    out = export_onnx("~/detector", tmp_path / "onnx")
+    assert (out / "xlsr_detector.json").read_bytes() == (det / "xlsr_detector.json").read_bytes()

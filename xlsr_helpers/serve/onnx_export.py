@@ -71,9 +71,10 @@ def check_export_args(detector_dir: str | Path, out_dir: str | Path, fmt: str, q
 def export_onnx(detector_dir: str | Path, out_dir: str | Path, quantize: str | None = None) -> Path:
     """Export a saved detector (any head) to ``out_dir``; returns the folder."""
     check_export_args(detector_dir, out_dir, "onnx", quantize)
-    settings = read_settings(detector_dir)
-    model = load_trained_detector(detector_dir).eval()
-    extractor = load_feature_extractor(detector_dir)
+    src = Path(detector_dir).expanduser()  # as the checks read it: ~ included
+    settings = read_settings(src)
+    model = load_trained_detector(src).eval()
+    extractor = load_feature_extractor(src)
     out = Path(out_dir).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out) as tmp:
@@ -85,8 +86,8 @@ def export_onnx(detector_dir: str | Path, out_dir: str | Path, quantize: str | N
         else:
             shutil.move(fp32, out / MODEL_FILE)
     extractor.save_pretrained(out)  # preprocessor_config.json: normalisation and padding as in torch
-    if (Path(detector_dir) / SETTINGS_FILE).is_file():
-        shutil.copyfile(Path(detector_dir) / SETTINGS_FILE, out / SETTINGS_FILE)
+    if (src / SETTINGS_FILE).is_file():
+        shutil.copyfile(src / SETTINGS_FILE, out / SETTINGS_FILE)
     else:
         (out / SETTINGS_FILE).unlink(missing_ok=True)  # an earlier export's settings must not stay
     order = detector_label_order(model)
